@@ -1,0 +1,144 @@
+// Package kafkax wraps confluent-kafka-go with the settings Cairn relies on:
+// an idempotent producer that waits for every in-sync replica, and a
+// consumer that stores offsets only for records that were handled.
+package kafkax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// Record is a record to produce.
+type Record struct {
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers []kafka.Header
+}
+
+// Position is where Kafka stored a record.
+type Position struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// ErrProduce is returned (wrapped) when Kafka did not take a record: the
+// broker is unreachable, the local queue is full, or delivery timed out.
+// Such failures are worth retrying.
+var ErrProduce = errors.New("kafka did not accept the record")
+
+// Producer produces records and waits for Kafka's acknowledgement. It is
+// idempotent (no duplicates from internal retries) with acks=all.
+//
+// Producer is safe for concurrent use.
+type Producer struct {
+	p    *kafka.Producer
+	log  *slog.Logger
+	done chan struct{} // closed when the event loop has drained
+}
+
+// ProducerOptions configures NewProducer.
+type ProducerOptions struct {
+	// Brokers is the bootstrap list, host:port separated by commas.
+	Brokers string
+	// DeliveryTimeout bounds how long a record may wait for Kafka before it
+	// fails, retries included. Zero means 30 seconds.
+	DeliveryTimeout time.Duration
+	// Logger receives client errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// NewProducer starts a producer. It does not wait for the brokers: a
+// producer created while Kafka is down connects when Kafka comes up.
+func NewProducer(opts ProducerOptions) (*Producer, error) {
+	if opts.Brokers == "" {
+		return nil, errors.New("kafka producer: no brokers given")
+	}
+	if opts.DeliveryTimeout == 0 {
+		opts.DeliveryTimeout = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	p, err := kafka.NewProducer(&kafka.ConfigMap{
+		"bootstrap.servers":  opts.Brokers,
+		"client.id":          "cairn",
+		"enable.idempotence": true,
+		"acks":               "all",
+		// Java's partitioner, so that producers in any language put a key
+		// on the same partition.
+		"partitioner":            "murmur2_random",
+		"linger.ms":              2,
+		"delivery.timeout.ms":    int(opts.DeliveryTimeout.Milliseconds()),
+		"go.logs.channel.enable": false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	pr := &Producer{p: p, log: opts.Logger, done: make(chan struct{})}
+	go pr.events()
+	return pr, nil
+}
+
+// events logs the client's own errors until the producer is closed. Delivery
+// reports do not pass here: each Produce call has its own channel.
+func (p *Producer) events() {
+	defer close(p.done)
+	for ev := range p.p.Events() {
+		if err, ok := ev.(kafka.Error); ok {
+			p.log.Warn("kafka producer", "error", err.Error(), "code", err.Code().String(), "fatal", err.IsFatal())
+		}
+	}
+}
+
+// Produce sends r and waits until Kafka has acknowledged it or ctx ends. When
+// ctx ends first the record may still be delivered later; callers retry with
+// the same event id, and consumers de-duplicate.
+func (p *Producer) Produce(ctx context.Context, r Record) (Position, error) {
+	delivered := make(chan kafka.Event, 1)
+	msg := &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &r.Topic, Partition: kafka.PartitionAny},
+		Key:            r.Key,
+		Value:          r.Value,
+		Headers:        r.Headers,
+	}
+	if err := p.p.Produce(msg, delivered); err != nil {
+		return Position{}, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
+	}
+	select {
+	case ev := <-delivered:
+		m, ok := ev.(*kafka.Message)
+		if !ok {
+			return Position{}, fmt.Errorf("produce to %s: %w: unexpected delivery event %v", r.Topic, ErrProduce, ev)
+		}
+		if err := m.TopicPartition.Error; err != nil {
+			return Position{}, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
+		}
+		return Position{Topic: r.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}, nil
+	case <-ctx.Done():
+		return Position{}, fmt.Errorf("produce to %s: %w", r.Topic, ctx.Err())
+	}
+}
+
+// Close waits until every record handed to Produce is delivered or failed,
+// or ctx ends, then closes the producer. It reports how many records were
+// still outstanding when ctx ended.
+func (p *Producer) Close(ctx context.Context) error {
+	defer func() {
+		p.p.Close()
+		<-p.done
+	}()
+	for p.p.Len() > 0 {
+		if ctx.Err() != nil {
+			return fmt.Errorf("kafka producer closed with %d records undelivered: %w", p.p.Len(), ctx.Err())
+		}
+		p.p.Flush(100)
+	}
+	return nil
+}
