@@ -6,6 +6,7 @@ require (
 	buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go v1.36.12-20260825204119-511051f7f437.2
 	buf.build/go/protovalidate v1.4.0
 	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
+	github.com/google/go-cmp v0.7.0
 	github.com/jhump/protoreflect/v2 v2.0.0-beta.2
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260819154853-08b0e4226688

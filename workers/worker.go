@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	"github.com/cairnhq/cairn/registry"
 )
@@ -103,17 +104,9 @@ func New(cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":        cfg.Brokers,
-		"group.id":                 cfg.Group,
-		"client.id":                "cairn-worker",
-		"auto.offset.reset":        "earliest",
-		"enable.auto.commit":       true,
-		"enable.auto.offset.store": false, // store after handling: at least once
-		"isolation.level":          "read_committed",
-	})
+	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: cfg.Brokers, Group: cfg.Group, Logger: cfg.Logger})
 	if err != nil {
-		return nil, fmt.Errorf("worker: consumer: %w", err)
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 	return &Worker{cfg: cfg, c: c}, nil
 }

@@ -10,9 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/registry"
@@ -77,7 +76,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	}
 	topics := reg.Topics()
 
-	broker, err := startBroker(cfg.KafkaAddr, int32(cfg.Partitions), topics)
+	broker, err := devbroker.Start(cfg.KafkaAddr, int32(cfg.Partitions), topics...)
 	if err != nil {
 		return err
 	}
@@ -140,20 +139,4 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return errors.Join(errs...)
-}
-
-// startBroker starts the embedded Kafka-protocol broker on addr with the
-// topics created.
-func startBroker(addr string, partitions int32, topics []string) (*kfake.Cluster, error) {
-	_, portText, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portText)
-	c, err := kfake.NewCluster(
-		kfake.Ports(port),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }),
-		kfake.SeedTopics(partitions, topics...),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("kafka broker on %s: %w", addr, err)
-	}
-	return c, nil
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -124,20 +123,10 @@ func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
 	return nil
 }
 
-// rejected turns a gateway error into a readable one, listing each field
-// violation on a line of its own.
+// rejected turns a gateway error into a readable one.
 func rejected(err error) error {
 	st := status.Convert(err)
-	var b strings.Builder
-	fmt.Fprintf(&b, "rejected: %s: %s", st.Code(), st.Message())
-	for _, d := range st.Details() {
-		if br, ok := d.(*errdetails.BadRequest); ok {
-			for _, v := range br.GetFieldViolations() {
-				fmt.Fprintf(&b, "\n  %s: %s", v.GetField(), v.GetDescription())
-			}
-		}
-	}
-	return errors.New(b.String())
+	return fmt.Errorf("rejected: %s: %s", st.Code(), st.Message())
 }
 
 // newUUID returns a random (version 4) UUID.

@@ -1,0 +1,47 @@
+package kafkax
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// ConsumerOptions configures NewConsumer.
+type ConsumerOptions struct {
+	// Brokers is the bootstrap list, host:port separated by commas.
+	Brokers string
+	// Group is the consumer group id.
+	Group string
+	// Logger receives client logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// NewConsumer returns a group consumer that reads only committed records,
+// starts new groups at the earliest offset, and commits in the background
+// only the offsets the caller stored (StoreMessage) after handling a record.
+func NewConsumer(opts ConsumerOptions) (*kafka.Consumer, error) {
+	if opts.Brokers == "" {
+		return nil, errors.New("kafka consumer: no brokers given")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := baseConfig(opts.Brokers, "cairn-worker")
+	for k, v := range map[string]kafka.ConfigValue{
+		"group.id":                 opts.Group,
+		"auto.offset.reset":        "earliest",
+		"enable.auto.commit":       true,
+		"enable.auto.offset.store": false,
+		"isolation.level":          "read_committed",
+	} {
+		cfg[k] = v
+	}
+	c, err := kafka.NewConsumer(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka consumer: %w", err)
+	}
+	go forwardLogs(c.Logs(), opts.Logger)
+	return c, nil
+}

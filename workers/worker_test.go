@@ -1,0 +1,142 @@
+package workers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairnhq/cairn/internal/devbroker"
+	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/internal/wire"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/workers"
+)
+
+func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
+	t.Parallel()
+	reg, err := registry.NewMemory(schemas.Hunt()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := devbroker.Start("127.0.0.1:0", 1, reg.Topics()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+
+	sent := &huntv1.PlayerJoinedHunt{
+		HuntId:   "9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b",
+		PlayerId: "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+		JoinedAt: timestamppb.New(time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)),
+	}
+	typ, err := reg.Resolve(t.Context(), "cairn.hunt.v1.PlayerJoinedHunt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := proto.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range [][]byte{
+		[]byte("not framed at all"),
+		wire.Append(nil, wire.Header{SchemaID: 9999}, payload), // unknown schema id
+		wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
+	} {
+		if _, err := producer.Produce(t.Context(), kafkax.Record{Topic: "cairn.hunt.events", Key: []byte(sent.GetHuntId()), Value: value}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := producer.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	got := make(chan *workers.Event, 10)
+	w, err := workers.New(workers.Config{
+		Brokers:  broker.Addr(),
+		Group:    "test",
+		Topics:   reg.Topics(),
+		Registry: reg,
+		Handler: func(_ context.Context, ev *workers.Event) error {
+			got <- ev
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+
+	select {
+	case ev := <-got:
+		if ev.Offset != 2 || ev.Type.Name() != "cairn.hunt.v1.PlayerJoinedHunt" {
+			t.Errorf("first handled event is %s at offset %d, want the PlayerJoinedHunt at offset 2", ev.Type.Name(), ev.Offset)
+		}
+		if diff := cmp.Diff(sent, ev.Message.Interface(), protocmp.Transform()); diff != "" {
+			t.Errorf("decoded event differs (-sent +got):\n%s", diff)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no event handled")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+func TestWorkerConfigValidate(t *testing.T) {
+	t.Parallel()
+	_, err := workers.New(workers.Config{})
+	if err == nil {
+		t.Fatal("New with an empty config succeeded")
+	}
+	for _, want := range []string{"no Kafka brokers", "no consumer group", "no topics", "no registry", "no handler"} {
+		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+func TestLogHandlerWritesDecodedPayload(t *testing.T) {
+	t.Parallel()
+	reg, err := registry.NewMemory(schemas.Hunt()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, err := reg.Resolve(t.Context(), "cairn.hunt.v1.PlayerRegistered")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	msg := &huntv1.PlayerRegistered{PlayerId: "7c9e6679-7425-40de-944b-e07fc1f90ae7", DisplayName: "Ada"}
+	ev := &workers.Event{Topic: "cairn.player.events", Offset: 4, Type: typ, Message: msg.ProtoReflect()}
+	if err := workers.LogHandler(slog.New(slog.NewJSONHandler(&buf, nil)))(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		Type    string
+		Offset  int64
+		Payload map[string]any
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	if line.Type != "cairn.hunt.v1.PlayerRegistered" || line.Offset != 4 || line.Payload["displayName"] != "Ada" {
+		t.Errorf("log line = %s", buf.String())
+	}
+}
