@@ -1,0 +1,73 @@
+# Cairn's build. `make test` is the one command that checks everything CI
+# checks; it needs only Go and gcc, and installs its pinned tools into ./bin.
+
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+
+# Proto sources that are imported but not ours, printed offline (see cmd/protodeps).
+PROTODEPS := build/protodeps
+
+.PHONY: run build test lint breaking generate check-generated protodeps tools fuzz clean
+
+run: ## run the whole system in one process
+	go run ./cmd/cairn dev
+
+build: ## build bin/cairn
+	go build -o $(BIN)/cairn ./cmd/cairn
+
+test: lint breaking check-generated ## everything CI checks
+	go test -race ./...
+
+lint: tools protodeps
+	buf lint proto
+	buf format --diff --exit-code proto
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	go mod tidy -diff
+	go vet ./...
+
+# buf breaking against the previous commit: its schemas are built into an
+# image from a copy of that commit, with the same offline dependencies.
+breaking: tools protodeps
+	@if ! git rev-parse -q --verify HEAD~1 >/dev/null || ! git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then \
+		echo "buf breaking: no previous commit with schemas; nothing to compare"; \
+	else \
+		prev=$$(mktemp -d) && trap 'rm -rf "$$prev"' EXIT && \
+		git archive HEAD~1 | tar -x -C "$$prev" && \
+		mkdir -p "$$prev/build" && cp -R $(PROTODEPS) "$$prev/build/" && \
+		(cd "$$prev" && buf build proto -o image.binpb) && \
+		buf breaking proto --against "$$prev/image.binpb" && \
+		echo "buf breaking: no breaking change against $$(git rev-parse --short HEAD~1)"; \
+	fi
+
+generate: tools protodeps ## regenerate the Go code beside the .proto files
+	buf generate
+
+check-generated: generate
+	@git diff --exit-code -- proto || { echo 'generated code is stale: run make generate and commit'; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard proto)" || { git ls-files --others --exclude-standard proto; echo 'generated files above are not committed'; exit 1; }
+
+protodeps:
+	go run ./cmd/protodeps -out $(PROTODEPS)
+
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc
+
+# Each tool is reinstalled when this Makefile (and so its pinned version) changes.
+$(BIN)/buf: Makefile
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	@touch $@
+$(BIN)/protoc-gen-go: Makefile
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(BIN)/protoc-gen-go-grpc: Makefile
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+
+fuzz: ## run each fuzz test for 30 seconds
+	go test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/wire
+
+clean:
+	rm -rf $(BIN) build
