@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -58,12 +57,6 @@ func (m *Memory) registerTree(fd protoreflect.FileDescriptor) error {
 	}
 	_, err := m.Register(protodesc.ToFileDescriptorProto(fd))
 	return err
-}
-
-// builtin reports whether path is resolved without a reference, as in
-// Confluent's registry: the well-known types and Google's common types.
-func builtin(path string) bool {
-	return strings.HasPrefix(path, "google/protobuf/") || strings.HasPrefix(path, "google/type/")
 }
 
 // Register stores a schema file and returns its schema id. The file's
@@ -162,22 +155,4 @@ func (m *Memory) Topics() []string {
 	}
 	slices.Sort(topics)
 	return topics
-}
-
-// resolver finds imports among the registered files, and the built-in files
-// among those compiled into this binary.
-type resolver struct{ files *protoregistry.Files }
-
-func (r resolver) FindFileByPath(path string) (protoreflect.FileDescriptor, error) {
-	if builtin(path) {
-		return protoregistry.GlobalFiles.FindFileByPath(path)
-	}
-	return r.files.FindFileByPath(path)
-}
-
-func (r resolver) FindDescriptorByName(name protoreflect.FullName) (protoreflect.Descriptor, error) {
-	if d, err := r.files.FindDescriptorByName(name); err == nil {
-		return d, nil
-	}
-	return protoregistry.GlobalFiles.FindDescriptorByName(name)
 }

@@ -1,0 +1,194 @@
+// Package sqldb opens Cairn's SQL databases, SQLite or PostgreSQL, and runs
+// their migrations. Cairn writes one SQL dialect for both: positional
+// parameters ($1), ON CONFLICT, RETURNING, and types both engines accept
+// (BIGINT, TEXT, BOOLEAN, BLOB/BYTEA chosen per engine by Migrate's callers
+// where needed).
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Engine names a database engine.
+type Engine string
+
+// The engines Cairn runs on.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// DB is an open database. It is safe for concurrent use.
+type DB struct {
+	*sql.DB
+	Engine Engine
+}
+
+// Open opens the database a URL names: postgres://… or postgresql://… for
+// PostgreSQL; sqlite:PATH, file:PATH or a plain file path for SQLite (the
+// file is created if missing). It checks the database answers.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	var (
+		db     *sql.DB
+		engine Engine
+		err    error
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		engine = Postgres
+		db, err = sql.Open("pgx", rawURL)
+	default:
+		engine = SQLite
+		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "file:")
+		if path == "" {
+			return nil, errors.New("database URL: empty SQLite path")
+		}
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "foreign_keys(ON)")
+		q.Set("_txlock", "immediate")
+		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+		if err == nil {
+			// One writer at a time is SQLite's rule; one connection keeps
+			// transactions from waiting on each other's locks.
+			db.SetMaxOpenConns(1)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", engine, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s database: %w", engine, redact(err, rawURL))
+	}
+	return &DB{DB: db, Engine: engine}, nil
+}
+
+// redact keeps a password in the URL out of error messages.
+func redact(err error, rawURL string) error {
+	u, perr := url.Parse(rawURL)
+	if perr != nil || u.User == nil {
+		return err
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+	}
+	return err
+}
+
+// Migrate brings component's tables up to date: it runs, in order and each
+// in its own transaction, the steps not yet recorded as applied. Steps are
+// append-only: never edit or reorder a released step.
+func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		component TEXT NOT NULL,
+		step BIGINT NOT NULL,
+		PRIMARY KEY (component, step))`); err != nil {
+		return fmt.Errorf("migrate %s: %w", component, err)
+	}
+	for i, step := range steps {
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			var done bool
+			if err := tx.QueryRowContext(ctx,
+				`SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE component = $1 AND step = $2)`,
+				component, i+1).Scan(&done); err != nil || done {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, step); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (component, step) VALUES ($1, $2)`, component, i+1)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s step %d: %w", component, i+1, err)
+		}
+	}
+	return nil
+}
+
+// Tx runs fn in a transaction and commits it if fn returns nil. A
+// transaction that lost a race with another writer (serialization failure,
+// deadlock, unique violation on PostgreSQL; busy on SQLite) is retried a few
+// times; fn must be safe to run again.
+func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			t := time.NewTimer(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return errors.Join(err, ctx.Err())
+			case <-t.C:
+			}
+		}
+		err = db.tx(ctx, fn)
+		if err == nil || !Retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Retryable reports whether err is a transient conflict between writers.
+func Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "40001", "40P01", "23505": // serialization_failure, deadlock_detected, unique_violation
+			return true
+		}
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		switch sqliteErr.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var sqliteErr *sqlite.Error
+	if errors.As(err, &sqliteErr) {
+		return sqliteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqliteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}

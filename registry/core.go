@@ -1,0 +1,338 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/cairnhq/cairn/internal/sqldb"
+)
+
+// Options configures Open.
+type Options struct {
+	// DB holds the registry's tables; Open migrates them. Required.
+	DB *sqldb.DB
+	// RefreshInterval is how often the index picks up writes made by other
+	// registry instances sharing the database. Zero means 2 seconds.
+	RefreshInterval time.Duration
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Registry is the schema registry's core: subjects and their versions,
+// schemas by global id, compatibility levels and modes, stored in SQL and
+// read from an in-memory index. The REST and gRPC APIs are thin adapters
+// over it.
+//
+// Registry is safe for concurrent use.
+type Registry struct {
+	db  *sqldb.DB
+	log *slog.Logger
+
+	mu  sync.RWMutex
+	idx *index
+
+	refreshMu   sync.Mutex // serializes refreshes
+	lastRefresh time.Time
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// index is the registry's state in memory. It is replaced, never mutated,
+// so readers may keep one without a lock.
+type index struct {
+	schemas  map[int32]*Schema
+	maxID    int32
+	subjects map[string][]versionRow // by version, ascending
+	settings map[[2]string]string
+	types    map[protoreflect.FullName]*Type // message types of each subject's latest live version
+}
+
+// SubjectVersion is one version of a subject.
+type SubjectVersion struct {
+	Subject string
+	Version int
+	Schema  *Schema
+	Deleted bool
+}
+
+// SchemaInput is a schema as a client sends it.
+type SchemaInput struct {
+	// Type is the schema type; empty means PROTOBUF.
+	Type string
+	// Text is .proto source or a base64 FileDescriptorProto.
+	Text       string
+	References []Reference
+	// ID and Version are set only in IMPORT mode, to keep another
+	// registry's ids.
+	ID      int32
+	Version int
+}
+
+// Open migrates the database, loads the index and starts following writes
+// made by other instances until Close.
+func Open(ctx context.Context, opts Options) (*Registry, error) {
+	if opts.DB == nil {
+		return nil, errors.New("registry: no database")
+	}
+	if opts.RefreshInterval <= 0 {
+		opts.RefreshInterval = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := opts.DB.Migrate(ctx, "registry", migrations); err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	r := &Registry{
+		db:   opts.DB,
+		log:  opts.Logger,
+		idx:  &index{schemas: map[int32]*Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}, types: map[protoreflect.FullName]*Type{}},
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if err := r.refresh(ctx); err != nil {
+		return nil, fmt.Errorf("registry: load: %w", err)
+	}
+	go r.follow(opts.RefreshInterval)
+	return r, nil
+}
+
+// Close stops following other instances' writes. It does not close the
+// database.
+func (r *Registry) Close() {
+	close(r.stop)
+	<-r.done
+}
+
+func (r *Registry) follow(every time.Duration) {
+	defer close(r.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			if err := r.refresh(ctx); err != nil {
+				r.log.Warn("registry refresh", "error", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (r *Registry) current() *index {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.idx
+}
+
+// refresh rebuilds the index from the store. Schemas are immutable, so only
+// new ones are read and compiled.
+func (r *Registry) refresh(ctx context.Context) error {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	old := r.current()
+	snap, err := readSnapshot(ctx, r.db, old.maxID)
+	if err != nil {
+		return err
+	}
+	next := &index{
+		schemas:  make(map[int32]*Schema, len(old.schemas)+len(snap.schemas)),
+		maxID:    old.maxID,
+		subjects: make(map[string][]versionRow),
+		settings: snap.settings,
+		types:    make(map[protoreflect.FullName]*Type),
+	}
+	for id, s := range old.schemas {
+		next.schemas[id] = s
+	}
+	for _, v := range snap.versions {
+		next.subjects[v.subject] = append(next.subjects[v.subject], v)
+	}
+	// Compile new schemas; a schema's references are older than it, so
+	// ascending ids compile dependencies first.
+	for _, row := range snap.schemas {
+		s, err := next.build(row)
+		if err != nil {
+			// A stored schema that no longer compiles stays out of the index
+			// rather than taking the whole registry down.
+			r.log.Error("registry: stored schema does not compile", "id", row.id, "error", err)
+		} else {
+			next.schemas[row.id] = s
+		}
+		next.maxID = max(next.maxID, row.id)
+	}
+	next.indexTypes()
+	r.mu.Lock()
+	r.idx = next
+	r.lastRefresh = time.Now()
+	r.mu.Unlock()
+	return nil
+}
+
+// refreshIfStale refreshes after a read missed, at most every 200ms, so that
+// a write made through another instance is seen at once.
+func (r *Registry) refreshIfStale(ctx context.Context) bool {
+	r.mu.RLock()
+	stale := time.Since(r.lastRefresh) > 200*time.Millisecond
+	r.mu.RUnlock()
+	return stale && r.refresh(ctx) == nil
+}
+
+// build compiles a stored schema row against the schemas it references.
+func (x *index) build(row schemaRow) (*Schema, error) {
+	deps, err := x.resolveRefs(row.refs)
+	if err != nil {
+		return nil, err
+	}
+	s, err := compile(mainPath, row.text, deps)
+	if err != nil {
+		return nil, err
+	}
+	s.ID, s.References = row.id, row.refs
+	return s, nil
+}
+
+// mainPath is the file name a schema is compiled under when it is not
+// imported. It only needs to differ from the import paths of references.
+const mainPath = "cairn-registry/schema.proto"
+
+// resolveRefs finds the schemas that references name.
+func (x *index) resolveRefs(refs []Reference) ([]dependency, error) {
+	deps := make([]dependency, 0, len(refs))
+	for _, ref := range refs {
+		if ref.Name == "" {
+			return nil, newError(CodeInvalidSchema, "invalid schema: a reference has no name")
+		}
+		v, err := x.version(ref.Subject, ref.Version, true)
+		if err != nil {
+			return nil, newError(CodeInvalidSchema, "invalid schema: reference %q to subject %q version %d: %v", ref.Name, ref.Subject, ref.Version, err)
+		}
+		s, ok := x.schemas[v.schemaID]
+		if !ok {
+			return nil, newError(CodeInvalidSchema, "invalid schema: reference %q: schema %d is not loaded", ref.Name, v.schemaID)
+		}
+		deps = append(deps, dependency{name: ref.Name, schema: s})
+	}
+	return deps, nil
+}
+
+// indexTypes maps each message of each subject's latest live version to its
+// type. A subject named after a message (record-name strategy) wins over
+// other subjects whose file holds the same message.
+func (x *index) indexTypes() {
+	subjects := make([]string, 0, len(x.subjects))
+	for s := range x.subjects {
+		subjects = append(subjects, s)
+	}
+	slices.Sort(subjects)
+	for _, subject := range subjects {
+		v := latestLive(x.subjects[subject])
+		if v == nil {
+			continue
+		}
+		s, ok := x.schemas[v.schemaID]
+		if !ok {
+			continue
+		}
+		walkMessages(s.File.Messages(), func(md protoreflect.MessageDescriptor) {
+			if existing, ok := x.types[md.FullName()]; ok && existing.Subject == string(existing.Name()) {
+				return
+			}
+			if t, err := newType(s.ID, subject, md); err == nil {
+				x.types[md.FullName()] = t
+			}
+		})
+	}
+}
+
+func walkMessages(msgs protoreflect.MessageDescriptors, fn func(protoreflect.MessageDescriptor)) {
+	for i := range msgs.Len() {
+		md := msgs.Get(i)
+		if md.IsMapEntry() {
+			continue
+		}
+		fn(md)
+		walkMessages(md.Messages(), fn)
+	}
+}
+
+func latestLive(vs []versionRow) *versionRow {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if !vs[i].deleted {
+			return &vs[i]
+		}
+	}
+	return nil
+}
+
+// version finds a subject's version; version -1 is the latest.
+func (x *index) version(subject string, version int, deleted bool) (*versionRow, error) {
+	vs := x.subjects[subject]
+	live := latestLive(vs) != nil
+	if len(vs) == 0 || !live && !deleted {
+		return nil, newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+	}
+	if version == -1 {
+		for i := len(vs) - 1; i >= 0; i-- {
+			if deleted || !vs[i].deleted {
+				return &vs[i], nil
+			}
+		}
+	}
+	for i := range vs {
+		if vs[i].version == version {
+			if vs[i].deleted && !deleted {
+				return nil, newError(CodeVersionNotFound, "Version %d not found.", version)
+			}
+			return &vs[i], nil
+		}
+	}
+	return nil, newError(CodeVersionNotFound, "Version %d not found.", version)
+}
+
+// checkSubject rejects subject names no client could mean.
+func checkSubject(subject string) error {
+	if subject == "" || len(subject) > 255 || strings.IndexFunc(subject, unicode.IsControl) >= 0 || strings.TrimSpace(subject) != subject {
+		return newError(CodeInvalidSubject, "Invalid subject %q: it must be 1 to 255 characters, without control characters or surrounding spaces.", subject)
+	}
+	return nil
+}
+
+// ParseVersion reads a version as the REST API's path gives it: a positive
+// number, "latest" or -1.
+func ParseVersion(s string) (int, error) {
+	if s == "latest" || s == "-1" {
+		return -1, nil
+	}
+	var v int
+	if _, err := fmt.Sscanf(s, "%d", &v); err != nil || v < 1 || fmt.Sprint(v) != s {
+		return 0, newError(CodeInvalidVersion, "The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", s)
+	}
+	return v, nil
+}
+
+func (r *Registry) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	err := r.db.Tx(ctx, fn)
+	if err == nil {
+		return r.refresh(ctx)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return storeError("registry write", err)
+}

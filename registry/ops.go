@@ -1,0 +1,382 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+)
+
+// Register adds a schema to a subject and returns its global id. If the
+// subject's latest live version... any live version already holds the same
+// schema, its id is returned and nothing changes. The schema must be
+// compatible with the subject's versions under its compatibility level.
+func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput) (int32, error) {
+	if err := checkSubject(subject); err != nil {
+		return 0, err
+	}
+	mode, err := r.Mode(ctx, subject, true)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case mode == ModeReadOnly:
+		return 0, newError(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	case in.ID != 0 && mode != ModeImport:
+		return 0, newError(CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id may only be given in IMPORT mode", subject)
+	case in.ID < 0:
+		return 0, newError(CodeInvalidSchema, "invalid schema id %d", in.ID)
+	}
+	s, err := r.parse(in)
+	if err != nil {
+		return 0, err
+	}
+	level, err := r.Compatibility(ctx, subject, true)
+	if err != nil {
+		return 0, err
+	}
+	var id int32
+	err = r.tx(ctx, func(tx *sql.Tx) error {
+		versions, err := subjectVersions(ctx, tx, subject)
+		if err != nil {
+			return err
+		}
+		x := r.current()
+		for _, v := range versions {
+			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted && have.fingerprint == s.fingerprint {
+				id = v.schemaID
+				return nil
+			}
+		}
+		if mode != ModeImport {
+			var existing []*Schema
+			for _, v := range versions {
+				if have, ok := x.schemas[v.schemaID]; ok && !v.deleted {
+					existing = append(existing, have)
+				}
+			}
+			if problems := checkCompatibility(level, s, existing); len(problems) > 0 {
+				return newError(CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", subject, strings.Join(problems, ", "))
+			}
+		}
+		if id, err = insertSchema(ctx, tx, s, in.References, in.ID); err != nil {
+			return err
+		}
+		version := 1
+		if len(versions) > 0 {
+			version = versions[len(versions)-1].version + 1
+		}
+		if in.Version != 0 {
+			if mode != ModeImport {
+				return newError(CodeOperationNotPermitted, "a version may only be given in IMPORT mode")
+			}
+			if in.Version < version {
+				return newError(CodeInvalidVersion, "version %d of subject %s is already taken", in.Version, subject)
+			}
+			version = in.Version
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO registry_versions (subject, version, schema_id, deleted) VALUES ($1, $2, $3, FALSE)`, subject, version, id)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// parse compiles a schema the way a client sent it.
+func (r *Registry) parse(in SchemaInput) (*Schema, error) {
+	if in.Type != "" && in.Type != TypeProtobuf {
+		return nil, newError(CodeInvalidSchema, "Invalid schema: schema type %s is not supported; this registry holds PROTOBUF schemas", in.Type)
+	}
+	if strings.TrimSpace(in.Text) == "" {
+		return nil, newError(CodeInvalidSchema, "Invalid schema: the schema is empty")
+	}
+	x := r.current()
+	deps, err := x.resolveRefs(in.References)
+	if err != nil && IsNotFound(err) && r.refreshIfStale(context.Background()) {
+		x = r.current()
+		deps, err = x.resolveRefs(in.References)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := compile(mainPath, in.Text, deps)
+	if err != nil {
+		return nil, err
+	}
+	s.References = in.References
+	return s, nil
+}
+
+// LookUp finds the version of subject that holds the given schema.
+func (r *Registry) LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error) {
+	s, err := r.parse(in)
+	if err != nil {
+		return nil, err
+	}
+	return retry(ctx, r, func(x *index) (*SubjectVersion, error) {
+		vs := x.subjects[subject]
+		if len(vs) == 0 || latestLive(vs) == nil && !deleted {
+			return nil, newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		}
+		for i := len(vs) - 1; i >= 0; i-- {
+			v := vs[i]
+			if have, ok := x.schemas[v.schemaID]; ok && have.fingerprint == s.fingerprint && (deleted || !v.deleted) {
+				return &SubjectVersion{Subject: subject, Version: v.version, Schema: have, Deleted: v.deleted}, nil
+			}
+		}
+		return nil, newError(CodeSchemaNotFound, "Schema not found")
+	})
+}
+
+// retry runs a read against the index and, if it found nothing, once more
+// after picking up writes made through other instances.
+func retry[T any](ctx context.Context, r *Registry, read func(*index) (T, error)) (T, error) {
+	v, err := read(r.current())
+	if err != nil && IsNotFound(err) && r.refreshIfStale(ctx) {
+		return read(r.current())
+	}
+	return v, err
+}
+
+// SchemaByID returns the schema with a global id. A schema is found while
+// any version of any subject, soft-deleted or not, uses it.
+func (r *Registry) SchemaByID(ctx context.Context, id int32) (*Schema, error) {
+	return retry(ctx, r, func(x *index) (*Schema, error) {
+		s, ok := x.schemas[id]
+		if !ok || len(x.usesOf(id, true)) == 0 {
+			return nil, newError(CodeSchemaNotFound, "Schema %d not found", id)
+		}
+		return s, nil
+	})
+}
+
+// usesOf lists the versions that use schema id, by subject then version.
+func (x *index) usesOf(id int32, deleted bool) []SubjectVersion {
+	var uses []SubjectVersion
+	for subject, vs := range x.subjects {
+		for _, v := range vs {
+			if v.schemaID == id && (deleted || !v.deleted) {
+				uses = append(uses, SubjectVersion{Subject: subject, Version: v.version, Schema: x.schemas[id], Deleted: v.deleted})
+			}
+		}
+	}
+	slices.SortFunc(uses, func(a, b SubjectVersion) int {
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
+		}
+		return a.Version - b.Version
+	})
+	return uses
+}
+
+// VersionsByID lists the subject versions that use schema id.
+func (r *Registry) VersionsByID(ctx context.Context, id int32, deleted bool) ([]SubjectVersion, error) {
+	return retry(ctx, r, func(x *index) ([]SubjectVersion, error) {
+		if _, ok := x.schemas[id]; !ok {
+			return nil, newError(CodeSchemaNotFound, "Schema %d not found", id)
+		}
+		uses := x.usesOf(id, deleted)
+		if len(uses) == 0 {
+			return nil, newError(CodeSchemaNotFound, "Schema %d not found", id)
+		}
+		return uses, nil
+	})
+}
+
+// Subjects lists the subjects with a live version (or any version, with
+// deleted) whose names start with prefix, sorted.
+func (r *Registry) Subjects(_ context.Context, prefix string, deleted bool) []string {
+	x := r.current()
+	subjects := []string{}
+	for s, vs := range x.subjects {
+		if strings.HasPrefix(s, prefix) && (deleted || latestLive(vs) != nil) {
+			subjects = append(subjects, s)
+		}
+	}
+	slices.Sort(subjects)
+	return subjects
+}
+
+// Versions lists a subject's version numbers.
+func (r *Registry) Versions(ctx context.Context, subject string, deleted bool) ([]int, error) {
+	return retry(ctx, r, func(x *index) ([]int, error) {
+		vs := x.subjects[subject]
+		if len(vs) == 0 || latestLive(vs) == nil && !deleted {
+			return nil, newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		}
+		out := []int{}
+		for _, v := range vs {
+			if deleted || !v.deleted {
+				out = append(out, v.version)
+			}
+		}
+		return out, nil
+	})
+}
+
+// Version returns one version of a subject; version -1 is the latest.
+func (r *Registry) Version(ctx context.Context, subject string, version int, deleted bool) (*SubjectVersion, error) {
+	return retry(ctx, r, func(x *index) (*SubjectVersion, error) {
+		v, err := x.version(subject, version, deleted)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := x.schemas[v.schemaID]
+		if !ok {
+			return nil, newError(CodeSchemaNotFound, "Schema %d not found", v.schemaID)
+		}
+		return &SubjectVersion{Subject: subject, Version: v.version, Schema: s, Deleted: v.deleted}, nil
+	})
+}
+
+// ReferencedBy lists the ids of live schemas that reference a subject's
+// version.
+func (r *Registry) ReferencedBy(ctx context.Context, subject string, version int) ([]int32, error) {
+	sv, err := r.Version(ctx, subject, version, true)
+	if err != nil {
+		return nil, err
+	}
+	return r.current().referrers(subject, sv.Version), nil
+}
+
+func (x *index) referrers(subject string, version int) []int32 {
+	ids := []int32{}
+	for id, s := range x.schemas {
+		if len(x.usesOf(id, false)) == 0 {
+			continue
+		}
+		for _, ref := range s.References {
+			if ref.Subject == subject && ref.Version == version {
+				ids = append(ids, id)
+				break
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// DeleteSubject deletes every version of a subject: softly, or for good
+// once they are soft-deleted. It returns the versions deleted.
+func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent bool) ([]int, error) {
+	if err := r.writable(ctx, subject); err != nil {
+		return nil, err
+	}
+	var deleted []int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		deleted = nil
+		vs, err := subjectVersions(ctx, tx, subject)
+		if err != nil {
+			return err
+		}
+		if len(vs) == 0 {
+			return newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		}
+		live := latestLive(vs) != nil
+		switch {
+		case !permanent && !live:
+			return newError(CodeSubjectSoftDeleted, "Subject '%s' was soft deleted. Set permanent=true to delete permanently", subject)
+		case permanent && live:
+			return newError(CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", subject)
+		}
+		x := r.current()
+		for _, v := range vs {
+			if refs := x.referrers(subject, v.version); len(refs) > 0 {
+				return newError(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
+			}
+			deleted = append(deleted, v.version)
+		}
+		if permanent {
+			_, err = tx.ExecContext(ctx, `DELETE FROM registry_versions WHERE subject = $1`, subject)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `DELETE FROM registry_settings WHERE subject = $1`, subject)
+			}
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE registry_versions SET deleted = TRUE WHERE subject = $1`, subject)
+		}
+		return err
+	})
+	return deleted, err
+}
+
+// DeleteVersion deletes one version of a subject: softly, or for good once
+// it is soft-deleted. Version -1 is the latest.
+func (r *Registry) DeleteVersion(ctx context.Context, subject string, version int, permanent bool) (int, error) {
+	if err := r.writable(ctx, subject); err != nil {
+		return 0, err
+	}
+	var deleted int
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		vs, err := subjectVersions(ctx, tx, subject)
+		if err != nil {
+			return err
+		}
+		x := &index{subjects: map[string][]versionRow{subject: vs}}
+		v, err := x.version(subject, version, permanent)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !permanent && v.deleted:
+			return newError(CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted. Set permanent=true to delete permanently", subject, v.version)
+		case permanent && !v.deleted:
+			return newError(CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", subject, v.version)
+		}
+		if refs := r.current().referrers(subject, v.version); len(refs) > 0 {
+			return newError(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
+		}
+		deleted = v.version
+		if permanent {
+			_, err = tx.ExecContext(ctx, `DELETE FROM registry_versions WHERE subject = $1 AND version = $2`, subject, v.version)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE registry_versions SET deleted = TRUE WHERE subject = $1 AND version = $2`, subject, v.version)
+		}
+		return err
+	})
+	return deleted, err
+}
+
+// writable refuses changes to a subject in read-only mode.
+func (r *Registry) writable(ctx context.Context, subject string) error {
+	mode, err := r.Mode(ctx, subject, true)
+	if err != nil {
+		return err
+	}
+	if mode == ModeReadOnly {
+		return newError(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+	}
+	return nil
+}
+
+// CheckCompatibility reports why a schema could not be registered as the
+// next version of subject, compared with one version (or -1: the latest,
+// or 0: all live versions, as the level's transitivity says). An empty
+// report means compatible.
+func (r *Registry) CheckCompatibility(ctx context.Context, subject string, version int, in SchemaInput) ([]string, error) {
+	s, err := r.parse(in)
+	if err != nil {
+		return nil, err
+	}
+	level, err := r.Compatibility(ctx, subject, true)
+	if err != nil {
+		return nil, err
+	}
+	x := r.current()
+	var existing []*Schema
+	if version == 0 {
+		for _, v := range x.subjects[subject] {
+			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted {
+				existing = append(existing, have)
+			}
+		}
+	} else {
+		sv, err := r.Version(ctx, subject, version, false)
+		if err != nil {
+			return nil, err
+		}
+		existing = []*Schema{sv.Schema}
+	}
+	return checkCompatibility(level, s, existing), nil
+}

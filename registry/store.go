@@ -1,0 +1,202 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/cairnhq/cairn/internal/sqldb"
+)
+
+// migrations create the registry's tables. Append only.
+var migrations = []string{
+	`CREATE TABLE registry_schemas (
+		id BIGINT PRIMARY KEY,
+		schema_type TEXT NOT NULL,
+		schema_text TEXT NOT NULL,
+		refs TEXT NOT NULL,
+		fingerprint TEXT NOT NULL UNIQUE
+	)`,
+	`CREATE TABLE registry_versions (
+		subject TEXT NOT NULL,
+		version BIGINT NOT NULL,
+		schema_id BIGINT NOT NULL REFERENCES registry_schemas (id),
+		deleted BOOLEAN NOT NULL DEFAULT FALSE,
+		PRIMARY KEY (subject, version)
+	)`,
+	`CREATE TABLE registry_settings (
+		subject TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		value TEXT NOT NULL,
+		PRIMARY KEY (subject, kind)
+	)`,
+	// Schema ids come from here, never from max(id): an id is not reused,
+	// even after every version using it is permanently deleted.
+	`CREATE TABLE registry_ids (name TEXT PRIMARY KEY, next_id BIGINT NOT NULL)`,
+	`INSERT INTO registry_ids (name, next_id) VALUES ('schema', 1)`,
+}
+
+// Setting kinds in registry_settings; the global setting has subject "".
+const (
+	settingCompatibility = "compatibility"
+	settingMode          = "mode"
+)
+
+// schemaRow is a row of registry_schemas.
+type schemaRow struct {
+	id          int32
+	typ         string
+	text        string
+	refs        []Reference
+	fingerprint string
+}
+
+// versionRow is a row of registry_versions.
+type versionRow struct {
+	subject  string
+	version  int
+	schemaID int32
+	deleted  bool
+}
+
+// snapshot is everything the store holds, read in one transaction.
+type snapshot struct {
+	schemas  []schemaRow // only those with id > the caller's afterID
+	versions []versionRow
+	settings map[[2]string]string // (subject, kind) -> value
+}
+
+func readSnapshot(ctx context.Context, db *sqldb.DB, afterID int32) (*snapshot, error) {
+	snap := &snapshot{settings: make(map[[2]string]string)}
+	err := db.Tx(ctx, func(tx *sql.Tx) error {
+		snap.schemas, snap.versions = nil, nil
+		rows, err := tx.QueryContext(ctx, `SELECT id, schema_type, schema_text, refs, fingerprint FROM registry_schemas WHERE id > $1 ORDER BY id`, afterID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var r schemaRow
+			var refs string
+			if err := rows.Scan(&r.id, &r.typ, &r.text, &refs, &r.fingerprint); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := json.Unmarshal([]byte(refs), &r.refs); err != nil {
+				rows.Close()
+				return fmt.Errorf("schema %d references: %w", r.id, err)
+			}
+			snap.schemas = append(snap.schemas, r)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT subject, version, schema_id, deleted FROM registry_versions ORDER BY subject, version`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var v versionRow
+			if err := rows.Scan(&v.subject, &v.version, &v.schemaID, &v.deleted); err != nil {
+				rows.Close()
+				return err
+			}
+			snap.versions = append(snap.versions, v)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT subject, kind, value FROM registry_settings`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var subject, kind, value string
+			if err := rows.Scan(&subject, &kind, &value); err != nil {
+				return err
+			}
+			snap.settings[[2]string{subject, kind}] = value
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, storeError("read registry", err)
+	}
+	return snap, nil
+}
+
+// insertSchema stores a new schema, or finds the one with the same
+// fingerprint, and returns its id. A non-zero id (IMPORT mode) is used as is.
+func insertSchema(ctx context.Context, tx *sql.Tx, s *Schema, refs []Reference, id int32) (int32, error) {
+	var existing int32
+	err := tx.QueryRowContext(ctx, `SELECT id FROM registry_schemas WHERE fingerprint = $1`, s.fingerprint).Scan(&existing)
+	switch {
+	case err == nil:
+		if id != 0 && id != existing {
+			return 0, newError(CodeInvalidSchema, "schema is already registered with id %d, not %d", existing, id)
+		}
+		return existing, nil
+	case err != sql.ErrNoRows:
+		return 0, err
+	}
+	if id == 0 {
+		if err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' RETURNING next_id - 1`).Scan(&id); err != nil {
+			return 0, err
+		}
+	} else {
+		// Keep the sequence ahead of imported ids.
+		if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = $1 WHERE name = 'schema' AND next_id <= $1`, int64(id)+1); err != nil {
+			return 0, err
+		}
+		var taken bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1)`, id).Scan(&taken); err != nil {
+			return 0, err
+		}
+		if taken {
+			return 0, newError(CodeInvalidSchema, "schema id %d is already taken by another schema", id)
+		}
+	}
+	if refs == nil {
+		refs = []Reference{}
+	}
+	refsJSON, err := json.Marshal(refs)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO registry_schemas (id, schema_type, schema_text, refs, fingerprint) VALUES ($1, $2, $3, $4, $5)`,
+		id, s.Type, s.Text, string(refsJSON), s.fingerprint)
+	return id, err
+}
+
+func subjectVersions(ctx context.Context, tx *sql.Tx, subject string) ([]versionRow, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT subject, version, schema_id, deleted FROM registry_versions WHERE subject = $1 ORDER BY version`, subject)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vs []versionRow
+	for rows.Next() {
+		var v versionRow
+		if err := rows.Scan(&v.subject, &v.version, &v.schemaID, &v.deleted); err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
+}
+
+func setting(ctx context.Context, tx *sql.Tx, subject, kind string) (string, bool, error) {
+	var v string
+	err := tx.QueryRowContext(ctx, `SELECT value FROM registry_settings WHERE subject = $1 AND kind = $2`, subject, kind).Scan(&v)
+	if err == sql.ErrNoRows {
+		return "", false, nil
+	}
+	return v, err == nil, err
+}
+
+func putSetting(ctx context.Context, tx *sql.Tx, subject, kind, value string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO registry_settings (subject, kind, value) VALUES ($1, $2, $3)
+		ON CONFLICT (subject, kind) DO UPDATE SET value = excluded.value`, subject, kind, value)
+	return err
+}
