@@ -69,8 +69,12 @@ func (d *differ) messages(writer, reader protoreflect.MessageDescriptors, prefix
 		path := prefix + "/" + string(w.Name())
 		r := reader.ByName(w.Name())
 		if r == nil {
-			wr, rr := d.roles()
-			d.add(MessageRemoved, path, "message %s of the %s schema is missing from the %s schema", w.FullName(), wr, rr)
+			// A message the new schema adds is compatible in every
+			// direction: no record written as an old type needs it, and old
+			// readers never look for it. Only a removal is reported.
+			if d.newIsReader {
+				d.add(MessageRemoved, path, "message %s of the old schema is missing from the new schema", w.FullName())
+			}
 			continue
 		}
 		d.message(w, r, path)

@@ -11,8 +11,9 @@ type Kind string
 const (
 	// PackageChanged: the file's package differs. Path #/.
 	PackageChanged Kind = "PACKAGE_CHANGED"
-	// MessageRemoved: the writer has a message the reader lacks. Path
-	// #/Outer/Inner. Under FORWARD this is how an added message shows.
+	// MessageRemoved: the old schema has a message the new one lacks. Path
+	// #/Outer/Inner. Reported when the new schema reads (BACKWARD, FULL);
+	// adding a message is compatible in every direction.
 	MessageRemoved Kind = "MESSAGE_REMOVED"
 	// FieldKindChanged: a field is a scalar (or enum), a message, a group or a
 	// map in one schema and another of these in the other.
