@@ -43,12 +43,13 @@ breaking: tools protodeps
 		echo "buf breaking: no breaking change against $$(git rev-parse --short HEAD~1)"; \
 	fi
 
-generate: tools protodeps ## regenerate the Go code beside the .proto files
+generate: tools protodeps ## regenerate the Go code beside the .proto files and the embedded schema image
 	buf generate
+	buf build proto -o internal/schemas/cairn.binpb
 
 check-generated: generate
-	@git diff --exit-code -- proto || { echo 'generated code is stale: run make generate and commit'; exit 1; }
-	@test -z "$$(git ls-files --others --exclude-standard proto)" || { git ls-files --others --exclude-standard proto; echo 'generated files above are not committed'; exit 1; }
+	@git diff --exit-code -- proto internal/schemas || { echo 'generated code is stale: run make generate and commit'; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard proto internal/schemas)" || { git ls-files --others --exclude-standard proto internal/schemas; echo 'generated files above are not committed'; exit 1; }
 
 protodeps:
 	go run ./cmd/protodeps -out $(PROTODEPS)

@@ -29,27 +29,25 @@ import (
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
-	"github.com/cairnhq/cairn/internal/schemas"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/registrytest"
 )
 
 // stack is a gateway backed by an in-memory broker, reached over TCP.
 type stack struct {
 	broker   *devbroker.Broker
-	registry *registry.Memory
+	registry *registry.Registry
+	types    *registry.Client
 	client   gatewayv1.EventGatewayClient
 	conn     *grpc.ClientConn
 }
 
 func start(t *testing.T) *stack {
 	t.Helper()
-	reg, err := registry.NewMemory(schemas.Hunt()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 3, reg.Topics()...)
+	reg, types, topics := registrytest.Hunt(t)
+	broker, err := devbroker.Start("127.0.0.1:0", 3, topics...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +63,7 @@ func start(t *testing.T) *stack {
 			t.Error(err)
 		}
 	})
-	gw, err := gateway.New(gateway.Config{Registry: reg, Producer: producer})
+	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +86,7 @@ func start(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &stack{broker: broker, registry: reg, client: gatewayv1.NewEventGatewayClient(conn), conn: conn}
+	return &stack{broker: broker, registry: reg, types: types, client: gatewayv1.NewEventGatewayClient(conn), conn: conn}
 }
 
 func event(t *testing.T, payload proto.Message) *gatewayv1.PublishRequest {
@@ -150,7 +148,7 @@ func TestPublishReachesKafkaInWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
-	want, err := s.registry.Resolve(t.Context(), "cairn.hunt.v1.PlayerRegistered")
+	want, err := s.types.Resolve(t.Context(), "cairn.hunt.v1.PlayerRegistered")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,6 +249,10 @@ func TestPublishRejectsRuleViolationAndProducesNothing(t *testing.T) {
 func TestPublishRejectsBadEnvelopesAndPayloads(t *testing.T) {
 	t.Parallel()
 	s := start(t)
+	plain := registry.SchemaInput{Text: "syntax = \"proto3\";\npackage test.v1;\nmessage Plain { string id = 1; }\n"}
+	if _, err := s.registry.Register(t.Context(), "test.v1.Plain", plain); err != nil {
+		t.Fatal(err)
+	}
 	valid := func() *gatewayv1.PublishRequest { return event(t, playerRegistered()) }
 	withPayload := func(typeURL string, value []byte) *gatewayv1.PublishRequest {
 		r := valid()
@@ -277,7 +279,7 @@ func TestPublishRejectsBadEnvelopesAndPayloads(t *testing.T) {
 		}(), "reserved"},
 		{"unknown type", withPayload("type.googleapis.com/cairn.hunt.v1.Nope", payload), `unknown event type "cairn.hunt.v1.Nope"`},
 		{"type url without a name", withPayload("type.googleapis.com/", payload), "does not end in a message name"},
-		{"not an event", withPayload("type.googleapis.com/cairn.hunt.v1.Clue", nil), "cairn.hunt.v1.Clue is not an event"},
+		{"not an event", withPayload("type.googleapis.com/test.v1.Plain", nil), "test.v1.Plain is not an event"},
 		{"garbage bytes", withPayload("type.googleapis.com/cairn.hunt.v1.PlayerRegistered", []byte{0xff, 0xff, 0xff}), "payload is not a valid cairn.hunt.v1.PlayerRegistered"},
 		{"unknown field", withPayload("type.googleapis.com/cairn.hunt.v1.PlayerRegistered", protowire.AppendVarint(protowire.AppendTag(slices.Clone(payload), 99, protowire.VarintType), 1)), "field number 99"},
 		{"unknown field in a nested message", withPayload("type.googleapis.com/cairn.hunt.v1.PlayerRegistered",

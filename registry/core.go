@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +54,6 @@ type index struct {
 	maxID    int32
 	subjects map[string][]versionRow // by version, ascending
 	settings map[[2]string]string
-	types    map[protoreflect.FullName]*Type // message types of each subject's latest live version
 }
 
 // SubjectVersion is one version of a subject.
@@ -97,7 +95,7 @@ func Open(ctx context.Context, opts Options) (*Registry, error) {
 	r := &Registry{
 		db:   opts.DB,
 		log:  opts.Logger,
-		idx:  &index{schemas: map[int32]*Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}, types: map[protoreflect.FullName]*Type{}},
+		idx:  &index{schemas: map[int32]*Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}},
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
@@ -154,7 +152,6 @@ func (r *Registry) refresh(ctx context.Context) error {
 		maxID:    old.maxID,
 		subjects: make(map[string][]versionRow),
 		settings: snap.settings,
-		types:    make(map[protoreflect.FullName]*Type),
 	}
 	for id, s := range old.schemas {
 		next.schemas[id] = s
@@ -175,7 +172,6 @@ func (r *Registry) refresh(ctx context.Context) error {
 		}
 		next.maxID = max(next.maxID, row.id)
 	}
-	next.indexTypes()
 	r.mu.Lock()
 	r.idx = next
 	r.lastRefresh = time.Now()
@@ -183,11 +179,11 @@ func (r *Registry) refresh(ctx context.Context) error {
 	return nil
 }
 
-// refreshIfStale refreshes after a read missed, at most every 200ms, so that
+// refreshIfStale refreshes after a read missed, at most every 100ms, so that
 // a write made through another instance is seen at once.
 func (r *Registry) refreshIfStale(ctx context.Context) bool {
 	r.mu.RLock()
-	stale := time.Since(r.lastRefresh) > 200*time.Millisecond
+	stale := time.Since(r.lastRefresh) > 100*time.Millisecond
 	r.mu.RUnlock()
 	return stale && r.refresh(ctx) == nil
 }
@@ -228,35 +224,6 @@ func (x *index) resolveRefs(refs []Reference) ([]dependency, error) {
 		deps = append(deps, dependency{name: ref.Name, schema: s})
 	}
 	return deps, nil
-}
-
-// indexTypes maps each message of each subject's latest live version to its
-// type. A subject named after a message (record-name strategy) wins over
-// other subjects whose file holds the same message.
-func (x *index) indexTypes() {
-	subjects := make([]string, 0, len(x.subjects))
-	for s := range x.subjects {
-		subjects = append(subjects, s)
-	}
-	slices.Sort(subjects)
-	for _, subject := range subjects {
-		v := latestLive(x.subjects[subject])
-		if v == nil {
-			continue
-		}
-		s, ok := x.schemas[v.schemaID]
-		if !ok {
-			continue
-		}
-		walkMessages(s.File.Messages(), func(md protoreflect.MessageDescriptor) {
-			if existing, ok := x.types[md.FullName()]; ok && existing.Subject == string(existing.Name()) {
-				return
-			}
-			if t, err := newType(s.ID, subject, md); err == nil {
-				x.types[md.FullName()] = t
-			}
-		})
-	}
 }
 
 func walkMessages(msgs protoreflect.MessageDescriptors, fn func(protoreflect.MessageDescriptor)) {

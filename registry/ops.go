@@ -314,7 +314,9 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 			return err
 		}
 		x := &index{subjects: map[string][]versionRow{subject: vs}}
-		v, err := x.version(subject, version, permanent)
+		// "latest" is the latest live version for a soft delete, the latest
+		// of all for a permanent one; a numbered version is found either way.
+		v, err := x.version(subject, version, permanent || version != -1)
 		if err != nil {
 			return err
 		}

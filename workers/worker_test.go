@@ -15,20 +15,16 @@ import (
 
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
-	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
 )
 
 func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 	t.Parallel()
-	reg, err := registry.NewMemory(schemas.Hunt()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 1, reg.Topics()...)
+	_, reg, topics := registrytest.Hunt(t)
+	broker, err := devbroker.Start("127.0.0.1:0", 1, topics...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +64,7 @@ func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 	w, err := workers.New(workers.Config{
 		Brokers:  broker.Addr(),
 		Group:    "test",
-		Topics:   reg.Topics(),
+		Topics:   topics,
 		Registry: reg,
 		Handler: func(_ context.Context, ev *workers.Event) error {
 			got <- ev
@@ -114,10 +110,7 @@ func TestWorkerConfigValidate(t *testing.T) {
 
 func TestLogHandlerWritesDecodedPayload(t *testing.T) {
 	t.Parallel()
-	reg, err := registry.NewMemory(schemas.Hunt()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, reg, _ := registrytest.Hunt(t)
 	typ, err := reg.Resolve(t.Context(), "cairn.hunt.v1.PlayerRegistered")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/workers"
 )
@@ -21,6 +22,7 @@ import (
 type devConfig struct {
 	GatewayAddr     string
 	KafkaAddr       string
+	DatabaseURL     string
 	Partitions      int
 	ShutdownTimeout time.Duration
 	Log             logConfig
@@ -35,6 +37,9 @@ func (c *devConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("--%s %q: port must be a number from 0 to 65535", a.flag, a.addr))
 		}
 	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("--database-url: want a SQLite path or a postgres:// URL"))
+	}
 	if c.Partitions < 1 || c.Partitions > 1000 {
 		errs = append(errs, fmt.Errorf("--partitions %d: want 1 to 1000", c.Partitions))
 	}
@@ -48,11 +53,13 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	cfg := devConfig{}
 	fs := newFlagSet("dev", "[flags]",
 		"Runs the whole system in one process: an in-memory Kafka-protocol broker, the\n"+
-			"schema registry holding the hunt schemas, the gateway and a worker that logs\n"+
-			"every event it consumes. Nothing is kept after it stops. Ctrl-C stops it cleanly.",
+			"schema registry (its schemas kept in --database-url) holding the hunt schemas,\n"+
+			"the gateway and a worker that logs every event it consumes. Kafka's records\n"+
+			"are gone when it stops. Ctrl-C stops it cleanly.",
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC listen address")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
@@ -70,11 +77,25 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
-	reg, err := registry.NewMemory(schemas.Hunt()...)
+	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return fmt.Errorf("load hunt schemas: %w", err)
+		return err
 	}
-	topics := reg.Topics()
+	defer db.Close()
+	reg, err := registry.Open(ctx, registry.Options{DB: db, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	files, err := schemas.Hunt()
+	if err != nil {
+		return err
+	}
+	if err := reg.RegisterFiles(ctx, files...); err != nil {
+		return fmt.Errorf("the hunt schemas cannot be registered in %s (to start afresh, remove that database): %w", cfg.DatabaseURL, err)
+	}
+	types := registry.NewClient(reg, 0)
+	topics := schemas.Topics(files)
 
 	broker, err := devbroker.Start(cfg.KafkaAddr, int32(cfg.Partitions), topics...)
 	if err != nil {
@@ -87,7 +108,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{Registry: reg, Producer: producer, Logger: log})
+	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -99,7 +120,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		Brokers:  cfg.KafkaAddr,
 		Group:    "cairn-dev",
 		Topics:   topics,
-		Registry: reg,
+		Registry: types,
 		Handler:  workers.LogHandler(log),
 		Logger:   log,
 	})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +29,7 @@ func TestDevThenPublish(t *testing.T) {
 	var devErr lockedBuffer
 	devDone := make(chan int, 1)
 	go func() {
-		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr}, new(bytes.Buffer), &devErr)
+		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, new(bytes.Buffer), &devErr)
 	}()
 
 	body := `{"playerId": "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`

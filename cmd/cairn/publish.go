@@ -19,8 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cairnhq/cairn/internal/schemas"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
+	_ "github.com/cairnhq/cairn/proto/cairn/hunt/v1" // the event types publish can encode
 )
 
 type publishConfig struct {
@@ -89,7 +89,6 @@ func readBody(arg string) (string, error) {
 }
 
 func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
-	schemas.Hunt() // the compiled-in event types are the ones publish can encode
 	mt, err := protoregistry.GlobalTypes.FindMessageByName(cfg.Type)
 	if err != nil {
 		return usageError{fmt.Errorf("unknown event type %q: this cairn binary knows the cairn.hunt.v1 events", cfg.Type)}

@@ -1,0 +1,154 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Source is where a Client reads schemas: the registry itself in process,
+// or a remote registry.
+type Source interface {
+	// Version returns a subject's version; -1 is the latest live one.
+	Version(ctx context.Context, subject string, version int, deleted bool) (*SubjectVersion, error)
+	// SchemaByID returns the schema with a global id.
+	SchemaByID(ctx context.Context, id int32) (*Schema, error)
+}
+
+// Client resolves message types for producers and consumers, caching what
+// it learns: schemas by id for good (they never change), and a type name's
+// latest schema for MaxAge, after which the next Resolve checks for a newer
+// version, so a schema registered while the gateway runs takes effect
+// within MaxAge.
+//
+// Client is safe for concurrent use.
+type Client struct {
+	src    Source
+	maxAge time.Duration
+
+	mu     sync.RWMutex
+	byName map[protoreflect.FullName]nameEntry
+	byID   map[int32]*Schema
+	types  map[typeKey]*Type
+}
+
+type nameEntry struct {
+	t       *Type
+	checked time.Time
+}
+
+type typeKey struct {
+	id   int32
+	name protoreflect.FullName
+}
+
+// NewClient returns a client reading from src. maxAge 0 means one second.
+func NewClient(src Source, maxAge time.Duration) *Client {
+	if maxAge <= 0 {
+		maxAge = time.Second
+	}
+	return &Client{
+		src:    src,
+		maxAge: maxAge,
+		byName: make(map[protoreflect.FullName]nameEntry),
+		byID:   make(map[int32]*Schema),
+		types:  make(map[typeKey]*Type),
+	}
+}
+
+// Resolve returns the type named name as the latest live version of its
+// subject (record-name strategy: the subject is the type's full name)
+// declares it.
+func (c *Client) Resolve(ctx context.Context, name protoreflect.FullName) (*Type, error) {
+	c.mu.RLock()
+	e, ok := c.byName[name]
+	c.mu.RUnlock()
+	if ok && time.Since(e.checked) < c.maxAge {
+		return e.t, nil
+	}
+	sv, err := c.src.Version(ctx, string(name), -1, false)
+	if err != nil {
+		if ok && !IsNotFound(err) {
+			return e.t, nil // the registry is unreachable: keep serving what we know
+		}
+		if IsNotFound(err) {
+			return nil, fmt.Errorf("message type %q: %w", name, ErrNotFound)
+		}
+		return nil, fmt.Errorf("resolve %s: %w", name, err)
+	}
+	d := findMessage(sv.Schema.File, name)
+	if d == nil {
+		return nil, fmt.Errorf("message type %q: subject %s version %d does not declare it: %w", name, sv.Subject, sv.Version, ErrNotFound)
+	}
+	t, err := c.typeOf(sv.Schema, d)
+	if err != nil {
+		return nil, err
+	}
+	named := *t
+	named.Subject = sv.Subject
+	c.mu.Lock()
+	c.byName[name] = nameEntry{t: &named, checked: time.Now()}
+	c.mu.Unlock()
+	return &named, nil
+}
+
+// ResolveID returns the type that a schema id and message indexes name, as
+// read from a framed record.
+func (c *Client) ResolveID(ctx context.Context, id int32, indexes []int) (*Type, error) {
+	c.mu.RLock()
+	s, ok := c.byID[id]
+	c.mu.RUnlock()
+	if !ok {
+		var err error
+		if s, err = c.src.SchemaByID(ctx, id); err != nil {
+			if IsNotFound(err) {
+				return nil, fmt.Errorf("schema id %d: %w", id, ErrNotFound)
+			}
+			return nil, fmt.Errorf("schema id %d: %w", id, err)
+		}
+		c.mu.Lock()
+		c.byID[id] = s
+		c.mu.Unlock()
+	}
+	md := messageAt(s.File, indexes)
+	if md == nil {
+		return nil, fmt.Errorf("schema id %d has no message at indexes %v: %w", id, indexes, ErrNotFound)
+	}
+	return c.typeOf(s, md)
+}
+
+// typeOf builds (once) the type of a message of a schema.
+func (c *Client) typeOf(s *Schema, md protoreflect.MessageDescriptor) (*Type, error) {
+	key := typeKey{s.ID, md.FullName()}
+	c.mu.RLock()
+	t, ok := c.types[key]
+	c.mu.RUnlock()
+	if ok {
+		return t, nil
+	}
+	t, err := newType(s.ID, "", md)
+	if err != nil {
+		return nil, fmt.Errorf("schema %d: %w", s.ID, err)
+	}
+	c.mu.Lock()
+	if have, ok := c.types[key]; ok {
+		t = have
+	} else {
+		c.types[key] = t
+	}
+	c.mu.Unlock()
+	return t, nil
+}
+
+func findMessage(fd protoreflect.FileDescriptor, name protoreflect.FullName) protoreflect.MessageDescriptor {
+	var found protoreflect.MessageDescriptor
+	walkMessages(fd.Messages(), func(md protoreflect.MessageDescriptor) {
+		if found == nil && md.FullName() == name {
+			found = md
+		}
+	})
+	return found
+}

@@ -1,0 +1,39 @@
+// Package registrytest gives tests a schema registry on a SQLite file in
+// the test's temporary directory, holding Cairn's hunt schemas.
+package registrytest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/registry"
+)
+
+// Hunt returns a registry holding the hunt schemas, a client reading it,
+// and the topics the hunt events go to. Everything is closed when the test
+// ends.
+func Hunt(t testing.TB) (*registry.Registry, *registry.Client, []string) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "registry.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r, err := registry.Open(ctx, registry.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	files, err := schemas.Hunt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RegisterFiles(ctx, files...); err != nil {
+		t.Fatal(err)
+	}
+	return r, registry.NewClient(r, 0), schemas.Topics(files)
+}
