@@ -15,11 +15,15 @@
 //     starts. The first clue is unlocked at the later of joined_at and the
 //     hunt's starts_at, so a player who joins early sees unlocked_at =
 //     starts_at.
+//   - A join the rules refuse (the hunt has ended or is full) returns an
+//     error wrapping ErrHuntEnded or ErrHuntFull, since no derived event
+//     exists to tell the player. Joining again is a no-op.
 //   - An answer is too early when submitted before the player's first clue
 //     was unlocked (before starts_at, or before the player joined), and too
-//     late at or after ends_at. Then come: not the current clue (including
-//     any answer after completing), rate limited, and finally correct or
-//     wrong.
+//     late at or after ends_at. Then come: not the current clue (any other
+//     clue id, including every answer after completing), rate limited, and
+//     finally correct or wrong. A text answer to a place, or a position
+//     given for a text clue, is wrong.
 //   - After WrongAnswerLimit wrong answers in a row, an answer submitted less
 //     than Cooldown after the latest wrong one is rate limited. A rate-limited
 //     answer is not judged: it neither extends the wait nor counts as wrong.
@@ -33,5 +37,7 @@
 //     answer's submitted_at, as the schema says.
 //
 // An event that cannot apply leaves the State unchanged and returns a
-// *RejectedError wrapping one of the Err… sentinels.
+// *RejectedError wrapping one of the Err… sentinels. These promises hold for
+// States built by Apply and for their JSON encodings; a State edited by hand
+// may break them.
 package hunt

@@ -12,20 +12,21 @@ import (
 // asked for. Test with errors.Is. They are values that are never changed, so
 // safe for concurrent use.
 var (
-	// ErrUnknownHunt: no hunt has been created with the hunt id.
+	// ErrUnknownHunt means no hunt has been created with the hunt id.
 	ErrUnknownHunt = errors.New("unknown hunt")
-	// ErrNotJoined: the player has not joined the hunt.
+	// ErrNotJoined means the player has not joined the hunt.
 	ErrNotJoined = errors.New("player has not joined the hunt")
-	// ErrHuntExists: a hunt with the same id was created before.
+	// ErrHuntExists means a hunt with the same id was created before.
 	ErrHuntExists = errors.New("hunt already exists")
-	// ErrHuntEnded: a join at or after the hunt's end.
+	// ErrHuntEnded means a player tried to join at or after the hunt's end.
 	ErrHuntEnded = errors.New("hunt has ended")
-	// ErrHuntFull: a join to a hunt that has reached max_players.
+	// ErrHuntFull means a player tried to join a hunt that has reached
+	// max_players.
 	ErrHuntFull = errors.New("hunt is full")
-	// ErrInvalidEvent: the event lacks something the rules need (an id, a
+	// ErrInvalidEvent means the event lacks something the rules need (an id, a
 	// valid timestamp, a clue, an answer) or breaks a schema rule.
 	ErrInvalidEvent = errors.New("invalid event")
-	// ErrUnsupportedEvent: the event is not one of the input event types.
+	// ErrUnsupportedEvent means the event is not one of the input event types.
 	ErrUnsupportedEvent = errors.New("unsupported event type")
 )
 
