@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// Register adds a schema to a subject and returns its global id. If the
-// subject's latest live version... any live version already holds the same
-// schema, its id is returned and nothing changes. The schema must be
+// Register adds a schema to a subject and returns its global id. If a live
+// version of the subject already holds the same schema, its id is returned
+// and nothing changes. The schema must be
 // compatible with the subject's versions under its compatibility level.
 func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput) (int32, error) {
 	if err := checkSubject(subject); err != nil {
