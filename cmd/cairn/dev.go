@@ -22,6 +22,7 @@ import (
 type devConfig struct {
 	GatewayAddr     string
 	KafkaAddr       string
+	RegistryAddr    string
 	DatabaseURL     string
 	Partitions      int
 	ShutdownTimeout time.Duration
@@ -30,11 +31,9 @@ type devConfig struct {
 
 func (c *devConfig) Validate() error {
 	var errs []error
-	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"kafka-addr", c.KafkaAddr}} {
-		if _, port, err := net.SplitHostPort(a.addr); err != nil {
-			errs = append(errs, fmt.Errorf("--%s %q: want host:port: %w", a.flag, a.addr, err))
-		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			errs = append(errs, fmt.Errorf("--%s %q: port must be a number from 0 to 65535", a.flag, a.addr))
+	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"kafka-addr", c.KafkaAddr}, {"registry-addr", c.RegistryAddr}} {
+		if err := checkAddr(a.flag, a.addr); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.DatabaseURL == "" {
@@ -59,18 +58,13 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC listen address")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry REST and gRPC listen address")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments: %q", fs.Args())}
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
 	}
 	log := cfg.Log.logger(stderr)
 	return dev(ctx, cfg, log)
@@ -94,6 +88,17 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err := reg.RegisterFiles(ctx, files...); err != nil {
 		return fmt.Errorf("the hunt schemas cannot be registered in %s (to start afresh, remove that database): %w", cfg.DatabaseURL, err)
 	}
+	stopRegistry, err := serveRegistry(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := stopRegistry(ctx); err != nil {
+			log.Warn("registry shutdown", "error", err)
+		}
+	}()
 	types := registry.NewClient(reg, 0)
 	topics := schemas.Topics(files)
 

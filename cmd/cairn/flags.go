@@ -4,7 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -54,4 +56,31 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // CAIRN_GATEWAY_ADDR.
 func envName(flagName string) string {
 	return "CAIRN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// checkAddr checks a host:port flag value.
+func checkAddr(flagName, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--%s %q: want host:port: %w", flagName, addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("--%s %q: port must be a number from 0 to 65535", flagName, addr)
+	}
+	return nil
+}
+
+// parseConfig parses a command that takes flags only, then validates the
+// configuration they filled.
+func parseConfig(fs *flag.FlagSet, args []string, cfg interface{ Validate() error }) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments: %q", fs.Args())}
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	return nil
 }

@@ -23,6 +23,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run the whole system in one process, with an embedded Kafka broker", runDev},
+		{"registry", "run the schema registry alone (REST and gRPC)", runRegistry},
 		{"publish", "publish one event through the gateway", runPublish},
 	}
 }

@@ -24,12 +24,12 @@ func freeAddr(t *testing.T) string {
 // TestDevThenPublish runs the README's first session: cairn dev, then cairn
 // publish of a valid and of an invalid event, then Ctrl-C.
 func TestDevThenPublish(t *testing.T) {
-	gatewayAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr, registryAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, stop := context.WithCancel(t.Context())
 	var devErr lockedBuffer
 	devDone := make(chan int, 1)
 	go func() {
-		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, new(bytes.Buffer), &devErr)
+		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, new(bytes.Buffer), &devErr)
 	}()
 
 	body := `{"playerId": "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`
