@@ -358,6 +358,15 @@ func TestRESTBadInput(t *testing.T) {
 		{"unknown method", "PATCH", "/subjects/orders-value/versions", []byte(`{}`), nil, 405, 405},
 		{"wrong method on root", "DELETE", "/", nil, nil, 405, 405},
 	}
+	// What some messages must say.
+	messages := map[string]string{
+		"AVRO":                           "PROTOBUF",
+		"unparsable proto":               "syntax error",
+		"missing import":                 `import \"deps/common.proto\"`,
+		"reference to a missing subject": `subject \"nope\"`,
+		"body too large":                 "request body exceeds the limit of 65536 bytes",
+		"schema not a string":            `field \"schema\"`,
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := do(t, tt.method, tr.url()+tt.path, tt.body, tt.headers...)
@@ -367,6 +376,9 @@ func TestRESTBadInput(t *testing.T) {
 			var e map[string]any
 			if err := json.Unmarshal(r.body, &e); err != nil || len(e) != 2 || e["message"] == "" {
 				t.Errorf("error body %s is not {error_code, message}", r.body)
+			}
+			if want := messages[tt.name]; !bytes.Contains(r.body, []byte(want)) {
+				t.Errorf("message %s does not say %s", r.body, want)
 			}
 		})
 	}
@@ -459,8 +471,8 @@ func TestRESTPanicRecovers(t *testing.T) {
 	if r.status != 500 || r.errorCode() != 50001 {
 		t.Errorf("panic answered %d %s", r.status, r.body)
 	}
-	if !strings.Contains(logs.String(), "panicked") {
-		t.Errorf("panic not logged:\n%s", logs)
+	if !strings.Contains(logs.String(), "panicked") || !strings.Contains(logs.String(), "level=ERROR msg=\"registry http request\" method=GET path=/subjects/x/versions status=500") {
+		t.Errorf("panic not logged, or its 500 not at error level:\n%s", logs)
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/schemas/types", nil))
