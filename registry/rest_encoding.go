@@ -140,7 +140,7 @@ func (h *restHandler) decode(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return newError(codeBadRequest, "Unexpected content after the JSON object in the request body")
 	}
 	return nil

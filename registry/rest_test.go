@@ -310,6 +310,7 @@ func TestRESTBadInput(t *testing.T) {
 		{"malformed JSON", "POST", "/subjects/s/versions", []byte(`{"schema": "syntax`), nil, 400, 400},
 		{"not JSON", "POST", "/subjects/s/versions", []byte(`syntax = "proto3";`), nil, 400, 400},
 		{"trailing garbage", "POST", "/subjects/s/versions", []byte(`{"schema": "x"} {}`), nil, 400, 400},
+		{"trailing brace", "POST", "/subjects/s/versions", []byte(`{"schema": "x"}}`), nil, 400, 400},
 		{"schema not a string", "POST", "/subjects/s/versions", []byte(`{"schema": 5}`), nil, 400, 400},
 		{"body an array", "POST", "/subjects/s/versions", []byte(`[1, 2]`), nil, 400, 400},
 		{"references not an array", "POST", "/subjects/s/versions", []byte(`{"schema": "x", "references": "deps"}`), nil, 400, 400},
