@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -286,7 +287,7 @@ func ParseVersion(s string) (int, error) {
 		return -1, nil
 	}
 	var v int
-	if _, err := fmt.Sscanf(s, "%d", &v); err != nil || v < 1 || fmt.Sprint(v) != s {
+	if _, err := fmt.Sscanf(s, "%d", &v); err != nil || v < 1 || v > math.MaxInt32 || fmt.Sprint(v) != s {
 		return 0, newError(CodeInvalidVersion, "The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", s)
 	}
 	return v, nil

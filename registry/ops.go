@@ -313,9 +313,10 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 		if err != nil {
 			return err
 		}
+		// A numbered version is found even when soft-deleted, so that
+		// deleting it softly again is 40406, as in Confluent; "latest" is
+		// the latest live version unless the delete is permanent.
 		x := &index{subjects: map[string][]versionRow{subject: vs}}
-		// "latest" is the latest live version for a soft delete, the latest
-		// of all for a permanent one; a numbered version is found either way.
 		v, err := x.version(subject, version, permanent || version != -1)
 		if err != nil {
 			return err
@@ -355,7 +356,9 @@ func (r *Registry) writable(ctx context.Context, subject string) error {
 // CheckCompatibility reports why a schema could not be registered as the
 // next version of subject, compared with one version (or -1: the latest,
 // or 0: all live versions, as the level's transitivity says). An empty
-// report means compatible.
+// report means compatible. As in Confluent, a subject without live
+// versions has nothing to be incompatible with when checked against its
+// latest or all versions; a numbered version must exist.
 func (r *Registry) CheckCompatibility(ctx context.Context, subject string, version int, in SchemaInput) ([]string, error) {
 	s, err := r.parse(in)
 	if err != nil {
@@ -367,13 +370,16 @@ func (r *Registry) CheckCompatibility(ctx context.Context, subject string, versi
 	}
 	x := r.current()
 	var existing []*Schema
-	if version == 0 {
+	switch {
+	case version == 0:
 		for _, v := range x.subjects[subject] {
 			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted {
 				existing = append(existing, have)
 			}
 		}
-	} else {
+	case version == -1 && latestLive(x.subjects[subject]) == nil:
+		// Nothing to compare with.
+	default:
 		sv, err := r.Version(ctx, subject, version, false)
 		if err != nil {
 			return nil, err

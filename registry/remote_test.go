@@ -2,16 +2,20 @@ package registry_test
 
 import (
 	"context"
+	"encoding/base64"
 	"net"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/registrytest"
 )
@@ -21,7 +25,7 @@ import (
 func TestRemoteClient(t *testing.T) {
 	t.Parallel()
 	reg, local, _ := registrytest.Hunt(t)
-	srv, err := registry.NewServer(reg, http.NotFoundHandler())
+	srv, err := registry.NewServer(reg, registry.HandlerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,5 +73,61 @@ func TestRemoteClient(t *testing.T) {
 	}
 	if _, err := remote.ResolveID(ctx, 4242, []int{0}); !registry.IsNotFound(err) {
 		t.Errorf("remote ResolveID(unknown) = %v, want not found", err)
+	}
+}
+
+// TestGRPCChecksCredentials: the gRPC API, on the REST API's port, takes
+// the REST API's principals.
+func TestGRPCChecksCredentials(t *testing.T) {
+	t.Parallel()
+	reg, _, _ := registrytest.Hunt(t)
+	srv, err := registry.NewServer(reg, registry.HandlerOptions{Principals: []registry.Principal{
+		{Name: "ci", Username: "ci", Password: "s3cret", Role: registry.RoleSchemaOwner},
+		{Name: "gateway", APIKey: "read-key", Role: registry.RoleReader},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	api := registryv1.NewRegistryServiceClient(conn)
+	req := &registryv1.RegisterRequest{Subject: "auth.v1.Thing", Schema: &registryv1.SchemaInput{Text: "syntax = \"proto3\"; package auth.v1; message Thing { string id = 1; }"}}
+	tests := []struct {
+		name  string
+		auth  string
+		write codes.Code
+		read  codes.Code
+	}{
+		{"no credentials", "", codes.Unauthenticated, codes.OK},
+		{"wrong password", "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:nope")), codes.Unauthenticated, codes.Unauthenticated},
+		{"reader key", "Bearer read-key", codes.PermissionDenied, codes.OK},
+		{"schema owner", "Basic " + base64.StdEncoding.EncodeToString([]byte("ci:s3cret")), codes.OK, codes.OK},
+	}
+	for _, tt := range tests {
+		ctx := t.Context()
+		if tt.auth != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", tt.auth)
+		}
+		_, err := api.Register(ctx, req)
+		if got := status.Code(err); got != tt.write {
+			t.Errorf("%s: Register = %v, want %s", tt.name, err, tt.write)
+		}
+		_, err = api.ListSubjects(ctx, &registryv1.ListSubjectsRequest{})
+		if got := status.Code(err); got != tt.read {
+			t.Errorf("%s: ListSubjects = %v, want %s", tt.name, err, tt.read)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 )
@@ -25,14 +26,21 @@ type Server struct {
 	grpc *grpc.Server
 }
 
-// NewServer serves r's gRPC API beside rest, the REST handler.
-func NewServer(r *Registry, rest http.Handler) (*Server, error) {
+// NewServer serves r's REST API, configured by opts, and its gRPC API,
+// which checks the same credentials: registering needs a schema owner, and
+// reads need a principal when opts.ProtectReads.
+func NewServer(r *Registry, opts HandlerOptions) (*Server, error) {
+	rest, err := NewHandler(r, opts)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := NewGRPCService(r)
 	if err != nil {
 		return nil, err
 	}
+	auth := newAuthenticator(opts.Principals, opts.ProtectReads)
 	// Schemas may be up to 4 MiB of text; leave room for the envelope.
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(5<<20), grpc.MaxSendMsgSize(16<<20))
+	g := grpc.NewServer(grpc.MaxRecvMsgSize(5<<20), grpc.MaxSendMsgSize(16<<20), grpc.UnaryInterceptor(svc.authorize(auth)))
 	registryv1.RegisterRegistryServiceServer(g, svc)
 	mux := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc") {
@@ -69,4 +77,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
 	s.grpc.Stop() // its calls ran inside the HTTP server, now drained
 	return err
+}
+
+// authorize checks a gRPC call's credentials (the "authorization" metadata,
+// HTTP basic or bearer, as the REST API takes them) before it runs.
+func (s *GRPCService) authorize(auth *authenticator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		need := read
+		if info.FullMethod == registryv1.RegistryService_Register_FullMethodName {
+			need = write
+		}
+		h := http.Header{}
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			for _, v := range md.Get("authorization") {
+				h.Add("Authorization", v)
+			}
+		}
+		if e := auth.authorize(&http.Request{Header: h}, need); e != nil {
+			return nil, s.status(ctx, e)
+		}
+		return handler(ctx, req)
+	}
 }

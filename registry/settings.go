@@ -86,13 +86,15 @@ func (r *Registry) checkSettingSubject(subject string) error {
 }
 
 // DeleteCompatibility removes a subject's own level (or resets the global
-// one) and returns the level it had.
+// one) and returns the level it had. A subject without a level of its own
+// is error 40401, as in Confluent.
 func (r *Registry) DeleteCompatibility(ctx context.Context, subject string) (string, error) {
 	return r.deleteSetting(ctx, subject, settingCompatibility, r.Compatibility)
 }
 
 // DeleteMode removes a subject's own mode (or resets the global one) and
-// returns the mode it had.
+// returns the mode it had. A subject without a mode of its own is error
+// 40401, as in Confluent.
 func (r *Registry) DeleteMode(ctx context.Context, subject string) (string, error) {
 	return r.deleteSetting(ctx, subject, settingMode, r.Mode)
 }
@@ -100,6 +102,9 @@ func (r *Registry) DeleteMode(ctx context.Context, subject string) (string, erro
 func (r *Registry) deleteSetting(ctx context.Context, subject, kind string, get func(context.Context, string, bool) (string, error)) (string, error) {
 	prev, err := get(ctx, subject, false)
 	if err != nil {
+		if subject != "" && IsNotFound(err) {
+			return "", newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		}
 		return "", err
 	}
 	return prev, r.tx(ctx, func(tx *sql.Tx) error {
