@@ -66,22 +66,24 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	p, err := kafka.NewProducer(&kafka.ConfigMap{
-		"bootstrap.servers":  opts.Brokers,
-		"client.id":          "cairn",
+	cfg := baseConfig(opts.Brokers, "cairn-producer")
+	for k, v := range map[string]kafka.ConfigValue{
 		"enable.idempotence": true,
 		"acks":               "all",
 		// Java's partitioner, so that producers in any language put a key
 		// on the same partition.
-		"partitioner":            "murmur2_random",
-		"linger.ms":              2,
-		"delivery.timeout.ms":    int(opts.DeliveryTimeout.Milliseconds()),
-		"go.logs.channel.enable": false,
-	})
+		"partitioner":         "murmur2_random",
+		"linger.ms":           2,
+		"delivery.timeout.ms": int(opts.DeliveryTimeout.Milliseconds()),
+	} {
+		cfg[k] = v
+	}
+	p, err := kafka.NewProducer(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	pr := &Producer{p: p, log: opts.Logger, done: make(chan struct{})}
+	go forwardLogs(p.Logs(), opts.Logger)
 	go pr.events()
 	return pr, nil
 }
