@@ -161,7 +161,7 @@ func (e *env) produce(t *testing.T, eventID string, m proto.Message) kafkax.Posi
 	}
 	pos, err := e.producer.Produce(context.Background(), kafkax.Record{
 		Topic:   typ.Event.GetTopic(),
-		Key:     []byte(m.ProtoReflect().Get(typ.KeyField()).String()),
+		Key:     []byte(m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName(typ.KeyField().Name())).String()),
 		Value:   wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
 		Headers: []kafka.Header{{Key: workers.HeaderEventID, Value: []byte(eventID)}},
 	})
