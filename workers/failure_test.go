@@ -193,7 +193,6 @@ func TestCrashSafety(t *testing.T) {
 		case <-time.After(60 * time.Second):
 			t.Fatalf("crash %d: worker did not stop", i)
 		}
-		close(r.done)
 	}
 	total = <-produced
 	t.Logf("%d events produced", total)

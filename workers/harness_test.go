@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,7 +65,9 @@ type running struct {
 	w       *workers.Worker
 	metrics *prometheus.Registry
 	cancel  context.CancelFunc
-	done    chan error
+	done    chan struct{} // closed when Run returned
+	err     error         // what Run returned
+	once    sync.Once
 }
 
 func (e *env) startWorker(t *testing.T, group string, mod func(*workers.Config)) *running {
@@ -88,8 +91,11 @@ func (e *env) startWorker(t *testing.T, group string, mod func(*workers.Config))
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, metrics: reg, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- w.Run(ctx) }()
+	r := &running{w: w, metrics: reg, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = w.Run(ctx)
+	}()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -99,11 +105,12 @@ func (r *running) stop(t *testing.T) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err, ok := <-r.done:
-		if ok && err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		close(r.done)
+	case <-r.done:
+		r.once.Do(func() {
+			if r.err != nil {
+				t.Errorf("Run: %v", r.err)
+			}
+		})
 	case <-time.After(60 * time.Second):
 		t.Error("worker did not stop")
 	}
