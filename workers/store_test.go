@@ -17,7 +17,9 @@ import (
 
 var t0 = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
-func ts(minutes int) *timestamppb.Timestamp { return timestamppb.New(t0.Add(time.Duration(minutes) * time.Minute)) }
+func ts(minutes int) *timestamppb.Timestamp {
+	return timestamppb.New(t0.Add(time.Duration(minutes) * time.Minute))
+}
 
 func testHunt(id string, players uint32) *huntv1.HuntCreated {
 	return &huntv1.HuntCreated{
@@ -176,4 +178,3 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
-
