@@ -1,6 +1,7 @@
 package workers
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 
@@ -18,4 +19,16 @@ func (v jsonValue) LogValue() slog.Value {
 		return slog.StringValue("<" + err.Error() + ">")
 	}
 	return slog.AnyValue(json.RawMessage(b))
+}
+
+// LogHandler returns a handler that logs each event, decoded, as JSON.
+func LogHandler(log *slog.Logger) Handler {
+	return func(_ context.Context, ev *Event) error {
+		log.Info("event",
+			"type", string(ev.Type.Name()),
+			"event_id", ev.Header(HeaderEventID),
+			"topic", ev.Topic, "partition", ev.Partition, "offset", ev.Offset,
+			"payload", jsonValue{ev.Message})
+		return nil
+	}
 }

@@ -1,5 +1,39 @@
-// Package workers consumes the event topics and hands each decoded event to
-// a handler, one partition's records in order.
+// Package workers is Cairn's consumer runtime and hunt engine. A Worker is
+// one member of a consumer group: it reads the input topics, one goroutine
+// per assigned partition, and applies the game rules (package hunt) with
+// exactly-once effects; HuntService serves the resulting view over gRPC.
+//
+// # Exactly once
+//
+// Each batch of a partition's records is applied in one database
+// transaction that skips event ids applied before, saves the hunts and
+// players it changed, writes the derived events to an outbox and saves the
+// partition's next offset. On assignment a partition is read from the
+// offset saved in the database, which is the truth; the offset is also
+// committed to Kafka, for lag tools only. After each batch the partition
+// produces its outbox (registry-framed, idempotent producer) and marks the
+// rows sent: derived events are produced at least once, always under the
+// same event id (a name-based UUID of the cause's event id and the derived
+// type), so a crash between producing and marking produces a record again
+// with the same cairn-event-id, never a different event.
+//
+// # Failures
+//
+//   - A poison record goes to the dead-letter topic, with headers saying why
+//     (cairn-dlq-reason, cairn-dlq-error), where from (cairn-dlq-topic,
+//     cairn-dlq-partition, cairn-dlq-offset) and when (cairn-dlq-time), and
+//     the partition moves on. Poison is what no retry can fix: a value that
+//     is not framed, a schema id the registry does not know, a payload that
+//     does not decode, a type the engine has no Go type for.
+//   - An event the game rules refuse (hunt.RejectedError: unknown hunt, hunt
+//     full, …) is not poison: it is a decision the rules took, the same on
+//     every replay. It is logged, counted in
+//     cairn_worker_events_rejected_total, and its event id is recorded.
+//   - A transient failure (database, registry or Kafka unavailable) retries
+//     the batch with exponential backoff; meanwhile the partition's queue
+//     fills and the partition is paused, while other partitions go on.
+//   - An offset out of range follows Config.OffsetPolicy, is logged and
+//     counted in cairn_worker_offset_resets_total.
 package workers
 
 import (
@@ -7,23 +41,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
-	"github.com/cairnhq/cairn/internal/wire"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
 )
-
-// Registry resolves the schema id and message indexes of a framed record to
-// the registered message type.
-type Registry interface {
-	ResolveID(ctx context.Context, id int32, indexes []int) (*registry.Type, error)
-}
 
 // Event is one decoded record.
 type Event struct {
@@ -32,8 +61,11 @@ type Event struct {
 	Offset    int64
 	Key       []byte
 	Headers   []kafka.Header
-	Type      *registry.Type
-	Message   protoreflect.Message
+	// EventID is the cairn-event-id header, or topic/partition/offset for a
+	// record without one.
+	EventID string
+	Type    *registry.Type
+	Message protoreflect.Message
 }
 
 // Header returns the value of the record header named key, or "".
@@ -50,143 +82,373 @@ func (e *Event) Header(key string) string {
 // event: a record handled just before a crash is handled again after it.
 type Handler func(ctx context.Context, ev *Event) error
 
-// Config configures a Worker. Brokers, Group, Topics, Registry and Handler
-// are required.
-type Config struct {
-	Brokers  string
-	Group    string
-	Topics   []string
-	Registry Registry
-	Handler  Handler
-	// Logger; nil means slog.Default().
-	Logger *slog.Logger
-}
-
-func (c *Config) setDefaults() {
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-}
-
-// Validate reports what is missing from c.
-func (c *Config) Validate() error {
-	var errs []error
-	if c.Brokers == "" {
-		errs = append(errs, errors.New("worker: no Kafka brokers"))
-	}
-	if c.Group == "" {
-		errs = append(errs, errors.New("worker: no consumer group"))
-	}
-	if len(c.Topics) == 0 {
-		errs = append(errs, errors.New("worker: no topics"))
-	}
-	if c.Registry == nil {
-		errs = append(errs, errors.New("worker: no registry"))
-	}
-	if c.Handler == nil {
-		errs = append(errs, errors.New("worker: no handler"))
-	}
-	return errors.Join(errs...)
-}
-
-// Worker is one member of a consumer group. Offsets are committed only for
-// records whose handling has returned.
+// Worker is one member of a consumer group.
 //
-// A Worker is not safe for concurrent use: call Run once.
+// Run may be called once. HuntService, Healthy and the metrics are safe for
+// concurrent use, before, during and after Run.
 type Worker struct {
-	cfg Config
-	c   *kafka.Consumer
+	cfg     Config
+	c       *kafka.Consumer
+	store   *store
+	metrics *metrics
+	hub     *hub
+
+	mu     sync.Mutex
+	failed map[string]string // partition -> why it stopped
+	kill   context.CancelFunc
 }
 
-// New creates a consumer in the group; it joins when Run starts.
+// New checks cfg, creates the workers' tables in cfg.DB when they are
+// missing, registers the metrics and creates the consumer; it joins the
+// group when Run starts.
 func New(cfg Config) (*Worker, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: cfg.Brokers, Group: cfg.Group, Logger: cfg.Logger})
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("worker: metrics: %w", err)
+	}
+	w := &Worker{cfg: cfg, metrics: m, failed: make(map[string]string)}
+	w.hub = newHub(cfg.WatchBuffer, m.watchDropped)
+	reset := string(cfg.OffsetPolicy)
+	if cfg.DB != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if w.store, err = openStore(ctx, cfg.DB, cfg.Group); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		// The store decides where to start; librdkafka must never reset
+		// an offset on its own.
+		reset = "error"
+	} else if cfg.OffsetPolicy == OffsetFail {
+		reset = "error"
+	}
+	w.c, err = kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: cfg.Brokers, Group: cfg.Group, Logger: cfg.Logger, AutoOffsetReset: reset})
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	return &Worker{cfg: cfg, c: c}, nil
+	return w, nil
 }
 
-// Run consumes until ctx ends, then commits what was handled and leaves the
-// group. It returns an error only if the consumer fails for good.
+// Healthy returns nil, or an error naming the partitions stopped by the
+// fail offset policy.
+func (w *Worker) Healthy() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.failed) == 0 {
+		return nil
+	}
+	var msgs []string
+	for tp, why := range w.failed {
+		msgs = append(msgs, tp+": "+why)
+	}
+	sort.Strings(msgs)
+	return fmt.Errorf("worker: partitions stopped: %s", strings.Join(msgs, "; "))
+}
+
+func (w *Worker) setFailed(tp, why string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failed[tp] = why
+}
+
+// tpKey names a partition.
+type tpKey struct {
+	topic string
+	id    int32
+}
+
+func (k tpKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.id) }
+
+// run is the state of one Run: owned by the polling goroutine.
+type run struct {
+	w     *Worker
+	log   *slog.Logger
+	hard  context.Context // ends only when the worker is killed or Run returns
+	parts map[tpKey]*partition
+}
+
+// Run consumes until ctx ends, then lets each partition finish the records
+// it holds (bounded by DrainTimeout), commits, and leaves the group. It
+// returns an error only if the consumer fails for good.
 func (w *Worker) Run(ctx context.Context) (err error) {
+	hard, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	w.mu.Lock()
+	w.kill = cancel
+	w.mu.Unlock()
+	r := &run{w: w, log: w.cfg.Logger, hard: hard, parts: make(map[tpKey]*partition)}
 	defer func() {
+		r.stopAll(hard.Err() == nil)
+		if hard.Err() == nil {
+			if _, cerr := w.c.Commit(); cerr != nil && !isNoOffset(cerr) {
+				r.log.Warn("commit offsets to Kafka", "error", cerr)
+			}
+		}
 		if cerr := w.c.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("worker: close consumer: %w", cerr)
 		}
 	}()
-	if err := w.c.SubscribeTopics(w.cfg.Topics, nil); err != nil {
+	if err := w.c.SubscribeTopics(w.cfg.Topics, r.rebalance); err != nil {
 		return fmt.Errorf("worker: subscribe to %s: %w", strings.Join(w.cfg.Topics, ","), err)
 	}
-	w.cfg.Logger.Info("worker consuming", "group", w.cfg.Group, "topics", w.cfg.Topics)
-	for ctx.Err() == nil {
+	r.log.Info("worker consuming", "group", w.cfg.Group, "topics", w.cfg.Topics, "store", w.store != nil)
+	for ctx.Err() == nil && hard.Err() == nil {
 		switch e := w.c.Poll(100).(type) {
 		case *kafka.Message:
-			w.handle(ctx, e)
-			if _, err := w.c.StoreMessage(e); err != nil {
-				w.cfg.Logger.Warn("store offset", "error", err)
-			}
+			r.dispatch(e)
 		case kafka.Error:
 			if e.IsFatal() {
 				return fmt.Errorf("worker: consumer: %w", e)
 			}
-			w.cfg.Logger.Warn("kafka consumer", "error", e.Error(), "code", e.Code().String())
+			if e.Code() == kafka.ErrAutoOffsetReset {
+				r.log.Warn("offset out of range", "error", e.Error())
+				r.checkRanges()
+				continue
+			}
+			r.log.Warn("kafka consumer", "error", e.Error(), "code", e.Code().String())
 		}
+		r.resumeReady()
 	}
 	return nil
 }
 
-// handle decodes one record and passes it to the handler. A record that
-// cannot be decoded is logged and skipped.
-func (w *Worker) handle(ctx context.Context, m *kafka.Message) {
+func isNoOffset(err error) bool {
+	var ke kafka.Error
+	return errors.As(err, &ke) && ke.Code() == kafka.ErrNoOffset
+}
+
+// rebalance takes and gives back partitions. It runs inside Poll, on the
+// polling goroutine.
+func (r *run) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+	cooperative := c.GetRebalanceProtocol() == "COOPERATIVE"
+	switch e := ev.(type) {
+	case kafka.AssignedPartitions:
+		assign := make([]kafka.TopicPartition, 0, len(e.Partitions))
+		var failed []kafka.TopicPartition
+		for _, tp := range e.Partitions {
+			p := r.start(tp)
+			tp.Offset = kafka.Offset(p.startAt)
+			assign = append(assign, tp)
+			if p.failed {
+				failed = append(failed, tp)
+			}
+		}
+		var err error
+		if cooperative {
+			err = c.IncrementalAssign(assign)
+		} else {
+			err = c.Assign(assign)
+		}
+		if err != nil {
+			return fmt.Errorf("assign partitions: %w", err)
+		}
+		if len(failed) > 0 {
+			if err := c.Pause(failed); err != nil {
+				r.log.Error("pause failed partitions", "error", err)
+			}
+		}
+		r.log.Info("partitions assigned", "partitions", names(e.Partitions))
+	case kafka.RevokedPartitions:
+		for _, tp := range e.Partitions {
+			if p, ok := r.parts[tpKey{*tp.Topic, tp.Partition}]; ok {
+				p.stop(!c.AssignmentLost(), r.w.cfg.DrainTimeout)
+				delete(r.parts, p.key)
+			}
+		}
+		if !c.AssignmentLost() {
+			if _, err := c.Commit(); err != nil && !isNoOffset(err) {
+				r.log.Warn("commit offsets to Kafka", "error", err)
+			}
+		}
+		var err error
+		if cooperative {
+			err = c.IncrementalUnassign(e.Partitions)
+		} else {
+			err = c.Unassign()
+		}
+		if err != nil {
+			return fmt.Errorf("unassign partitions: %w", err)
+		}
+		r.log.Info("partitions revoked", "partitions", names(e.Partitions))
+	}
+	return nil
+}
+
+func names(tps []kafka.TopicPartition) []string {
+	out := make([]string, len(tps))
+	for i, tp := range tps {
+		out[i] = tpKey{*tp.Topic, tp.Partition}.String()
+	}
+	return out
+}
+
+// start decides where a newly assigned partition starts and starts its
+// goroutine.
+func (r *run) start(tp kafka.TopicPartition) *partition {
+	key := tpKey{*tp.Topic, tp.Partition}
+	ctx, cancel := context.WithCancel(r.hard)
+	p := &partition{
+		w:      r.w,
+		key:    key,
+		log:    r.log.With("topic", key.topic, "partition", key.id),
+		q:      make(chan *kafka.Message, r.w.cfg.QueueSize),
+		done:   make(chan struct{}),
+		cancel: cancel,
+		next:   -1,
+	}
+	r.parts[key] = p
+	if r.w.store == nil {
+		p.startAt = int64(kafka.OffsetStored)
+		go p.run(ctx)
+		return p
+	}
+	var saved int64 = noOffset
+	for attempt := 0; ; attempt++ {
+		var err error
+		if saved, err = r.w.store.offset(ctx, key.topic, key.id); err == nil || ctx.Err() != nil {
+			break
+		}
+		p.log.Warn("load saved offset; retrying", "error", err)
+		sleep(ctx, backoff(attempt, r.w.cfg.RetryBackoff, r.w.cfg.MaxRetryBackoff))
+	}
+	p.saved, p.startAt = saved, saved
+	if saved == noOffset {
+		p.startAt = int64(kafka.OffsetBeginning)
+	} else if low, high, err := r.w.c.QueryWatermarkOffsets(key.topic, key.id, 10_000); err != nil {
+		p.log.Warn("query the log's offsets; starting from the saved offset", "offset", saved, "error", err)
+	} else if saved < low || saved > high {
+		p.startAt = r.outOfRange(p, saved, low, high)
+	}
+	p.skipBelow = p.startAt
+	if p.startAt >= 0 {
+		p.next = p.startAt
+	}
+	if !p.failed {
+		go p.run(ctx)
+	} else {
+		close(p.done)
+	}
+	return p
+}
+
+// outOfRange follows the offset policy for a partition whose offset is
+// outside low..high, and returns the offset to read from.
+func (r *run) outOfRange(p *partition, offset, low, high int64) int64 {
+	policy := r.w.cfg.OffsetPolicy
+	r.w.metrics.resets.WithLabelValues(p.key.topic, fmt.Sprint(p.key.id), string(policy)).Inc()
+	log := p.log.With("offset", offset, "log_start", low, "log_end", high, "policy", string(policy))
+	switch policy {
+	case OffsetLatest:
+		log.Warn("offset out of range: skipping to the end of the log; the records in between are not applied")
+		return high
+	case OffsetFail:
+		log.Error("offset out of range: partition stopped; the worker reports unhealthy")
+		p.failed = true
+		r.w.setFailed(p.key.String(), fmt.Sprintf("offset %d out of range %d..%d", offset, low, high))
+		return offset
+	default:
+		log.Warn("offset out of range: reading again from the start of the log; applied events are skipped")
+		return low
+	}
+}
+
+// checkRanges finds the partitions whose next offset left the log, after
+// librdkafka reported an offset out of range, and follows the policy.
+func (r *run) checkRanges() {
+	for _, p := range r.parts {
+		if p.failed || p.next < 0 {
+			continue
+		}
+		low, high, err := r.w.c.QueryWatermarkOffsets(p.key.topic, p.key.id, 10_000)
+		if err != nil {
+			p.log.Warn("query the log's offsets", "error", err)
+			continue
+		}
+		if p.next >= low && p.next <= high {
+			continue
+		}
+		to := r.outOfRange(p, p.next, low, high)
+		tp := kafka.TopicPartition{Topic: &p.key.topic, Partition: p.key.id, Offset: kafka.Offset(to)}
+		if p.failed {
+			if err := r.w.c.Pause([]kafka.TopicPartition{tp}); err != nil {
+				p.log.Error("pause partition", "error", err)
+			}
+			continue
+		}
+		p.next = to
+		p.paused = false
+		if err := r.w.c.Seek(tp, 0); err != nil {
+			p.log.Error("seek", "offset", to, "error", err)
+		}
+	}
+}
+
+// dispatch hands a record to its partition's goroutine, or pauses the
+// partition when its queue is full; the record is then read again on
+// resume.
+func (r *run) dispatch(m *kafka.Message) {
 	tp := m.TopicPartition
-	log := w.cfg.Logger.With("topic", *tp.Topic, "partition", tp.Partition, "offset", int64(tp.Offset))
-	ev, err := w.decode(ctx, m)
-	if err != nil {
-		log.Error("undecodable record skipped", "error", err)
+	p, ok := r.parts[tpKey{*tp.Topic, tp.Partition}]
+	off := int64(tp.Offset)
+	if !ok || p.failed || p.paused || (p.next >= 0 && off < p.next) {
 		return
 	}
-	if err := w.cfg.Handler(ctx, ev); err != nil {
-		log.Error("handle event", "type", ev.Type.Name(), "error", err)
+	if len(p.q) == cap(p.q) {
+		p.paused, p.resumeAt = true, off
+		if err := r.w.c.Pause([]kafka.TopicPartition{{Topic: tp.Topic, Partition: tp.Partition}}); err != nil {
+			p.log.Error("pause partition", "error", err)
+		}
+		return
+	}
+	p.q <- m
+	p.next = off + 1
+}
+
+// resumeReady resumes the paused partitions whose queue has room again,
+// from the record that did not fit.
+func (r *run) resumeReady() {
+	for _, p := range r.parts {
+		if !p.paused || len(p.q) > cap(p.q)/2 {
+			continue
+		}
+		tp := kafka.TopicPartition{Topic: &p.key.topic, Partition: p.key.id, Offset: kafka.Offset(p.resumeAt)}
+		if err := r.w.c.Seek(tp, 0); err != nil {
+			p.log.Warn("seek before resuming", "error", err)
+			continue
+		}
+		if err := r.w.c.Resume([]kafka.TopicPartition{tp}); err != nil {
+			p.log.Warn("resume partition", "error", err)
+			continue
+		}
+		p.paused, p.next = false, p.resumeAt
 	}
 }
 
-func (w *Worker) decode(ctx context.Context, m *kafka.Message) (*Event, error) {
-	h, payload, err := wire.Parse(m.Value)
-	if err != nil {
-		return nil, err
+// stopAll stops every partition: draining what each holds when drain is
+// set, abandoning it otherwise.
+func (r *run) stopAll(drain bool) {
+	for key, p := range r.parts {
+		p.stop(drain, r.w.cfg.DrainTimeout)
+		delete(r.parts, key)
 	}
-	t, err := w.cfg.Registry.ResolveID(ctx, h.SchemaID, h.Indexes)
-	if err != nil {
-		return nil, err
-	}
-	msg := dynamicpb.NewMessage(t.Descriptor)
-	if err := proto.Unmarshal(payload, msg); err != nil {
-		return nil, fmt.Errorf("decode %s (schema id %d): %w", t.Name(), h.SchemaID, err)
-	}
-	return &Event{
-		Topic:     *m.TopicPartition.Topic,
-		Partition: m.TopicPartition.Partition,
-		Offset:    int64(m.TopicPartition.Offset),
-		Key:       m.Key,
-		Headers:   m.Headers,
-		Type:      t,
-		Message:   msg,
-	}, nil
 }
 
-// LogHandler returns a handler that logs each event, decoded, as JSON.
-func LogHandler(log *slog.Logger) Handler {
-	return func(_ context.Context, ev *Event) error {
-		log.Info("event",
-			"type", string(ev.Type.Name()),
-			"event_id", ev.Header("cairn-event-id"),
-			"topic", ev.Topic, "partition", ev.Partition, "offset", ev.Offset,
-			"payload", jsonValue{ev.Message})
-		return nil
+// crash stops Run at once, as a crash would: batches in flight are rolled
+// back, nothing is drained or committed. Run then returns.
+func (w *Worker) crash() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.kill != nil {
+		w.kill()
 	}
+}
+
+// HuntService returns the cairn.hunt.v1.HuntService server reading this
+// worker's store, to register on a *grpc.Server. It is safe for concurrent
+// use.
+func (w *Worker) HuntService() huntv1.HuntServiceServer {
+	return newHuntService(w.store, w.hub, w.cfg.Logger)
 }

@@ -16,10 +16,15 @@ type ConsumerOptions struct {
 	Group string
 	// Logger receives client logs; nil means slog.Default().
 	Logger *slog.Logger
+	// AutoOffsetReset is librdkafka's auto.offset.reset: where to start when
+	// the group has no committed offset or it is out of range. Empty means
+	// "earliest"; "error" hands the decision to the caller through an
+	// ErrAutoOffsetReset error event.
+	AutoOffsetReset string
 }
 
 // NewConsumer returns a group consumer that reads only committed records,
-// starts new groups at the earliest offset, and commits in the background
+// starts new groups where opts.AutoOffsetReset says (earliest by default), and commits in the background
 // only the offsets the caller stored (StoreMessage) after handling a record.
 func NewConsumer(opts ConsumerOptions) (*kafka.Consumer, error) {
 	if opts.Brokers == "" {
@@ -28,10 +33,13 @@ func NewConsumer(opts ConsumerOptions) (*kafka.Consumer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.AutoOffsetReset == "" {
+		opts.AutoOffsetReset = "earliest"
+	}
 	cfg := baseConfig(opts.Brokers, "cairn-worker")
 	for k, v := range map[string]kafka.ConfigValue{
 		"group.id":                 opts.Group,
-		"auto.offset.reset":        "earliest",
+		"auto.offset.reset":        opts.AutoOffsetReset,
 		"enable.auto.commit":       true,
 		"enable.auto.offset.store": false,
 		"isolation.level":          "read_committed",

@@ -128,6 +128,58 @@ func (p *Producer) Produce(ctx context.Context, r Record) (Position, error) {
 	}
 }
 
+// ProduceBatch sends records in order and waits until Kafka has
+// acknowledged every one or ctx ends. Records for the same partition keep
+// their order (the producer is idempotent). It returns the first failure;
+// records before and after it may have been delivered, so callers retry the
+// whole batch with the same event ids.
+func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, error) {
+	delivered := make(chan kafka.Event, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		msg := &kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &r.Topic, Partition: kafka.PartitionAny},
+			Key:            r.Key,
+			Value:          r.Value,
+			Headers:        r.Headers,
+			Opaque:         i,
+		}
+		if err := p.p.Produce(msg, delivered); err != nil {
+			return nil, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
+		}
+	}
+	pos := make([]Position, len(rs))
+	var first error
+	for range rs {
+		select {
+		case ev := <-delivered:
+			m, ok := ev.(*kafka.Message)
+			if !ok {
+				first = cmpOr(first, fmt.Errorf("produce: %w: unexpected delivery event %v", ErrProduce, ev))
+				continue
+			}
+			if err := m.TopicPartition.Error; err != nil {
+				first = cmpOr(first, fmt.Errorf("produce to %s: %w: %w", *m.TopicPartition.Topic, ErrProduce, err))
+				continue
+			}
+			pos[m.Opaque.(int)] = Position{Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("produce %d records: %w", len(rs), ctx.Err())
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	return pos, nil
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
 // Close waits until every record handed to Produce is delivered or failed,
 // or ctx ends, then closes the producer. It reports how many records were
 // still outstanding when ctx ended.

@@ -1,0 +1,172 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/registry"
+)
+
+// Registry resolves registered message types: framed records' schema ids
+// when consuming, derived events' names when producing.
+type Registry interface {
+	ResolveID(ctx context.Context, id int32, indexes []int) (*registry.Type, error)
+	Resolve(ctx context.Context, name protoreflect.FullName) (*registry.Type, error)
+}
+
+// Producer hands records to Kafka and waits for their acknowledgement, in
+// order. *kafkax.Producer is one.
+type Producer interface {
+	ProduceBatch(ctx context.Context, rs []kafkax.Record) ([]kafkax.Position, error)
+}
+
+// OffsetPolicy says what a worker does when the offset it should read from
+// is no longer in the log (OffsetOutOfRange): the records were deleted by
+// retention, or the log was recreated. Every reset is logged and counted.
+type OffsetPolicy string
+
+// The offset policies.
+const (
+	// OffsetEarliest reads again from the oldest record: the state is
+	// rebuilt, and events applied before are skipped by their ids.
+	OffsetEarliest OffsetPolicy = "earliest"
+	// OffsetLatest skips to the end of the log: the records in between are
+	// never applied.
+	OffsetLatest OffsetPolicy = "latest"
+	// OffsetFail stops consuming the partition and reports the worker
+	// unhealthy (see Worker.Healthy) until an operator acts.
+	OffsetFail OffsetPolicy = "fail"
+)
+
+// ParseOffsetPolicy parses earliest, latest or fail.
+func ParseOffsetPolicy(s string) (OffsetPolicy, error) {
+	switch p := OffsetPolicy(s); p {
+	case OffsetEarliest, OffsetLatest, OffsetFail:
+		return p, nil
+	}
+	return "", fmt.Errorf("offset policy %q: want earliest, latest or fail", s)
+}
+
+// DefaultDeadLetterTopic receives the records no worker can handle.
+const DefaultDeadLetterTopic = "cairn.deadletter"
+
+// Config configures a Worker. Brokers, Group, Topics, Registry and either
+// DB (the hunt engine) or Handler are required; with DB, Producer is too.
+type Config struct {
+	// Brokers is the Kafka bootstrap list, host:port separated by commas.
+	Brokers string
+	// Group is the consumer group. Workers of one group share one DB.
+	Group string
+	// Topics are the input topics, for the hunt engine cairn.hunt.events
+	// and cairn.player.events.
+	Topics []string
+	// Registry resolves schema ids and derived event types.
+	Registry Registry
+	// DB holds the hunt state, the applied event ids, the outbox and the
+	// offsets. Its tables are created by New. Nil runs the worker without
+	// state: it only calls Handler, at least once per record, and keeps
+	// its offsets in Kafka.
+	DB *sqldb.DB
+	// Producer produces derived events and dead letters. Required with DB;
+	// without DB, poison records are logged and skipped when it is nil.
+	Producer Producer
+	// Handler, when set, is called with each event after its batch is
+	// saved (with DB), or instead of the hunt engine (without DB). Its
+	// error is logged and ignored.
+	Handler Handler
+	// OffsetPolicy is followed when the offset to read from is out of
+	// range. Empty means OffsetEarliest.
+	OffsetPolicy OffsetPolicy
+	// DeadLetterTopic receives poison records. Empty means
+	// DefaultDeadLetterTopic. The topic must exist.
+	DeadLetterTopic string
+	// Metrics registers the worker's metrics; nil registers them nowhere.
+	Metrics prometheus.Registerer
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+
+	// MaxBatch caps the records applied in one transaction; 0 means 500.
+	MaxBatch int
+	// QueueSize caps the records fetched but not yet applied, per
+	// partition; a full queue pauses the partition. 0 means 2 × MaxBatch.
+	QueueSize int
+	// RetryBackoff is the first wait after a transient failure; it doubles
+	// up to MaxRetryBackoff. 0 means 100 ms and 5 s.
+	RetryBackoff, MaxRetryBackoff time.Duration
+	// DrainTimeout bounds how long a revoked partition, or a worker
+	// stopping, may take to finish the records it holds. 0 means 30 s.
+	DrainTimeout time.Duration
+	// WatchBuffer is how many events a WatchPlayer stream may fall behind
+	// before it is dropped. 0 means 256.
+	WatchBuffer int
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.OffsetPolicy == "" {
+		c.OffsetPolicy = OffsetEarliest
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = DefaultDeadLetterTopic
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 500
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 2 * c.MaxBatch
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.MaxRetryBackoff <= 0 {
+		c.MaxRetryBackoff = 5 * time.Second
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.WatchBuffer <= 0 {
+		c.WatchBuffer = 256
+	}
+}
+
+// Validate reports what is missing from c or wrong in it.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Brokers == "" {
+		errs = append(errs, errors.New("worker: no Kafka brokers"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("worker: no consumer group"))
+	}
+	if len(c.Topics) == 0 {
+		errs = append(errs, errors.New("worker: no topics"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("worker: no registry"))
+	}
+	if c.DB == nil && c.Handler == nil {
+		errs = append(errs, errors.New("worker: no database and no handler"))
+	}
+	if c.DB != nil && c.Producer == nil {
+		errs = append(errs, errors.New("worker: no producer for derived events and dead letters"))
+	}
+	if c.OffsetPolicy != "" {
+		if _, err := ParseOffsetPolicy(string(c.OffsetPolicy)); err != nil {
+			errs = append(errs, fmt.Errorf("worker: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,229 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/sqldb"
+	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers"
+)
+
+// startGateway serves a gateway over loopback, producing to e's broker.
+func startGateway(t *testing.T, e *env) gatewayv1.EventGatewayClient {
+	t.Helper()
+	gw, err := gateway.New(gateway.Config{Registry: e.types, Producer: e.producer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gw.Serve(lis) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gw.Shutdown(ctx)
+	})
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return gatewayv1.NewEventGatewayClient(conn)
+}
+
+func publish(t *testing.T, gw gatewayv1.EventGatewayClient, eventID string, m proto.Message) {
+	t.Helper()
+	a, err := anypb.New(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gw.Publish(t.Context(), &gatewayv1.PublishRequest{Event: &gatewayv1.Event{
+		EventId: eventID, OccurredAt: timestamppb.Now(), Payload: a,
+	}}); err != nil {
+		t.Fatalf("Publish %T: %v", m, err)
+	}
+}
+
+// watch subscribes to a player's derived events and returns once the
+// subscription is live.
+func watch(t *testing.T, c huntv1.HuntServiceClient, playerID string) grpc.ServerStreamingClient[huntv1.WatchPlayerResponse] {
+	t.Helper()
+	stream, err := c.WatchPlayer(t.Context(), &huntv1.WatchPlayerRequest{PlayerId: playerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatalf("WatchPlayer: %v", err)
+	}
+	return stream
+}
+
+// kinds receives n events and describes each: its type and, for a
+// judgement, its verdict.
+func kinds(t *testing.T, stream grpc.ServerStreamingClient[huntv1.WatchPlayerResponse], n int) []string {
+	t.Helper()
+	var out []string
+	for range n {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("WatchPlayer after %v: %v", out, err)
+		}
+		switch ev := resp.GetEvent().(type) {
+		case *huntv1.WatchPlayerResponse_ClueUnlocked:
+			out = append(out, fmt.Sprintf("unlocked %d", ev.ClueUnlocked.GetPosition()))
+		case *huntv1.WatchPlayerResponse_AnswerJudged:
+			out = append(out, ev.AnswerJudged.GetVerdict().String())
+		case *huntv1.WatchPlayerResponse_HuntCompleted:
+			out = append(out, fmt.Sprintf("completed score %d rank %d", ev.HuntCompleted.GetScore(), ev.HuntCompleted.GetRank()))
+		}
+	}
+	return out
+}
+
+// TestScriptedHuntEndToEnd plays a hunt through the gateway, Kafka and a
+// worker, and reads the result over HuntService: three players, right and
+// wrong answers, an answer published twice, a late answer.
+func TestScriptedHuntEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	gw := startGateway(t, e)
+	r := e.startWorker(t, "e2e", nil)
+	hs := serve(t, r.w)
+
+	huntID := newID()
+	clues := [3]string{newID(), newID(), newID()}
+	ada, bo, cy := newID(), newID(), newID()
+	watchAda, watchCy := watch(t, hs, ada), watch(t, hs, cy)
+
+	publish(t, gw, newID(), scriptedHunt(huntID, clues))
+	for id, name := range map[string]string{ada: "Ada", bo: "Bo", cy: "Cy"} {
+		publish(t, gw, newID(), &huntv1.PlayerRegistered{PlayerId: id, DisplayName: name, RegisteredAt: at(-30)})
+	}
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: ada, JoinedAt: at(-5)})
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: bo, JoinedAt: at(1)})
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: cy, JoinedAt: at(2)})
+	twice := newID()
+	for _, a := range []struct {
+		id string
+		m  *huntv1.AnswerSubmitted
+	}{
+		{newID(), answer(huntID, ada, clues[0], "oak", 3)},
+		{newID(), answer(huntID, cy, clues[0], "pine", 3)},
+		{newID(), answer(huntID, ada, clues[1], "lake", 4)},
+		{newID(), answer(huntID, ada, clues[1], " River ", 5)},
+		{newID(), answer(huntID, bo, clues[0], "oak", 6)},
+		{newID(), answer(huntID, bo, clues[1], "river", 7)},
+		{twice, answer(huntID, cy, clues[0], "oak", 8)},
+		{twice, answer(huntID, cy, clues[0], "oak", 8)}, // the same event again: scores once
+		{newID(), answer(huntID, ada, clues[2], "bell", 10)},
+		{newID(), answer(huntID, bo, clues[2], "bell", 20)},
+		{newID(), answer(huntID, cy, clues[1], "river", 61)}, // after the end
+	} {
+		publish(t, gw, a.id, a.m)
+	}
+
+	wantLB := &huntv1.GetLeaderboardResponse{
+		HuntId: huntID,
+		Top: []*huntv1.Standing{
+			{Rank: 1, PlayerId: ada, DisplayName: "Ada", Score: 60, Completed: true, CompletedAt: at(10)},
+			{Rank: 2, PlayerId: bo, DisplayName: "Bo", Score: 60, Completed: true, CompletedAt: at(20)},
+		},
+		Own:         &huntv1.Standing{Rank: 3, PlayerId: cy, DisplayName: "Cy", Score: 10},
+		PlayerCount: 3,
+	}
+	var lb *huntv1.GetLeaderboardResponse
+	eventually(t, "leaderboard", func() error {
+		var err error
+		lb, err = hs.GetLeaderboard(t.Context(), &huntv1.GetLeaderboardRequest{HuntId: huntID, Limit: 2, PlayerId: cy})
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(wantLB, lb, protocmp.Transform()); diff != "" {
+			return fmt.Errorf("leaderboard differs (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+	// The late answer is the last event: once it is judged, all are.
+	if got, want := kinds(t, watchCy, 5), []string{"unlocked 0", "VERDICT_WRONG", "VERDICT_CORRECT", "unlocked 1", "VERDICT_TOO_LATE"}; !cmp.Equal(got, want) {
+		t.Errorf("Cy watched %v, want %v", got, want)
+	}
+	if got, want := kinds(t, watchAda, 8), []string{
+		"unlocked 0", "VERDICT_CORRECT", "unlocked 1", "VERDICT_WRONG", "VERDICT_CORRECT", "unlocked 2", "VERDICT_CORRECT", "completed score 60 rank 1",
+	}; !cmp.Equal(got, want) {
+		t.Errorf("Ada watched %v, want %v", got, want)
+	}
+
+	progress, err := hs.GetPlayerProgress(t.Context(), &huntv1.GetPlayerProgressRequest{HuntId: huntID, PlayerId: cy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCy := &huntv1.PlayerProgress{
+		HuntId: huntID, PlayerId: cy, DisplayName: "Cy", JoinedAt: at(2), Position: 1, ClueCount: 3,
+		CurrentClue: &huntv1.CurrentClue{ClueId: clues[1], Text: "clue 2", Points: 20},
+		Score:       10,
+	}
+	if diff := cmp.Diff(wantCy, progress.GetProgress(), protocmp.Transform()); diff != "" {
+		t.Errorf("Cy's progress differs (-want +got):\n%s", diff)
+	}
+	progress, err = hs.GetPlayerProgress(t.Context(), &huntv1.GetPlayerProgressRequest{HuntId: huntID, PlayerId: ada})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAda := &huntv1.PlayerProgress{
+		HuntId: huntID, PlayerId: ada, DisplayName: "Ada", JoinedAt: at(-5), Position: 3, ClueCount: 3,
+		Score: 60, Completed: true, CompletedAt: at(10),
+	}
+	if diff := cmp.Diff(wantAda, progress.GetProgress(), protocmp.Transform()); diff != "" {
+		t.Errorf("Ada's progress differs (-want +got):\n%s", diff)
+	}
+	h, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHunt := &huntv1.HuntSummary{
+		HuntId: huntID, Title: "Old town", ClueCount: 3, TotalPoints: 60, StartsAt: at(0), EndsAt: at(60),
+		PlayerCount: 3, CompletedCount: 2,
+	}
+	if diff := cmp.Diff(wantHunt, h.GetHunt(), protocmp.Transform()); diff != "" {
+		t.Errorf("hunt differs (-want +got):\n%s", diff)
+	}
+	if got := r.counter(t, "cairn_worker_duplicates_skipped_total"); got != 1 {
+		t.Errorf("duplicates skipped = %v, want 1", got)
+	}
+
+	// The derived topic holds each derived event once, under its id.
+	derived := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", 8+7+5)
+	seen := make(map[string]bool)
+	for _, m := range derived {
+		id := header(m, workers.HeaderEventID)
+		if seen[id] {
+			t.Errorf("derived event %s produced twice", id)
+		}
+		seen[id] = true
+		if string(m.Key) != huntID {
+			t.Errorf("derived record key %q, want the hunt id", m.Key)
+		}
+	}
+	if len(seen) != 8+7+5 {
+		t.Errorf("%d derived events, want %d", len(seen), 8+7+5)
+	}
+	if workers.HeaderEventID != gateway.HeaderEventID {
+		t.Errorf("workers read event ids from %q, the gateway writes %q", workers.HeaderEventID, gateway.HeaderEventID)
+	}
+}

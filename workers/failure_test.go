@@ -1,0 +1,291 @@
+package workers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/wire"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers"
+)
+
+// TestPoisonRecordsAreDeadLettered checks that records no retry can handle
+// go to the dead-letter topic with headers saying why and where from, and
+// that the partition moves on.
+func TestPoisonRecordsAreDeadLettered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	huntID := newID()
+	e.produce(t, newID(), scriptedHunt(newID(), [3]string{newID(), newID(), newID()}))
+	var poisonAt []int64
+	for _, v := range [][]byte{
+		[]byte("not framed at all"),
+		wire.Append(nil, wire.Header{SchemaID: 9999}, []byte{0x0a, 0x01, 'x'}), // no such schema
+	} {
+		pos, err := e.producer.Produce(t.Context(), kafkax.Record{Topic: "cairn.hunt.events", Key: []byte(huntID), Value: v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		poisonAt = append(poisonAt, pos.Offset)
+	}
+	after := e.produce(t, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
+
+	r := e.startWorker(t, "poison", nil)
+	hs := serve(t, r.w)
+	eventually(t, "the hunt after the poison records", func() error {
+		_, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID})
+		return err
+	})
+	dead := readTopic(t, e.broker.Addr(), workers.DefaultDeadLetterTopic, 2)
+	if len(dead) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dead))
+	}
+	for i, m := range dead {
+		want := map[string]string{
+			workers.HeaderDLQReason:    []string{workers.ReasonUndecodable, workers.ReasonUnknownSchema}[i],
+			workers.HeaderDLQTopic:     "cairn.hunt.events",
+			workers.HeaderDLQPartition: strconv.Itoa(int(after.Partition)),
+			workers.HeaderDLQOffset:    strconv.FormatInt(poisonAt[i], 10),
+		}
+		for k, v := range want {
+			if got := header(m, k); got != v {
+				t.Errorf("dead letter %d: header %s = %q, want %q", i, k, got, v)
+			}
+		}
+		if _, err := time.Parse(time.RFC3339Nano, header(m, workers.HeaderDLQTime)); err != nil {
+			t.Errorf("dead letter %d: %s: %v", i, workers.HeaderDLQTime, err)
+		}
+		if header(m, workers.HeaderDLQError) == "" {
+			t.Errorf("dead letter %d has no %s", i, workers.HeaderDLQError)
+		}
+	}
+	if got := r.counter(t, "cairn_worker_dead_lettered_total"); got != 2 {
+		t.Errorf("dead-lettered = %v, want 2", got)
+	}
+}
+
+// TestOffsetOutOfRange saves an offset beyond the end of the log, as after
+// the topic was recreated, and checks each policy.
+func TestOffsetOutOfRange(t *testing.T) {
+	t.Parallel()
+	for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest, workers.OffsetFail} {
+		t.Run(string(policy), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, sqldb.SQLite)
+			huntID := newID()
+			pos := e.produce(t, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
+			e.produce(t, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: newID(), JoinedAt: at(1)})
+			group := "reset-" + string(policy)
+			if err := workers.SaveOffset(t.Context(), e.db, group, pos.Topic, pos.Partition, 1000); err != nil {
+				t.Fatal(err)
+			}
+			r := e.startWorker(t, group, func(c *workers.Config) { c.OffsetPolicy = policy })
+			hs := serve(t, r.w)
+			eventually(t, "the reset counted", func() error {
+				if got := r.counter(t, "cairn_worker_offset_resets_total"); got != 1 {
+					return fmt.Errorf("resets = %v", got)
+				}
+				return nil
+			})
+			switch policy {
+			case workers.OffsetEarliest:
+				eventually(t, "the hunt rebuilt", func() error {
+					h, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID})
+					if err == nil && h.GetHunt().GetPlayerCount() != 1 {
+						err = fmt.Errorf("%d players", h.GetHunt().GetPlayerCount())
+					}
+					return err
+				})
+			case workers.OffsetLatest:
+				// A record after the reset is applied; the two before never are.
+				later := e.produce(t, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: newID(), JoinedAt: at(2)})
+				eventually(t, "the offset after the new record", func() error {
+					got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition)
+					if err == nil && got != later.Offset+1 {
+						err = fmt.Errorf("saved offset %d, want %d", got, later.Offset+1)
+					}
+					return err
+				})
+				if _, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID}); status.Code(err) != codes.NotFound {
+					t.Errorf("GetHunt = %v, want NotFound: the HuntCreated before the reset is skipped", err)
+				}
+			case workers.OffsetFail:
+				if err := r.w.Healthy(); err == nil {
+					t.Error("Healthy() = nil after a failed partition")
+				}
+				time.Sleep(time.Second)
+				if got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition); err != nil || got != 1000 {
+					t.Errorf("saved offset = %d, %v; want 1000 untouched", got, err)
+				}
+			}
+			if policy != workers.OffsetFail {
+				if err := r.w.Healthy(); err != nil {
+					t.Errorf("Healthy() = %v", err)
+				}
+			}
+		})
+	}
+}
+
+// TestCrashSafety kills workers at random moments while events flow, then
+// lets one finish, and compares the result with a run that never crashed:
+// the same state, the same derived events, each produced.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	total := 0
+	flowing := make(chan struct{})
+	produced := make(chan int, 1)
+	go func() {
+		defer close(produced)
+		n := 0
+		type play struct {
+			huntID string
+			clues  [3]string
+		}
+		var plays []play
+		for range 2 {
+			p := play{huntID: newID(), clues: [3]string{newID(), newID(), newID()}}
+			plays = append(plays, p)
+			e.produce(t, newID(), scriptedHunt(p.huntID, p.clues))
+			n++
+		}
+		close(flowing)
+		for i := range 30 {
+			p := plays[i%2]
+			player := newID()
+			e.produce(t, newID(), &huntv1.PlayerRegistered{PlayerId: player, DisplayName: fmt.Sprintf("P%d", i), RegisteredAt: at(-10)})
+			e.produce(t, newID(), &huntv1.PlayerJoinedHunt{HuntId: p.huntID, PlayerId: player, JoinedAt: at(float64(i) / 10)})
+			n += 2
+			last := "bell"
+			if i%3 == 0 {
+				last = "wrong"
+			}
+			for j, a := range []struct{ clue, text string }{
+				{p.clues[0], "oak"}, {p.clues[1], "nope"}, {p.clues[1], "river"}, {p.clues[2], last},
+			} {
+				e.produce(t, newID(), answer(p.huntID, player, a.clue, a.text, float64(5+i+j)))
+				n++
+			}
+		}
+		produced <- n
+	}()
+	<-flowing
+
+	for i := range 6 {
+		r := e.startWorker(t, "crashy", func(c *workers.Config) { c.MaxBatch = 7 })
+		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
+		workers.Crash(r.w)
+		select {
+		case <-r.done:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("crash %d: worker did not stop", i)
+		}
+	}
+	total = <-produced
+	t.Logf("%d events produced", total)
+	final := e.startWorker(t, "crashy", nil)
+
+	// The reference: a worker of another group, on another database, that
+	// never crashes, reading the same topics.
+	ref := newEnvSharing(t, e)
+	refRun := ref.startWorker(t, "steady", nil)
+
+	for _, pair := range []struct {
+		db  *sqldb.DB
+		run *running
+	}{{e.db, final}, {ref.db, refRun}} {
+		eventually(t, "all events applied", func() error {
+			got := pair.run.counter(t, "cairn_worker_events_applied_total")
+			if pair.run == final {
+				// Events applied before the crashes count in other registries.
+				got = float64(countRows(t, pair.db, "worker_applied"))
+			}
+			if int(got) < total {
+				return fmt.Errorf("%v of %d events applied", got, total)
+			}
+			if n := countRows(t, pair.db, "worker_outbox WHERE sent = FALSE"); n != 0 {
+				return fmt.Errorf("%d derived events unsent", n)
+			}
+			return nil
+		})
+	}
+	if diff := cmp.Diff(dump(t, ref.db), dump(t, e.db)); diff != "" {
+		t.Errorf("state after crashes differs from the steady run (-steady +crashed):\n%s", diff)
+	}
+	outbox := column(t, e.db, "SELECT event_id FROM worker_outbox")
+	topic := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", len(outbox))
+	inTopic := make(map[string]int)
+	for _, m := range topic {
+		inTopic[header(m, workers.HeaderEventID)]++
+	}
+	for _, id := range outbox {
+		if inTopic[id] == 0 {
+			t.Errorf("derived event %s never produced", id)
+		}
+	}
+	if len(inTopic) != len(outbox) {
+		t.Errorf("%d distinct derived events in the topic, %d in the outbox", len(inTopic), len(outbox))
+	}
+}
+
+// newEnvSharing is an env on e's broker and registry with a database of
+// its own.
+func newEnvSharing(t *testing.T, e *env) *env {
+	other := newEnv(t, sqldb.SQLite)
+	return &env{broker: e.broker, types: e.types, topics: e.topics, producer: e.producer, db: other.db}
+}
+
+func countRows(t *testing.T, db *sqldb.DB, from string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+from).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func column(t *testing.T, db *sqldb.DB, query string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dump is the part of a store that must not depend on crashes: the state,
+// the applied event ids and the outbox.
+func dump(t *testing.T, db *sqldb.DB) map[string][]string {
+	t.Helper()
+	return map[string][]string{
+		"hunts":   column(t, db, "SELECT hunt_id || ' ' || state FROM hunt_states ORDER BY hunt_id"),
+		"players": column(t, db, "SELECT player_id || ' ' || state FROM hunt_players ORDER BY player_id"),
+		"applied": column(t, db, "SELECT event_id FROM worker_applied ORDER BY event_id"),
+		"outbox":  column(t, db, "SELECT event_id || ' ' || event_type || ' ' || player_id FROM worker_outbox ORDER BY event_id"),
+	}
+}

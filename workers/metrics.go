@@ -1,0 +1,94 @@
+package workers
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are a worker's Prometheus collectors. Workers sharing a
+// Registerer share them.
+type metrics struct {
+	lag          *prometheus.GaugeVec
+	applied      *prometheus.CounterVec
+	duplicates   *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	resets       *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	derived      prometheus.Counter
+	batch        prometheus.Histogram
+	watchDropped prometheus.Counter
+}
+
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cairn_worker_consumer_lag",
+			Help: "Records in the partition after the last one applied.",
+		}, []string{"topic", "partition"}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_events_applied_total",
+			Help: "Events applied to the game state.",
+		}, []string{"topic"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_duplicates_skipped_total",
+			Help: "Records skipped because their event id was applied before.",
+		}, []string{"topic"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_events_rejected_total",
+			Help: "Events the game rules refused (unknown hunt, hunt full, ...); they change nothing.",
+		}, []string{"reason"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_dead_lettered_total",
+			Help: "Poison records sent to the dead-letter topic.",
+		}, []string{"topic", "reason"}),
+		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_offset_resets_total",
+			Help: "Offsets found out of range, by the policy followed.",
+		}, []string{"topic", "partition", "policy"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_transient_failures_total",
+			Help: "Batches retried after a transient failure (database, registry or Kafka unavailable).",
+		}, []string{"topic"}),
+		derived: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_worker_derived_events_produced_total",
+			Help: "Derived events produced from the outbox.",
+		}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cairn_worker_batch_duration_seconds",
+			Help:    "Time to apply and save one batch of a partition.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		watchDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_worker_watchers_dropped_total",
+			Help: "WatchPlayer streams dropped for falling behind.",
+		}),
+	}
+	var err error
+	register(r, &m.lag, &err)
+	register(r, &m.applied, &err)
+	register(r, &m.duplicates, &err)
+	register(r, &m.rejected, &err)
+	register(r, &m.deadLettered, &err)
+	register(r, &m.resets, &err)
+	register(r, &m.retries, &err)
+	register(r, &m.derived, &err)
+	register(r, &m.batch, &err)
+	register(r, &m.watchDropped, &err)
+	return m, err
+}
+
+// register registers *c, or replaces it by the collector registered before
+// under the same name.
+func register[C prometheus.Collector](r prometheus.Registerer, c *C, errp *error) {
+	if err := r.Register(*c); err != nil {
+		if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				*c = existing
+				return
+			}
+		}
+		*errp = errors.Join(*errp, err)
+	}
+}

@@ -1,0 +1,381 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/wire"
+	"github.com/cairnhq/cairn/registry"
+)
+
+// Dead-letter record headers, beside the record's own.
+const (
+	HeaderDLQReason    = "cairn-dlq-reason"
+	HeaderDLQError     = "cairn-dlq-error"
+	HeaderDLQTopic     = "cairn-dlq-topic"
+	HeaderDLQPartition = "cairn-dlq-partition"
+	HeaderDLQOffset    = "cairn-dlq-offset"
+	HeaderDLQTime      = "cairn-dlq-time"
+)
+
+// Reasons a record is dead-lettered, in the cairn-dlq-reason header.
+const (
+	ReasonUndecodable     = "undecodable"
+	ReasonUnknownSchema   = "unknown_schema"
+	ReasonUnsupportedType = "unsupported_type"
+)
+
+// partition is one assigned partition and the goroutine applying it.
+type partition struct {
+	w      *Worker
+	key    tpKey
+	log    *slog.Logger
+	q      chan *kafka.Message
+	done   chan struct{}
+	cancel context.CancelFunc
+
+	// The polling goroutine's.
+	startAt  int64 // the offset assigned
+	next     int64 // the next offset to queue; -1 until known
+	paused   bool  // the queue was full: records are dropped until resume
+	resumeAt int64
+	failed   bool // stopped by the fail offset policy
+
+	// The partition goroutine's (set before it starts).
+	saved     int64 // the offset the store holds, or noOffset
+	skipBelow int64 // records below it were applied already
+}
+
+// poison is a record no retry can handle.
+type poison struct {
+	m      *kafka.Message
+	reason string
+	err    error
+}
+
+// stop ends the goroutine: once it has applied what it holds when drain is
+// set (within timeout), at once otherwise.
+func (p *partition) stop(drain bool, timeout time.Duration) {
+	if !drain {
+		p.cancel()
+	}
+	close(p.q)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		p.log.Warn("partition did not drain in time; abandoning what it holds", "timeout", timeout)
+		p.cancel()
+		<-p.done
+	}
+	p.cancel()
+}
+
+func (p *partition) run(ctx context.Context) {
+	defer close(p.done)
+	if p.w.store != nil && !p.retry(ctx, "produce the outbox", func() error { return p.relay(ctx) }) {
+		return
+	}
+	max := p.w.cfg.MaxBatch
+	batch := make([]*kafka.Message, 0, max)
+	for {
+		var m *kafka.Message
+		var ok bool
+		select {
+		case m, ok = <-p.q:
+		case <-ctx.Done():
+			return
+		}
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], m)
+	fill:
+		for len(batch) < max {
+			select {
+			case m, ok := <-p.q:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		p.handle(ctx, batch)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// retry runs f until it succeeds or ctx ends, waiting longer after each
+// failure. It reports whether f succeeded.
+func (p *partition) retry(ctx context.Context, what string, f func() error) bool {
+	for attempt := 0; ; attempt++ {
+		err := f()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		p.w.metrics.retries.WithLabelValues(p.key.topic).Inc()
+		wait := backoff(attempt, p.w.cfg.RetryBackoff, p.w.cfg.MaxRetryBackoff)
+		p.log.Warn(what+" failed; retrying", "error", err, "attempt", attempt+1, "wait", wait)
+		sleep(ctx, wait)
+	}
+}
+
+func backoff(attempt int, first, max time.Duration) time.Duration {
+	d := first
+	for range min(attempt, 20) {
+		d *= 2
+		if d >= max {
+			return max
+		}
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// handle applies a batch of records, retrying transient failures until it
+// succeeds or ctx ends.
+func (p *partition) handle(ctx context.Context, batch []*kafka.Message) {
+	for len(batch) > 0 && int64(batch[0].TopicPartition.Offset) < p.skipBelow {
+		batch = batch[1:]
+	}
+	if len(batch) == 0 {
+		return
+	}
+	next := int64(batch[len(batch)-1].TopicPartition.Offset) + 1
+	var (
+		events []*Event
+		inputs []input
+		bad    []poison
+	)
+	if !p.retry(ctx, "decode records", func() error {
+		events, inputs, bad = events[:0], inputs[:0], bad[:0]
+		for _, m := range batch {
+			ev, msg, pz, err := p.decode(ctx, m)
+			if err != nil {
+				return err
+			}
+			if pz != nil {
+				bad = append(bad, *pz)
+				continue
+			}
+			events = append(events, ev)
+			inputs = append(inputs, input{eventID: ev.EventID, offset: ev.Offset, msg: msg})
+		}
+		return nil
+	}) {
+		return
+	}
+	if len(bad) > 0 && !p.retry(ctx, "dead-letter records", func() error { return p.deadLetter(ctx, bad) }) {
+		return
+	}
+	if p.w.store != nil && !p.apply(ctx, inputs, next) {
+		return
+	}
+	if p.w.cfg.Handler != nil {
+		for _, ev := range events {
+			if err := p.w.cfg.Handler(ctx, ev); err != nil {
+				p.log.Error("handle event", "type", ev.Type.Name(), "offset", ev.Offset, "error", err)
+			}
+		}
+	}
+	topic := p.key.topic
+	if _, err := p.w.c.StoreOffsets([]kafka.TopicPartition{{Topic: &topic, Partition: p.key.id, Offset: kafka.Offset(next)}}); err != nil {
+		p.log.Debug("store offset for the Kafka commit", "error", err)
+	}
+	if _, high, err := p.w.c.GetWatermarkOffsets(topic, p.key.id); err == nil && high >= 0 {
+		p.w.metrics.lag.WithLabelValues(topic, strconv.Itoa(int(p.key.id))).Set(float64(max(high-next, 0)))
+	}
+}
+
+// apply applies a batch in one transaction, then produces its derived
+// events. It reports false when ctx ended first.
+func (p *partition) apply(ctx context.Context, inputs []input, next int64) bool {
+	start := time.Now()
+	var res batchResult
+	done := false
+	if !p.retry(ctx, "apply batch", func() error {
+		var err error
+		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, inputs, next)
+		if !errors.Is(err, errFenced) {
+			return err
+		}
+		saved, lerr := p.w.store.offset(ctx, p.key.topic, p.key.id)
+		if lerr != nil {
+			return lerr
+		}
+		p.log.Warn("another worker applied records of this partition; skipping them", "saved_offset", saved)
+		p.saved, p.skipBelow = saved, max(p.skipBelow, saved)
+		kept := inputs[:0]
+		for _, in := range inputs {
+			if in.offset >= saved {
+				kept = append(kept, in)
+			}
+		}
+		inputs = kept
+		if saved >= next {
+			res, done = batchResult{}, true
+			return nil
+		}
+		return err
+	}) {
+		return false
+	}
+	if !done {
+		p.saved = next
+	}
+	p.w.metrics.batch.Observe(time.Since(start).Seconds())
+	p.w.metrics.applied.WithLabelValues(p.key.topic).Add(float64(res.applied))
+	p.w.metrics.duplicates.WithLabelValues(p.key.topic).Add(float64(res.duplicates))
+	for _, rej := range res.rejected {
+		p.w.metrics.rejected.WithLabelValues(rej.Reason.Error()).Inc()
+		p.log.Info("event rejected by the game rules", "event_id", rej.EventID, "type", rej.Event, "reason", rej.Reason.Error(), "detail", rej.Detail)
+	}
+	if res.derived == 0 {
+		return true
+	}
+	return p.retry(ctx, "produce the outbox", func() error { return p.relay(ctx) })
+}
+
+// decode decodes a record. A record no retry can decode is returned as
+// poison; an error is transient.
+func (p *partition) decode(ctx context.Context, m *kafka.Message) (*Event, proto.Message, *poison, error) {
+	h, payload, err := wire.Parse(m.Value)
+	if err != nil {
+		return nil, nil, &poison{m, ReasonUndecodable, err}, nil
+	}
+	t, err := p.w.cfg.Registry.ResolveID(ctx, h.SchemaID, h.Indexes)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, nil, &poison{m, ReasonUnknownSchema, err}, nil
+	} else if err != nil {
+		return nil, nil, nil, err
+	}
+	tp := m.TopicPartition
+	ev := &Event{
+		Topic:     *tp.Topic,
+		Partition: tp.Partition,
+		Offset:    int64(tp.Offset),
+		Key:       m.Key,
+		Headers:   m.Headers,
+		Type:      t,
+	}
+	if ev.EventID = ev.Header(HeaderEventID); ev.EventID == "" {
+		ev.EventID = fallbackEventID(ev.Topic, ev.Partition, ev.Offset)
+	}
+	var msg proto.Message
+	if p.w.store != nil {
+		mt, err := protoregistry.GlobalTypes.FindMessageByName(t.Name())
+		if err != nil {
+			return nil, nil, &poison{m, ReasonUnsupportedType, fmt.Errorf("no Go type for %s: %w", t.Name(), err)}, nil
+		}
+		msg = mt.New().Interface()
+	} else {
+		msg = dynamicpb.NewMessage(t.Descriptor)
+	}
+	if err := proto.Unmarshal(payload, msg); err != nil {
+		return nil, nil, &poison{m, ReasonUndecodable, fmt.Errorf("decode %s (schema id %d): %w", t.Name(), h.SchemaID, err)}, nil
+	}
+	ev.Message = msg.ProtoReflect()
+	return ev, msg, nil, nil
+}
+
+// deadLetter produces poison records to the dead-letter topic, or logs them
+// when the worker has no producer.
+func (p *partition) deadLetter(ctx context.Context, bad []poison) error {
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	recs := make([]kafkax.Record, len(bad))
+	for i, b := range bad {
+		tp := b.m.TopicPartition
+		hs := append(make([]kafka.Header, 0, len(b.m.Headers)+6), b.m.Headers...)
+		hs = append(hs,
+			kafka.Header{Key: HeaderDLQReason, Value: []byte(b.reason)},
+			kafka.Header{Key: HeaderDLQError, Value: []byte(b.err.Error())},
+			kafka.Header{Key: HeaderDLQTopic, Value: []byte(*tp.Topic)},
+			kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(tp.Partition)))},
+			kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(int64(tp.Offset), 10))},
+			kafka.Header{Key: HeaderDLQTime, Value: []byte(now)},
+		)
+		recs[i] = kafkax.Record{Topic: p.w.cfg.DeadLetterTopic, Key: b.m.Key, Value: b.m.Value, Headers: hs}
+	}
+	if p.w.cfg.Producer == nil {
+		for _, b := range bad {
+			p.log.Error("poison record skipped (no producer for dead letters)", "offset", int64(b.m.TopicPartition.Offset), "reason", b.reason, "error", b.err)
+		}
+		return nil
+	}
+	if _, err := p.w.cfg.Producer.ProduceBatch(ctx, recs); err != nil {
+		return fmt.Errorf("dead-letter %d records to %s: %w", len(recs), p.w.cfg.DeadLetterTopic, err)
+	}
+	for _, b := range bad {
+		p.w.metrics.deadLettered.WithLabelValues(p.key.topic, b.reason).Inc()
+		p.log.Error("poison record dead-lettered", "offset", int64(b.m.TopicPartition.Offset), "reason", b.reason, "error", b.err, "dead_letter_topic", p.w.cfg.DeadLetterTopic)
+	}
+	return nil
+}
+
+// relay produces the partition's unsent derived events, in order, marks
+// them sent, and tells the watchers.
+func (p *partition) relay(ctx context.Context) error {
+	rows, err := p.w.store.unsent(ctx, p.key.topic, p.key.id)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	recs := make([]kafkax.Record, len(rows))
+	for i, row := range rows {
+		t, err := p.w.cfg.Registry.Resolve(ctx, row.Type)
+		if err != nil {
+			return fmt.Errorf("derived event: %w", err)
+		}
+		if t.Event == nil {
+			return fmt.Errorf("derived event %s has no (cairn.options.v1.event) option", row.Type)
+		}
+		key := row.HuntID
+		if t.Event.GetKeyField() == "player_id" {
+			key = row.PlayerID
+		}
+		recs[i] = kafkax.Record{
+			Topic: t.Event.GetTopic(),
+			Key:   []byte(key),
+			Value: wire.Append(make([]byte, 0, 16+len(row.Payload)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
+			Headers: []kafka.Header{
+				{Key: HeaderEventID, Value: []byte(row.EventID)},
+				{Key: "cairn-event-type", Value: []byte(row.Type)},
+				{Key: "cairn-schema-id", Value: []byte(strconv.Itoa(int(t.SchemaID)))},
+			},
+		}
+	}
+	if _, err := p.w.cfg.Producer.ProduceBatch(ctx, recs); err != nil {
+		return err
+	}
+	if err := p.w.store.markSent(ctx, rows); err != nil {
+		return err
+	}
+	p.w.metrics.derived.Add(float64(len(rows)))
+	p.w.hub.publish(rows)
+	return nil
+}

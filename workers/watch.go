@@ -1,0 +1,113 @@
+package workers
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+)
+
+// hub passes derived events, as the relay produces them, to the
+// WatchPlayer streams of their players. Publishing never waits: a watcher
+// whose buffer is full is dropped (its stream ends with RESOURCE_EXHAUSTED)
+// rather than slowing the partitions down. It is safe for concurrent use.
+type hub struct {
+	size    int
+	dropped prometheus.Counter
+
+	mu   sync.Mutex
+	subs map[string]map[*watcher]struct{} // by player id
+}
+
+// watcher is one WatchPlayer stream.
+type watcher struct {
+	player, hunt string
+	ch           chan *huntv1.WatchPlayerResponse
+	gone         chan struct{} // closed when dropped for falling behind
+}
+
+func newHub(size int, dropped prometheus.Counter) *hub {
+	return &hub{size: size, dropped: dropped, subs: make(map[string]map[*watcher]struct{})}
+}
+
+func (h *hub) subscribe(player, hunt string) *watcher {
+	w := &watcher{player: player, hunt: hunt, ch: make(chan *huntv1.WatchPlayerResponse, h.size), gone: make(chan struct{})}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.subs[player] == nil {
+		h.subs[player] = make(map[*watcher]struct{})
+	}
+	h.subs[player][w] = struct{}{}
+	return w
+}
+
+func (h *hub) unsubscribe(w *watcher) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.remove(w)
+}
+
+func (h *hub) remove(w *watcher) {
+	ws := h.subs[w.player]
+	if _, ok := ws[w]; !ok {
+		return
+	}
+	delete(ws, w)
+	if len(ws) == 0 {
+		delete(h.subs, w.player)
+	}
+}
+
+// publish hands each derived event to its player's watchers.
+func (h *hub) publish(rows []outboxRow) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, row := range rows {
+		ws := h.subs[row.PlayerID]
+		if len(ws) == 0 {
+			continue
+		}
+		resp := watchResponse(row)
+		if resp == nil {
+			continue
+		}
+		for w := range ws {
+			if w.hunt != "" && w.hunt != row.HuntID {
+				continue
+			}
+			select {
+			case w.ch <- resp:
+			default:
+				h.remove(w)
+				close(w.gone)
+				h.dropped.Inc()
+			}
+		}
+	}
+}
+
+// watchResponse decodes a derived event for WatchPlayer; nil for a type
+// WatchPlayer does not carry.
+func watchResponse(row outboxRow) *huntv1.WatchPlayerResponse {
+	resp := &huntv1.WatchPlayerResponse{EventId: row.EventID}
+	var m proto.Message
+	switch row.Type {
+	case "cairn.hunt.v1.ClueUnlocked":
+		e := new(huntv1.ClueUnlocked)
+		resp.Event, m = &huntv1.WatchPlayerResponse_ClueUnlocked{ClueUnlocked: e}, e
+	case "cairn.hunt.v1.AnswerJudged":
+		e := new(huntv1.AnswerJudged)
+		resp.Event, m = &huntv1.WatchPlayerResponse_AnswerJudged{AnswerJudged: e}, e
+	case "cairn.hunt.v1.HuntCompleted":
+		e := new(huntv1.HuntCompleted)
+		resp.Event, m = &huntv1.WatchPlayerResponse_HuntCompleted{HuntCompleted: e}, e
+	default:
+		return nil
+	}
+	if proto.Unmarshal(row.Payload, m) != nil {
+		return nil
+	}
+	return resp
+}
