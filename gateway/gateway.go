@@ -96,6 +96,12 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// RegisterService serves another gRPC service on the gateway's port, such
+// as the workers' HuntService in `cairn dev`. Call it before Serve.
+func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(sd, impl)
+}
+
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // Shutdown.
 func (s *Server) Serve(lis net.Listener) error {

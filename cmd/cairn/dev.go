@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/cairnhq/cairn/gateway"
@@ -14,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/internal/sqldb"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/workers"
 )
@@ -99,7 +102,11 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		}
 	}()
 	types := registry.NewClient(reg, 0)
-	topics := schemas.Topics(files)
+	inputs, err := workers.InputTopics(ctx, types)
+	if err != nil {
+		return err
+	}
+	topics := append(schemas.Topics(files), workers.DefaultDeadLetterTopic)
 
 	broker, err := devbroker.Start(cfg.KafkaAddr, int32(cfg.Partitions), topics...)
 	if err != nil {
@@ -112,24 +119,39 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Logger: log})
+	// The broker keeps nothing, so neither does the game: its state lives in
+	// a database of its own, gone when dev stops.
+	stateDir, err := os.MkdirTemp("", "cairn-dev-")
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", cfg.GatewayAddr)
+	defer os.RemoveAll(stateDir)
+	stateDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(stateDir, "hunt.db"))
 	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
+		return err
 	}
+	defer stateDB.Close()
 	worker, err := workers.New(workers.Config{
 		Brokers:  cfg.KafkaAddr,
 		Group:    "cairn-dev",
-		Topics:   topics,
+		Topics:   inputs,
 		Registry: types,
+		DB:       stateDB,
+		Producer: producer,
 		Handler:  workers.LogHandler(log),
 		Logger:   log,
 	})
 	if err != nil {
 		return err
+	}
+	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Logger: log})
+	if err != nil {
+		return err
+	}
+	huntv1.RegisterHuntServiceServer(gw, worker.HuntService())
+	lis, err := net.Listen("tcp", cfg.GatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
 	}
 
 	workerCtx, stopWorker := context.WithCancel(context.Background())
@@ -149,17 +171,18 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		workerDone <- runErr // leave it for the wait below
 	}
 
-	// Stop taking calls, finish the ones in progress, deliver what they
-	// produced, then stop consuming.
+	// Stop taking calls and finish the ones in progress; stop the worker,
+	// which finishes its batches and produces their derived events; then
+	// deliver whatever the producer still holds.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	gw.Shutdown(shutdownCtx)
+	stopWorker()
 	errs := []error{runErr}
-	if err := producer.Close(shutdownCtx); err != nil {
+	if err := <-workerDone; err != nil && err != runErr {
 		errs = append(errs, err)
 	}
-	stopWorker()
-	if err := <-workerDone; err != nil && err != runErr {
+	if err := producer.Close(shutdownCtx); err != nil {
 		errs = append(errs, err)
 	}
 	log.Info("stopped")
