@@ -25,6 +25,7 @@ func commands() []command {
 		{"dev", "run the whole system in one process, with an embedded Kafka broker", runDev},
 		{"registry", "run the schema registry alone (REST and gRPC)", runRegistry},
 		{"publish", "publish one event through the gateway", runPublish},
+		{"hunt", "read hunts, progress and leaderboards; watch a player live", runHunt},
 	}
 }
 

@@ -70,6 +70,8 @@ func TestDevThenPublish(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	playHunt(t, gatewayAddr)
+
 	stop()
 	select {
 	case code := <-devDone:
@@ -122,6 +124,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"publish", "cairn.hunt.v1.PlayerRegistered", "{bad json"}, nil, 2, "JSON body is not a cairn.hunt.v1.PlayerRegistered"},
 		{[]string{"publish", "cairn.hunt.v1.PlayerRegistered", "@/nonexistent/file.json"}, nil, 2, "no such file"},
 		{[]string{"publish", "--header", "novalue", "cairn.hunt.v1.PlayerRegistered", "{}"}, nil, 2, "want NAME=VALUE"},
+		{[]string{"hunt"}, nil, 2, "want one of"},
+		{[]string{"hunt", "progress", "only-one"}, nil, 2, "want one of"},
+		{[]string{"hunt", "--timeout", "1s", "get", "not-a-uuid"}, nil, 1, "cairn hunt: "},
+		{[]string{"registry", "--protect-reads"}, nil, 2, "--protect-reads needs --credentials-file"},
+		{[]string{"registry", "--credentials-file", "/nonexistent.json"}, nil, 2, "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -144,5 +151,78 @@ func TestPublishUnreachableGateway(t *testing.T) {
 	code := run(t.Context(), []string{"publish", "--gateway-addr", addr, "--timeout", "1s", "cairn.hunt.v1.PlayerRegistered", body}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "Unavailable") {
 		t.Errorf("exit %d, stderr %q; want 1 and Unavailable", code, errOut.String())
+	}
+}
+
+// playHunt plays the README's short hunt through cairn publish and reads
+// the result back with cairn hunt, watching the player live.
+func playHunt(t *testing.T, gatewayAddr string) {
+	t.Helper()
+	const (
+		hunt   = "9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b"
+		player = "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01"
+		clue1  = "11111111-1111-4111-8111-111111111111"
+		clue2  = "22222222-2222-4222-8222-222222222222"
+	)
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), append(args[:1:1], append([]string{"--gateway-addr", gatewayAddr}, args[1:]...)...), &out, &errOut); code != 0 {
+			t.Fatalf("cairn %s: exit %d: %s", strings.Join(args, " "), code, errOut.String())
+		}
+		return out.String()
+	}
+	hash := func(answer string) string {
+		var out bytes.Buffer
+		if code := run(t.Context(), []string{"hunt", "hash", answer}, &out, new(bytes.Buffer)); code != 0 {
+			t.Fatal("hunt hash failed")
+		}
+		return strings.TrimSpace(out.String())
+	}
+
+	watchCtx, stopWatch := context.WithCancel(t.Context())
+	defer stopWatch()
+	var watched lockedBuffer
+	watchDone := make(chan int, 1)
+	go func() {
+		watchDone <- run(watchCtx, []string{"hunt", "--gateway-addr", gatewayAddr, "watch", player, hunt}, &watched, new(bytes.Buffer))
+	}()
+	time.Sleep(500 * time.Millisecond) // let the watch subscribe; it only sees what comes after
+
+	cli("publish", "cairn.hunt.v1.HuntCreated", `{"huntId":"`+hunt+`","title":"Old town","clues":[`+
+		`{"clueId":"`+clue1+`","text":"What is the fountain made of?","points":10,"answerSha256":"`+hash("granite")+`"},`+
+		`{"clueId":"`+clue2+`","text":"Stand under the clock tower","points":20,"target":{"point":{"latitude":48.2082,"longitude":16.3738},"radiusMeters":30}}],`+
+		`"startsAt":"2026-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z"}`)
+	cli("publish", "cairn.hunt.v1.PlayerJoinedHunt", `{"huntId":"`+hunt+`","playerId":"`+player+`","joinedAt":"2026-11-21T10:00:00Z"}`)
+	cli("publish", "cairn.hunt.v1.AnswerSubmitted", `{"huntId":"`+hunt+`","playerId":"`+player+`","clueId":"`+clue1+`","text":"marble","submittedAt":"2026-11-21T10:04:00Z"}`)
+	cli("publish", "cairn.hunt.v1.AnswerSubmitted", `{"huntId":"`+hunt+`","playerId":"`+player+`","clueId":"`+clue1+`","text":" Granite ","submittedAt":"2026-11-21T10:05:00Z"}`)
+	cli("publish", "cairn.hunt.v1.AnswerSubmitted", `{"huntId":"`+hunt+`","playerId":"`+player+`","clueId":"`+clue2+`","position":{"latitude":48.2083,"longitude":16.3739},"submittedAt":"2026-11-21T10:15:00Z"}`)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(devLog(&watched), "huntCompleted") {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch never saw the completion:\n%s", devLog(&watched))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopWatch()
+	if code := <-watchDone; code != 0 {
+		t.Errorf("hunt watch exited %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(devLog(&watched)), "\n")
+	want := []string{"clueUnlocked", "VERDICT_WRONG", "VERDICT_CORRECT", "clueUnlocked", "VERDICT_CORRECT", "huntCompleted"}
+	if len(lines) != len(want) {
+		t.Fatalf("watch printed %d events, want %d:\n%s", len(lines), len(want), devLog(&watched))
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("watched event %d = %s, want %s", i, lines[i], w)
+		}
+	}
+	board := strings.Join(strings.Fields(cli("hunt", "leaderboard", hunt, player)), "")
+	for _, w := range []string{`"rank":1`, `"score":30`, `"completed":true`} {
+		if !strings.Contains(board, w) {
+			t.Errorf("leaderboard %s lacks %s", board, w)
+		}
 	}
 }
