@@ -68,7 +68,9 @@ func TestAuth(t *testing.T) {
 		}
 		return tok
 	}
-	hs := func(mutate func(*jwt.RegisteredClaims)) string { return token(jwt.SigningMethodHS256, []byte(testSecret), mutate) }
+	hs := func(mutate func(*jwt.RegisteredClaims)) string {
+		return token(jwt.SigningMethodHS256, []byte(testSecret), mutate)
+	}
 	bearer := func(tok string) []string { return []string{"authorization", "Bearer " + tok} }
 
 	tests := []struct {

@@ -107,7 +107,7 @@ func startWith(t testing.TB, o options) *stack {
 
 func event(t testing.TB, payload proto.Message) *gatewayv1.PublishRequest {
 	t.Helper()
-	return &gatewayv1.PublishRequest{Event: newEvent(t, "0f8fad5b-d9cb-469f-a165-70867728950e", payload)}
+	return &gatewayv1.PublishRequest{Event: newEvent(t, newUUID(), payload)}
 }
 
 func newEvent(t testing.TB, id string, payload proto.Message) *gatewayv1.Event {
