@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -348,16 +350,101 @@ func TestRecordCarriesTraceContextAndPrincipal(t *testing.T) {
 	}
 }
 
-func TestReady(t *testing.T) {
+func TestReadyAndHealthFollowKafka(t *testing.T) {
 	t.Parallel()
-	s := start(t)
+	s := startWith(t, options{dataDir: t.TempDir(), configure: func(c *gateway.Config) { c.ReadyInterval = 200 * time.Millisecond }})
 	if err := s.gateway.Ready(t.Context()); err != nil {
 		t.Fatalf("Ready: %v", err)
+	}
+	health := healthpb.NewHealthClient(s.conn)
+	waitHealth := func(want healthpb.HealthCheckResponse_ServingStatus) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := health.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "cairn.gateway.v1.EventGateway"})
+			if err == nil && resp.GetStatus() == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("health = %v, %v; want %v", resp, err, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	s.broker.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 	defer cancel()
 	if err := s.gateway.Ready(ctx); err == nil {
 		t.Fatal("Ready with the broker stopped = nil")
+	}
+	waitHealth(healthpb.HealthCheckResponse_NOT_SERVING)
+	if err := s.broker.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(healthpb.HealthCheckResponse_SERVING)
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	s := startWith(t, options{configure: func(c *gateway.Config) { c.Metrics = reg }})
+	if _, err := s.client.Publish(t.Context(), event(t, player(newUUID(), "Ada"))); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.client.Publish(t.Context(), event(t, player("nope", "Ada")))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			fmt.Fprintf(&text, "%s %v\n", f.GetName(), m)
+		}
+	}
+	for _, want := range []string{
+		"cairn_gateway_requests_total", `value:"Publish"`, `value:"InvalidArgument"`,
+		"cairn_gateway_events_total", `value:"cairn.hunt.v1.PlayerRegistered"`, `value:"accepted"`, `value:"rejected"`,
+		"cairn_gateway_produce_duration_seconds", "cairn_gateway_inflight_bytes",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("metrics lack %s:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestShutdownEndsStreamsAfterAnsweringThem(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	stream, err := s.client.PublishStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for range n {
+		if err := stream.Send(&gatewayv1.PublishStreamRequest{Event: newEvent(t, newUUID(), player(newUUID(), "Ada"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n { // every event sent before the shutdown is answered
+		resp, err := stream.Recv()
+		if err != nil || resp.GetResult().GetAccepted() == nil {
+			t.Fatalf("Recv = %v, %v", resp, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		s.gateway.Shutdown(ctx) // the client keeps its stream open
+		close(done)
+	}()
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Errorf("stream after Shutdown = %v, want UNAVAILABLE", err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatal("Shutdown waited for the open stream until its deadline")
 	}
 }
