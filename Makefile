@@ -69,6 +69,8 @@ $(BIN)/protoc-gen-go-grpc: Makefile
 
 fuzz: ## run each fuzz test for 30 seconds
 	go test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/wire
+	go test -run='^$$' -fuzz=FuzzPublishPayload -fuzztime=30s ./gateway
+	go test -run='^$$' -fuzz=FuzzPublishEnvelope -fuzztime=30s ./gateway
 
 clean:
 	rm -rf $(BIN) build

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -12,7 +14,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+
+	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry"
@@ -26,6 +32,27 @@ type rejection struct {
 }
 
 func (r *rejection) Error() string { return r.msg }
+
+// rateLimited is an event refused because its principal is over its rate.
+type rateLimited struct {
+	principal string
+	retry     time.Duration
+}
+
+func (r *rateLimited) Error() string {
+	return fmt.Sprintf("rate limit of %s exceeded; retry in %s", r.principal, r.retry.Round(time.Millisecond))
+}
+
+var (
+	// errKafkaTimeout: Kafka did not acknowledge within the produce timeout.
+	errKafkaTimeout = errors.New("kafka did not acknowledge in time")
+	// errBusy: no room among the in-flight bytes within the produce timeout.
+	errBusy = errors.New("gateway busy: too many bytes waiting for Kafka")
+	// errRegistry: the registry could not be asked.
+	errRegistry = errors.New("registry unavailable")
+	// errDraining: the gateway is shutting down.
+	errDraining = errors.New("gateway shutting down")
+)
 
 func invalidEnvelope(err error) error {
 	var verr *protovalidate.ValidationError
@@ -45,7 +72,7 @@ func invalidPayload(name protoreflect.FullName, err error) error {
 
 func unknownType(name protoreflect.FullName, err error) error {
 	if !errors.Is(err, registry.ErrNotFound) {
-		return err
+		return fmt.Errorf("%w: resolve %s: %w", errRegistry, name, err)
 	}
 	return &rejection{msg: fmt.Sprintf("unknown event type %q: no schema registered for it", name)}
 }
@@ -72,34 +99,63 @@ func describe(verr *protovalidate.ValidationError) string {
 	return strings.Join(parts, "; ")
 }
 
-// status maps an error from publish to the status the client sees. It is
-// the one place where the gateway chooses gRPC codes; internal error text
-// never reaches the client.
-func (s *Server) status(ctx context.Context, ev *gatewayv1.Event, err error) error {
-	log := s.cfg.Logger.With("event_id", ev.GetEventId(), "type_url", ev.GetPayload().GetTypeUrl())
-	var rej *rejection
+// status maps an error from publishing an event to the status the client
+// sees. It is the one place where the gateway chooses gRPC codes; internal
+// error text never reaches the client.
+func (s *Server) status(log *slog.Logger, err error) *status.Status {
+	var (
+		rej     *rejection
+		limited *rateLimited
+	)
 	switch {
 	case errors.As(err, &rej):
 		log.Debug("event rejected", "reason", rej.msg)
 		return rej.status()
-	case errors.Is(err, context.DeadlineExceeded):
-		log.Warn("publish timed out", "error", err)
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded before Kafka acknowledged the event; retry with the same event_id")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "call canceled")
+	case errors.Is(err, auth.ErrUnauthenticated):
+		log.Info("call unauthenticated", "reason", err.Error())
+		return status.New(codes.Unauthenticated, err.Error())
+	case errors.Is(err, auth.ErrPermissionDenied):
+		log.Info("event not permitted", "reason", err.Error())
+		return status.New(codes.PermissionDenied, err.Error())
+	case errors.As(err, &limited):
+		return withDetails(status.New(codes.ResourceExhausted, limited.Error()),
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(limited.retry)})
+	case errors.Is(err, errKafkaTimeout), errors.Is(err, errBusy):
+		log.Warn("produce timed out", "error", err)
+		return withDetails(status.New(codes.Unavailable, "Kafka did not acknowledge the event in time; retry with the same event_id"),
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
 	case errors.Is(err, kafkax.ErrProduce):
 		log.Warn("produce failed", "error", err)
-		return status.Error(codes.Unavailable, "Kafka did not accept the event; retry with the same event_id")
+		return withDetails(status.New(codes.Unavailable, "Kafka did not accept the event; retry with the same event_id"),
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+	case errors.Is(err, errRegistry):
+		log.Warn("registry unavailable", "error", err)
+		return status.New(codes.Unavailable, "the schema registry is unavailable; retry with the same event_id")
+	case errors.Is(err, errDraining):
+		return status.New(codes.Unavailable, "the gateway is shutting down; send events without a result again")
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Warn("publish timed out", "error", err)
+		return status.New(codes.DeadlineExceeded, "deadline exceeded before Kafka acknowledged the event; retry with the same event_id")
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "call canceled")
 	default:
 		log.Error("publish failed", "error", err)
-		return status.Error(codes.Internal, "internal error")
+		return status.New(codes.Internal, "internal error")
 	}
 }
 
-func (r *rejection) status() error {
+func withDetails(st *status.Status, details ...protoadapt.MessageV1) *status.Status {
+	detailed, err := st.WithDetails(details...)
+	if err != nil {
+		return st
+	}
+	return detailed
+}
+
+func (r *rejection) status() *status.Status {
 	st := status.New(codes.InvalidArgument, r.msg)
 	if r.violations == nil {
-		return st.Err()
+		return st
 	}
 	br := &errdetails.BadRequest{}
 	for _, v := range r.violations.Violations {
@@ -112,9 +168,19 @@ func (r *rejection) status() error {
 			Description: v.Proto.GetMessage(),
 		})
 	}
-	detailed, err := st.WithDetails(protoadapt.MessageV1Of(r.violations.ToProto()), br)
-	if err != nil {
-		return st.Err()
+	return withDetails(st, protoadapt.MessageV1Of(r.violations.ToProto()), br)
+}
+
+// rejected turns a status into the per-event result of a batch or stream.
+func rejected(st *status.Status) *gatewayv1.Rejected {
+	r := &gatewayv1.Rejected{Code: int32(st.Code()), Message: st.Message()}
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *validate.Violations:
+			r.Violations = d
+		case *errdetails.RetryInfo:
+			r.RetryAfter = d.GetRetryDelay()
+		}
 	}
-	return detailed.Err()
+	return r
 }

@@ -1,6 +1,7 @@
 // Package gateway is Cairn's gRPC edge: it takes events from clients,
-// checks each against its registered schema, and produces it to Kafka,
-// answering only once Kafka has it.
+// authenticates the caller, checks each event against its registered schema
+// and the caller's permissions, and produces it to Kafka, answering only once
+// Kafka has it.
 package gateway
 
 import (
@@ -9,14 +10,23 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
+	"time"
 
 	"buf.build/go/protovalidate"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry"
@@ -25,31 +35,132 @@ import (
 // Registry resolves a payload's message type to its registered schema.
 type Registry interface {
 	Resolve(ctx context.Context, name protoreflect.FullName) (*registry.Type, error)
+	// Ping checks that the registry answers.
+	Ping(ctx context.Context) error
 }
 
 // Producer hands a record to Kafka and waits for its acknowledgement.
 type Producer interface {
 	Produce(ctx context.Context, r kafkax.Record) (kafkax.Position, error)
+	// Ping checks that Kafka answers.
+	Ping(ctx context.Context) error
 }
 
-// Config holds what a gateway needs. Registry and Producer are required.
+// Config holds what a gateway needs. Registry and Producer are required;
+// every other field has a default.
 type Config struct {
 	Registry Registry
 	Producer Producer
-	// Logger receives one line per rejected or failed call; nil means
+	// Auth identifies callers and decides what they may publish. Nil turns
+	// authentication off: every caller is the principal "anonymous" and
+	// may publish every type. Use nil only in tests.
+	Auth *auth.Authenticator
+	// Logger receives one line per rejected or failed event; nil means
 	// slog.Default(). Payloads are never logged.
 	Logger *slog.Logger
-	// ServerOptions are added to the gRPC server's.
+	// ServerOptions are added to the gRPC server's, for example grpc.Creds
+	// for TLS.
 	ServerOptions []grpc.ServerOption
+
+	// AllowUnknownFields accepts payloads with fields their registered
+	// schema does not declare. By default they are rejected, so that a
+	// client built against an unregistered schema learns it at once.
+	AllowUnknownFields bool
+	// MaxClockSkew is how far in the future an event's occurred_at may be;
+	// zero means 5 minutes.
+	MaxClockSkew time.Duration
+	// MaxEventBytes bounds one event's encoded size; zero means 256 KiB.
+	MaxEventBytes int
+	// MaxBatchEvents bounds the events of one PublishBatch; zero means 500.
+	MaxBatchEvents int
+	// MaxMessageBytes bounds a received gRPC message, and so a batch; zero
+	// means 4 MiB.
+	MaxMessageBytes int
+	// StreamWindow is how many events of one PublishStream may be in
+	// flight; zero means 256. When the window is full the gateway stops
+	// reading the stream and the client's sends block.
+	StreamWindow int
+	// MaxInFlightBytes caps the bytes of all events waiting for Kafka,
+	// across calls; zero means 64 MiB. An event that finds no room waits,
+	// within its call's deadline.
+	MaxInFlightBytes int64
+	// ProduceTimeout bounds the wait for Kafka's acknowledgement of one
+	// event (and for room among the in-flight bytes) when the call's own
+	// deadline is later or absent; zero means 10 seconds. An event that
+	// times out fails with UNAVAILABLE shortly before the call's deadline.
+	ProduceTimeout time.Duration
+	// RateLimit limits the events each principal may publish.
+	RateLimit RateLimit
+	// DedupWindow is how long the result of an event is remembered, so
+	// that a retry with the same event_id gets it instead of producing
+	// again; zero means 10 minutes, negative turns de-duplication off.
+	DedupWindow time.Duration
+	// DedupEntries bounds the results remembered; zero means 100,000.
+	DedupEntries int
+	// Metrics receives the gateway's Prometheus metrics; nil means they are
+	// not registered.
+	Metrics prometheus.Registerer
+	// TracerProvider makes the spans of calls and produces; nil means
+	// otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// Propagator writes the trace context into record headers and reads it
+	// from calls; nil means W3C trace context.
+	Propagator propagation.TextMapPropagator
+	// ReadyInterval is how often the gRPC health service re-checks
+	// readiness; zero means 5 seconds.
+	ReadyInterval time.Duration
+}
+
+// RateLimit is a token bucket per principal.
+type RateLimit struct {
+	// PerSecond is the rate events are allowed at; zero means no limit.
+	PerSecond float64
+	// Burst is how many events may come at once; zero means PerSecond,
+	// rounded up.
+	Burst int
 }
 
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxEventBytes, 256<<10)
+	def(&c.MaxBatchEvents, 500)
+	def(&c.MaxMessageBytes, 4<<20)
+	def(&c.StreamWindow, 256)
+	def(&c.DedupEntries, 100_000)
+	if c.MaxClockSkew == 0 {
+		c.MaxClockSkew = 5 * time.Minute
+	}
+	if c.MaxInFlightBytes == 0 {
+		c.MaxInFlightBytes = 64 << 20
+	}
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = 10 * time.Second
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = 10 * time.Minute
+	}
+	if c.RateLimit.PerSecond > 0 && c.RateLimit.Burst == 0 {
+		c.RateLimit.Burst = int(c.RateLimit.PerSecond + 0.999)
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = otel.GetTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.TraceContext{}
+	}
+	if c.ReadyInterval == 0 {
+		c.ReadyInterval = 5 * time.Second
+	}
 }
 
-// Validate reports what is missing from c.
+// Validate reports what is missing from c or out of range.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Registry == nil {
@@ -58,11 +169,31 @@ func (c *Config) Validate() error {
 	if c.Producer == nil {
 		errs = append(errs, errors.New("gateway: no producer"))
 	}
+	for _, v := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxEventBytes", int64(c.MaxEventBytes)}, {"MaxBatchEvents", int64(c.MaxBatchEvents)},
+		{"MaxMessageBytes", int64(c.MaxMessageBytes)}, {"StreamWindow", int64(c.StreamWindow)},
+		{"MaxInFlightBytes", c.MaxInFlightBytes}, {"DedupEntries", int64(c.DedupEntries)},
+		{"MaxClockSkew", int64(c.MaxClockSkew)}, {"ProduceTimeout", int64(c.ProduceTimeout)},
+		{"ReadyInterval", int64(c.ReadyInterval)}, {"RateLimit.Burst", int64(c.RateLimit.Burst)},
+	} {
+		if v.v < 0 {
+			errs = append(errs, fmt.Errorf("gateway: %s is negative", v.name))
+		}
+	}
+	if c.RateLimit.PerSecond < 0 {
+		errs = append(errs, errors.New("gateway: RateLimit.PerSecond is negative"))
+	}
+	if int64(c.MaxEventBytes) > c.MaxInFlightBytes && c.MaxInFlightBytes > 0 {
+		errs = append(errs, errors.New("gateway: MaxEventBytes is above MaxInFlightBytes: such an event could never be produced"))
+	}
 	return errors.Join(errs...)
 }
 
 // Server serves the EventGateway service with the standard health service
-// and server reflection beside it.
+// (mirroring Ready) and server reflection beside it.
 //
 // Server is safe for concurrent use.
 type Server struct {
@@ -72,6 +203,15 @@ type Server struct {
 	validator protovalidate.Validator
 	grpc      *grpc.Server
 	health    *health.Server
+	tracer    trace.Tracer
+	metrics   *metrics
+	limits    *limiters
+	inflight  *semaphore.Weighted
+	dedup     *dedup
+
+	draining  chan struct{} // closed by Shutdown: streams stop reading
+	drainOnce sync.Once
+	watching  sync.WaitGroup // the readiness watcher
 }
 
 // New builds a server. It does not listen until Serve.
@@ -84,11 +224,31 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: build validator: %w", err)
 	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Auth == nil {
+		cfg.Logger.Warn("gateway: authentication is off: every caller may publish every event type")
+	}
+	opts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(cfg.TracerProvider),
+			otelgrpc.WithPropagators(cfg.Propagator),
+		)),
+	}, cfg.ServerOptions...)
 	s := &Server{
 		cfg:       cfg,
 		validator: validator,
-		grpc:      grpc.NewServer(cfg.ServerOptions...),
+		grpc:      grpc.NewServer(opts...),
 		health:    health.NewServer(),
+		tracer:    cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/gateway"),
+		metrics:   m,
+		limits:    newLimiters(cfg.RateLimit),
+		inflight:  semaphore.NewWeighted(cfg.MaxInFlightBytes),
+		dedup:     newDedup(cfg.DedupWindow, cfg.DedupEntries),
+		draining:  make(chan struct{}),
 	}
 	gatewayv1.RegisterEventGatewayServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -102,21 +262,62 @@ func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(sd, impl)
 }
 
+// Ready reports whether the gateway can publish: the registry and Kafka
+// both answer within ctx.
+func (s *Server) Ready(ctx context.Context) error {
+	var errs [2]error
+	var wg sync.WaitGroup
+	wg.Go(func() { errs[0] = s.cfg.Registry.Ping(ctx) })
+	wg.Go(func() { errs[1] = s.cfg.Producer.Ping(ctx) })
+	wg.Wait()
+	return errors.Join(errs[:]...)
+}
+
 // Serve accepts connections on lis until Shutdown. It returns nil after a
-// Shutdown.
+// Shutdown. The health service reports SERVING while Ready succeeds.
 func (s *Server) Serve(lis net.Listener) error {
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(gatewayv1.EventGateway_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	s.checkReady()
+	s.watching.Go(s.watchReady)
 	if err := s.grpc.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("gateway: serve: %w", err)
 	}
 	return nil
 }
 
-// Shutdown stops taking new calls and waits for calls in progress to finish,
-// until ctx ends; then it cancels what is left.
+// watchReady mirrors readiness into the health service until Shutdown.
+func (s *Server) watchReady() {
+	t := time.NewTicker(s.cfg.ReadyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.draining:
+			return
+		case <-t.C:
+			s.checkReady()
+		}
+	}
+}
+
+func (s *Server) checkReady() {
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.ReadyInterval, 2*time.Second))
+	defer cancel()
+	st := healthpb.HealthCheckResponse_SERVING
+	if err := s.Ready(ctx); err != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+		s.cfg.Logger.Warn("gateway not ready", "error", err)
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(gatewayv1.EventGateway_ServiceDesc.ServiceName, st)
+}
+
+// Shutdown stops taking new calls, ends streams after their events in
+// flight are answered, and waits for calls in progress to finish, until ctx
+// ends; then it cancels what is left. The caller closes the producer
+// afterwards, which flushes what the finished calls produced.
 func (s *Server) Shutdown(ctx context.Context) {
+	s.drainOnce.Do(func() { close(s.draining) })
 	s.health.Shutdown() // report NOT_SERVING so balancers move away
+	s.watching.Wait()
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

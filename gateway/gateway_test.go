@@ -14,6 +14,7 @@ import (
 	"buf.build/go/protovalidate"
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,17 +43,28 @@ type stack struct {
 	types    *registry.Client
 	client   gatewayv1.EventGatewayClient
 	conn     *grpc.ClientConn
+	gateway  *gateway.Server
+	producer *kafkax.Producer
 }
 
-func start(t *testing.T) *stack {
+// options adjust a test stack.
+type options struct {
+	configure func(*gateway.Config)
+	dataDir   string        // keeps the broker's records across Stop and Restart
+	delivery  time.Duration // the producer's delivery timeout; 0 is its default
+}
+
+func start(t testing.TB) *stack { return startWith(t, options{}) }
+
+func startWith(t testing.TB, o options) *stack {
 	t.Helper()
 	reg, types, topics := registrytest.Hunt(t)
-	broker, err := devbroker.Start("127.0.0.1:0", 3, topics...)
+	broker, err := devbroker.StartWith(devbroker.Options{Addr: "127.0.0.1:0", Partitions: 3, Topics: topics, DataDir: o.dataDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr()})
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), DeliveryTimeout: o.delivery})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +75,11 @@ func start(t *testing.T) *stack {
 			t.Error(err)
 		}
 	})
-	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer})
+	cfg := gateway.Config{Registry: types, Producer: producer, Metrics: prometheus.NewRegistry()}
+	if o.configure != nil {
+		o.configure(&cfg)
+	}
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,20 +102,21 @@ func start(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &stack{broker: broker, registry: reg, types: types, client: gatewayv1.NewEventGatewayClient(conn), conn: conn}
+	return &stack{broker: broker, registry: reg, types: types, client: gatewayv1.NewEventGatewayClient(conn), conn: conn, gateway: gw, producer: producer}
 }
 
-func event(t *testing.T, payload proto.Message) *gatewayv1.PublishRequest {
+func event(t testing.TB, payload proto.Message) *gatewayv1.PublishRequest {
+	t.Helper()
+	return &gatewayv1.PublishRequest{Event: newEvent(t, newUUID(), payload)}
+}
+
+func newEvent(t testing.TB, id string, payload proto.Message) *gatewayv1.Event {
 	t.Helper()
 	a, err := anypb.New(payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gatewayv1.PublishRequest{Event: &gatewayv1.Event{
-		EventId:    "0f8fad5b-d9cb-469f-a165-70867728950e",
-		OccurredAt: timestamppb.Now(),
-		Payload:    a,
-	}}
+	return &gatewayv1.Event{EventId: id, OccurredAt: timestamppb.Now(), Payload: a}
 }
 
 func playerRegistered() *huntv1.PlayerRegistered {
@@ -111,7 +128,7 @@ func playerRegistered() *huntv1.PlayerRegistered {
 }
 
 // consumer reads a topic with confluent-kafka-go, as any downstream client would.
-func consumer(t *testing.T, brokers string) *kafka.Consumer {
+func consumer(t testing.TB, brokers string) *kafka.Consumer {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{
 		"bootstrap.servers":  brokers,

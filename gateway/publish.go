@@ -2,69 +2,183 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry"
 )
 
-// Record header names the gateway sets on every record.
+// Record header names the gateway sets on every record, besides the W3C
+// trace context (traceparent, tracestate).
 const (
 	HeaderEventID    = "cairn-event-id"
 	HeaderEventType  = "cairn-event-type"
 	HeaderSchemaID   = "cairn-schema-id"
 	HeaderOccurredAt = "cairn-occurred-at"
+	HeaderPrincipal  = "cairn-principal"
 )
+
+// anonymous is every caller when authentication is off.
+var anonymous = &auth.Principal{ID: "anonymous", Kind: auth.Service, Subject: "anonymous"}
 
 // Publish implements gatewayv1.EventGatewayServer.
 func (s *Server) Publish(ctx context.Context, req *gatewayv1.PublishRequest) (*gatewayv1.PublishResponse, error) {
-	resp, err := s.publish(ctx, req)
-	if err != nil {
-		return nil, s.status(ctx, req.GetEvent(), err)
+	acc, st := s.call(ctx, "Publish", func(p *auth.Principal) (*gatewayv1.Accepted, *status.Status) {
+		return s.event(ctx, p, req.GetEvent())
+	})
+	if st != nil {
+		return nil, st.Err()
+	}
+	return &gatewayv1.PublishResponse{Topic: acc.GetTopic(), Partition: acc.GetPartition(), Offset: acc.GetOffset(), SchemaId: acc.GetSchemaId()}, nil
+}
+
+// PublishBatch implements gatewayv1.EventGatewayServer. It publishes the
+// events concurrently and answers once each has its result.
+func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRequest) (*gatewayv1.PublishBatchResponse, error) {
+	resp := &gatewayv1.PublishBatchResponse{}
+	_, st := s.call(ctx, "PublishBatch", func(p *auth.Principal) (*gatewayv1.Accepted, *status.Status) {
+		events := req.GetEvents()
+		if len(events) == 0 {
+			return nil, status.New(codes.InvalidArgument, "batch has no events")
+		}
+		if len(events) > s.cfg.MaxBatchEvents {
+			return nil, status.Newf(codes.InvalidArgument, "batch has %d events; the limit is %d", len(events), s.cfg.MaxBatchEvents)
+		}
+		resp.Results = make([]*gatewayv1.EventResult, len(events))
+		var wg sync.WaitGroup
+		for i, ev := range events {
+			wg.Go(func() { resp.Results[i] = s.result(ctx, p, ev) })
+		}
+		wg.Wait()
+		return nil, nil
+	})
+	if st != nil {
+		return nil, st.Err()
 	}
 	return resp, nil
 }
 
-func (s *Server) publish(ctx context.Context, req *gatewayv1.PublishRequest) (*gatewayv1.PublishResponse, error) {
-	if err := s.validator.Validate(req); err != nil {
-		return nil, invalidEnvelope(err)
-	}
-	ev := req.GetEvent()
-	t, payload, err := s.check(ctx, ev)
+// call authenticates the caller, runs fn and counts the call.
+func (s *Server) call(ctx context.Context, method string, fn func(*auth.Principal) (*gatewayv1.Accepted, *status.Status)) (acc *gatewayv1.Accepted, st *status.Status) {
+	defer func() { s.metrics.requests.WithLabelValues(method, st.Code().String()).Inc() }()
+	p, err := s.authenticate(ctx)
 	if err != nil {
-		return nil, err
+		return nil, s.status(s.cfg.Logger.With("method", method), err)
 	}
-	record := kafkax.Record{
-		Topic:   t.Event.GetTopic(),
-		Key:     []byte(payload.Get(t.KeyField()).String()),
-		Value:   wire.Append(make([]byte, 0, 16+len(ev.GetPayload().GetValue())), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, ev.GetPayload().GetValue()),
-		Headers: headers(ev, t),
-	}
-	pos, err := s.cfg.Producer.Produce(ctx, record)
-	if err != nil {
-		return nil, err
-	}
-	return &gatewayv1.PublishResponse{
-		Topic:     pos.Topic,
-		Partition: pos.Partition,
-		Offset:    pos.Offset,
-		SchemaId:  t.SchemaID,
-	}, nil
+	return fn(p)
 }
 
-// check resolves the payload's type, decodes it strictly with the registered
-// descriptor and runs its validation rules.
-func (s *Server) check(ctx context.Context, ev *gatewayv1.Event) (*registry.Type, protoreflect.Message, error) {
+func (s *Server) authenticate(ctx context.Context) (*auth.Principal, error) {
+	if s.cfg.Auth == nil {
+		return anonymous, nil
+	}
+	return s.cfg.Auth.Authenticate(ctx)
+}
+
+// result publishes ev and describes the outcome as a batch or stream does.
+func (s *Server) result(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) *gatewayv1.EventResult {
+	r := &gatewayv1.EventResult{EventId: ev.GetEventId()}
+	acc, st := s.event(ctx, p, ev)
+	if st != nil {
+		r.Outcome = &gatewayv1.EventResult_Rejected{Rejected: rejected(st)}
+	} else {
+		r.Outcome = &gatewayv1.EventResult_Accepted{Accepted: acc}
+	}
+	return r
+}
+
+// event publishes ev for p, counts the outcome and maps a failure to its
+// status.
+func (s *Server) event(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*gatewayv1.Accepted, *status.Status) {
+	acc, typeName, dup, err := s.publish(ctx, p, ev)
+	if typeName == "" {
+		typeName = "unknown"
+	}
+	if err != nil {
+		log := s.cfg.Logger.With("event_id", ev.GetEventId(), "type_url", ev.GetPayload().GetTypeUrl(), "principal", p.ID)
+		st := s.status(log, err)
+		s.metrics.events.WithLabelValues(typeName, "rejected", st.Code().String()).Inc()
+		if st.Code() == codes.ResourceExhausted {
+			s.metrics.rateLimited.WithLabelValues(p.Role).Inc()
+		}
+		return nil, st
+	}
+	outcome := "accepted"
+	if dup {
+		outcome = "duplicate"
+	}
+	s.metrics.events.WithLabelValues(typeName, outcome, codes.OK.String()).Inc()
+	return acc, nil
+}
+
+// publish runs the pipeline for one event: rate limit, envelope, type,
+// permission, payload, actor, de-duplication, produce. It returns the
+// event's type name once resolved, and whether the result is a repeat.
+func (s *Server) publish(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (_ *gatewayv1.Accepted, typeName string, dup bool, _ error) {
+	if ok, retry := s.limits.allow(p.ID); !ok {
+		return nil, "", false, &rateLimited{principal: p.ID, retry: retry}
+	}
+	if err := s.checkEnvelope(ev); err != nil {
+		return nil, "", false, err
+	}
+	t, payload, err := s.check(ctx, p, ev)
+	if t != nil {
+		typeName = string(t.Name())
+	}
+	if err != nil {
+		return nil, typeName, false, err
+	}
+
+	entry, owner := s.dedup.claim(p.ID + "\x00" + ev.GetEventId())
+	if !owner {
+		acc, err := entry.wait(ctx)
+		return acc, typeName, err == nil, err
+	}
+	acc, err := s.produce(ctx, p, ev, t, payload)
+	s.dedup.finish(entry, acc, err)
+	return acc, typeName, false, err
+}
+
+// checkEnvelope checks what does not depend on the payload's type: the
+// envelope's rules, its size and its time.
+func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
+	// Validating the event as a PublishRequest's names its fields
+	// event.… in every method.
+	if err := s.validator.Validate(&gatewayv1.PublishRequest{Event: ev}); err != nil {
+		return invalidEnvelope(err)
+	}
+	if n := proto.Size(ev); n > s.cfg.MaxEventBytes {
+		return &rejection{msg: fmt.Sprintf("event is %d bytes encoded; the limit is %d", n, s.cfg.MaxEventBytes)}
+	}
+	if ahead := time.Until(ev.GetOccurredAt().AsTime()); ahead > s.cfg.MaxClockSkew {
+		return &rejection{msg: fmt.Sprintf("event.occurred_at is %s in the future; at most %s of clock skew is allowed",
+			ahead.Round(time.Second), s.cfg.MaxClockSkew)}
+	}
+	return nil
+}
+
+// check resolves the payload's type, checks that p may publish it, decodes
+// it strictly with the registered descriptor, runs its validation rules and
+// checks its actor. The type is returned once resolved, even on error.
+func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*registry.Type, protoreflect.Message, error) {
 	url := ev.GetPayload().GetTypeUrl()
 	name := protoreflect.FullName(url[strings.LastIndexByte(url, '/')+1:])
 	if !name.IsValid() {
@@ -75,33 +189,150 @@ func (s *Server) check(ctx context.Context, ev *gatewayv1.Event) (*registry.Type
 		return nil, nil, unknownType(name, err)
 	}
 	if t.Event == nil {
-		return nil, nil, &rejection{msg: string(name) + " is not an event: its schema has no (cairn.options.v1.event) option"}
+		return t, nil, &rejection{msg: string(name) + " is not an event: its schema has no (cairn.options.v1.event) option"}
+	}
+	if s.cfg.Auth != nil {
+		if err := s.cfg.Auth.Authorize(p, string(name)); err != nil {
+			return t, nil, err
+		}
 	}
 	msg := dynamicpb.NewMessage(t.Descriptor)
 	if err := (proto.UnmarshalOptions{}).Unmarshal(ev.GetPayload().GetValue(), msg); err != nil {
-		return nil, nil, &rejection{msg: "payload is not a valid " + string(name) + ": " + err.Error()}
+		return t, nil, &rejection{msg: "payload is not a valid " + string(name) + ": " + err.Error()}
 	}
-	if path, num := unknownField(msg); path != "" || num != 0 {
-		return nil, nil, unknownFieldRejection(name, path, num)
+	if !s.cfg.AllowUnknownFields {
+		if path, num := unknownField(msg); path != "" || num != 0 {
+			return t, nil, unknownFieldRejection(name, path, num)
+		}
 	}
 	if err := s.validator.Validate(msg); err != nil {
-		return nil, nil, invalidPayload(name, err)
+		return t, nil, invalidPayload(name, err)
+	}
+	if fd := t.ActorField(); fd != nil {
+		if err := auth.AuthorizeActor(p, string(name), string(fd.Name()), msg.Get(fd).String()); err != nil {
+			return t, nil, err
+		}
 	}
 	return t, msg, nil
 }
 
-func headers(ev *gatewayv1.Event, t *registry.Type) []kafka.Header {
-	h := make([]kafka.Header, 0, 4+len(ev.GetHeaders()))
+// produce frames the event, waits for room among the in-flight bytes, and
+// produces it within the produce budget, in a span whose context travels in
+// the record's headers.
+func (s *Server) produce(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event, t *registry.Type, payload protoreflect.Message) (*gatewayv1.Accepted, error) {
+	value := ev.GetPayload().GetValue()
+	record := kafkax.Record{
+		Topic:   t.Event.GetTopic(),
+		Key:     []byte(payload.Get(t.KeyField()).String()),
+		Value:   wire.Append(make([]byte, 0, 16+len(value)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
+		Headers: headers(ev, t, p),
+	}
+	pctx, cancel := s.produceContext(ctx)
+	defer cancel()
+
+	size := int64(len(record.Value) + len(record.Key))
+	for _, h := range record.Headers {
+		size += int64(len(h.Key) + len(h.Value))
+	}
+	size = min(size, s.cfg.MaxInFlightBytes)
+	if err := s.inflight.Acquire(pctx, size); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, errBusy
+	}
+	s.metrics.inflight.Add(float64(size))
+	defer func() {
+		s.inflight.Release(size)
+		s.metrics.inflight.Sub(float64(size))
+	}()
+
+	pctx, span := s.tracer.Start(pctx, record.Topic+" publish",
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "send"),
+			attribute.String("messaging.destination.name", record.Topic),
+			attribute.String("messaging.message.id", ev.GetEventId()),
+			attribute.String("cairn.event_type", string(t.Name())),
+			attribute.Int("cairn.schema_id", int(t.SchemaID)),
+		))
+	defer span.End()
+	s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
+
+	start := time.Now()
+	pos, err := s.cfg.Producer.Produce(pctx, record)
+	s.metrics.produce.Observe(time.Since(start).Seconds())
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(otelcodes.Error, "produce failed")
+		if pctx.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("%w: %w", errKafkaTimeout, err)
+		}
+		return nil, err
+	}
+	span.SetAttributes(
+		attribute.Int("messaging.destination.partition.id", int(pos.Partition)),
+		attribute.Int64("messaging.kafka.offset", pos.Offset),
+	)
+	return &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: t.SchemaID}, nil
+}
+
+// produceContext bounds a produce by ProduceTimeout and ends it shortly
+// before the call's own deadline, so that the client hears UNAVAILABLE
+// rather than running out of time.
+func (s *Server) produceContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	budget := s.cfg.ProduceTimeout
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		budget = min(budget, left-min(left/10, 500*time.Millisecond))
+	}
+	return context.WithTimeout(ctx, budget)
+}
+
+func headers(ev *gatewayv1.Event, t *registry.Type, p *auth.Principal) []kafka.Header {
+	h := make([]kafka.Header, 0, 7+len(ev.GetHeaders()))
 	h = append(h,
 		kafka.Header{Key: HeaderEventID, Value: []byte(ev.GetEventId())},
 		kafka.Header{Key: HeaderEventType, Value: []byte(t.Name())},
 		kafka.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(t.SchemaID), 10)},
 		kafka.Header{Key: HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
+		kafka.Header{Key: HeaderPrincipal, Value: []byte(p.ID)},
 	)
 	for k, v := range ev.GetHeaders() {
 		h = append(h, kafka.Header{Key: k, Value: []byte(v)})
 	}
 	return h
+}
+
+// headerCarrier lets a propagator write trace context into record headers.
+type headerCarrier struct{ h *[]kafka.Header }
+
+func (c headerCarrier) Get(key string) string {
+	for _, h := range *c.h {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) {
+	for i, h := range *c.h {
+		if h.Key == key {
+			(*c.h)[i].Value = []byte(value)
+			return
+		}
+	}
+	*c.h = append(*c.h, kafka.Header{Key: key, Value: []byte(value)})
+}
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, len(*c.h))
+	for i, h := range *c.h {
+		keys[i] = h.Key
+	}
+	return keys
 }
 
 // unknownField returns the first field in m, or in a message below it, that

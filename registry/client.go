@@ -152,3 +152,15 @@ func findMessage(fd protoreflect.FileDescriptor, name protoreflect.FullName) pro
 	})
 	return found
 }
+
+// pingSubject is a subject nobody registers: looking it up costs the
+// source one cheap query.
+const pingSubject = "cairn.registry.ping"
+
+// Ping checks that the client's source answers, for readiness probes.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.src.Version(ctx, pingSubject, -1, false); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("registry: %w", err)
+	}
+	return nil
+}

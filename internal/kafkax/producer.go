@@ -180,6 +180,26 @@ func cmpOr(a, b error) error {
 	return b
 }
 
+// Ping asks the cluster for its brokers, to check that Kafka is reachable.
+// It waits until ctx ends, or 5 seconds if ctx has no deadline.
+func (p *Producer) Ping(ctx context.Context) error {
+	timeout := 5 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if timeout < time.Millisecond {
+		return fmt.Errorf("kafka metadata: %w", context.DeadlineExceeded)
+	}
+	md, err := p.p.GetMetadata(nil, false, int(timeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("kafka metadata: %w", err)
+	}
+	if len(md.Brokers) == 0 {
+		return errors.New("kafka metadata: no brokers")
+	}
+	return nil
+}
+
 // Close waits until every record handed to Produce is delivered or failed,
 // or ctx ends, then closes the producer. It reports how many records were
 // still outstanding when ctx ended.

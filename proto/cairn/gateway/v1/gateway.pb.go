@@ -7,10 +7,11 @@
 package gatewayv1
 
 import (
-	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	validate "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -219,11 +220,442 @@ func (x *PublishResponse) GetSchemaId() int32 {
 	return 0
 }
 
+// PublishBatchRequest carries many events.
+type PublishBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// events are published each on its own. Each is checked as the event of a
+	// PublishRequest is.
+	Events        []*Event `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishBatchRequest) Reset() {
+	*x = PublishBatchRequest{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishBatchRequest) ProtoMessage() {}
+
+func (x *PublishBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishBatchRequest.ProtoReflect.Descriptor instead.
+func (*PublishBatchRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PublishBatchRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// PublishBatchResponse holds one result per event of the request, in order.
+type PublishBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// results match the request's events one for one.
+	Results       []*EventResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishBatchResponse) Reset() {
+	*x = PublishBatchResponse{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishBatchResponse) ProtoMessage() {}
+
+func (x *PublishBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishBatchResponse.ProtoReflect.Descriptor instead.
+func (*PublishBatchResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PublishBatchResponse) GetResults() []*EventResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// PublishStreamRequest carries one event of a stream.
+type PublishStreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event is checked as the event of a PublishRequest is.
+	Event         *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishStreamRequest) Reset() {
+	*x = PublishStreamRequest{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishStreamRequest) ProtoMessage() {}
+
+func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishStreamRequest.ProtoReflect.Descriptor instead.
+func (*PublishStreamRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PublishStreamRequest) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+// PublishStreamResponse answers one event of a stream.
+type PublishStreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// result is the event's outcome; result.event_id names the event.
+	Result        *EventResult `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishStreamResponse) Reset() {
+	*x = PublishStreamResponse{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishStreamResponse) ProtoMessage() {}
+
+func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishStreamResponse.ProtoReflect.Descriptor instead.
+func (*PublishStreamResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PublishStreamResponse) GetResult() *EventResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// EventResult is the outcome of one event of a batch or stream.
+type EventResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// event_id is the event's id as the client sent it.
+	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// outcome is set to exactly one of accepted or rejected.
+	//
+	// Types that are valid to be assigned to Outcome:
+	//
+	//	*EventResult_Accepted
+	//	*EventResult_Rejected
+	Outcome       isEventResult_Outcome `protobuf_oneof:"outcome"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventResult) Reset() {
+	*x = EventResult{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventResult) ProtoMessage() {}
+
+func (x *EventResult) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventResult.ProtoReflect.Descriptor instead.
+func (*EventResult) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *EventResult) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *EventResult) GetOutcome() isEventResult_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+func (x *EventResult) GetAccepted() *Accepted {
+	if x != nil {
+		if x, ok := x.Outcome.(*EventResult_Accepted); ok {
+			return x.Accepted
+		}
+	}
+	return nil
+}
+
+func (x *EventResult) GetRejected() *Rejected {
+	if x != nil {
+		if x, ok := x.Outcome.(*EventResult_Rejected); ok {
+			return x.Rejected
+		}
+	}
+	return nil
+}
+
+type isEventResult_Outcome interface {
+	isEventResult_Outcome()
+}
+
+type EventResult_Accepted struct {
+	// accepted says where Kafka stored the event.
+	Accepted *Accepted `protobuf:"bytes,2,opt,name=accepted,proto3,oneof"`
+}
+
+type EventResult_Rejected struct {
+	// rejected says why the gateway refused the event.
+	Rejected *Rejected `protobuf:"bytes,3,opt,name=rejected,proto3,oneof"`
+}
+
+func (*EventResult_Accepted) isEventResult_Outcome() {}
+
+func (*EventResult_Rejected) isEventResult_Outcome() {}
+
+// Accepted says where Kafka stored an event.
+type Accepted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// topic is the Kafka topic the event was produced to.
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// partition is the partition of the topic that holds the record.
+	Partition int32 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	// offset is the record's offset within the partition.
+	Offset int64 `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	// schema_id is the registry id of the schema the payload was checked against.
+	SchemaId      int32 `protobuf:"varint,4,opt,name=schema_id,json=schemaId,proto3" json:"schema_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Accepted) Reset() {
+	*x = Accepted{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Accepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Accepted) ProtoMessage() {}
+
+func (x *Accepted) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Accepted.ProtoReflect.Descriptor instead.
+func (*Accepted) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Accepted) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Accepted) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *Accepted) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *Accepted) GetSchemaId() int32 {
+	if x != nil {
+		return x.SchemaId
+	}
+	return 0
+}
+
+// Rejected says why an event was not published. The code and message are
+// those a Publish of the same event would have returned as its status.
+type Rejected struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// code is the gRPC status code (google.rpc.Code), for example 3 for
+	// INVALID_ARGUMENT, 7 for PERMISSION_DENIED, 8 for RESOURCE_EXHAUSTED or 14
+	// for UNAVAILABLE. UNAVAILABLE and RESOURCE_EXHAUSTED are worth retrying
+	// with the same event_id; the others are not.
+	Code int32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	// message says what is wrong, naming the event type and field.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// violations lists the broken validation rules, when rules failed.
+	Violations *validate.Violations `protobuf:"bytes,3,opt,name=violations,proto3" json:"violations,omitempty"`
+	// retry_after is how long to wait before retrying, when the gateway knows.
+	RetryAfter    *durationpb.Duration `protobuf:"bytes,4,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rejected) Reset() {
+	*x = Rejected{}
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rejected) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rejected) ProtoMessage() {}
+
+func (x *Rejected) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_gateway_v1_gateway_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rejected.ProtoReflect.Descriptor instead.
+func (*Rejected) Descriptor() ([]byte, []int) {
+	return file_cairn_gateway_v1_gateway_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Rejected) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *Rejected) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Rejected) GetViolations() *validate.Violations {
+	if x != nil {
+		return x.Violations
+	}
+	return nil
+}
+
+func (x *Rejected) GetRetryAfter() *durationpb.Duration {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return nil
+}
+
 var File_cairn_gateway_v1_gateway_proto protoreflect.FileDescriptor
 
 const file_cairn_gateway_v1_gateway_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/gateway/v1/gateway.proto\x12\x10cairn.gateway.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x03\n" +
+	"\x1ecairn/gateway/v1/gateway.proto\x12\x10cairn.gateway.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19google/protobuf/any.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x03\n" +
 	"\x05Event\x12#\n" +
 	"\bevent_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aeventId\x12C\n" +
 	"\voccurred_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
@@ -240,9 +672,37 @@ const file_cairn_gateway_v1_gateway_proto_rawDesc = "" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1b\n" +
-	"\tschema_id\x18\x04 \x01(\x05R\bschemaId2^\n" +
+	"\tschema_id\x18\x04 \x01(\x05R\bschemaId\"P\n" +
+	"\x13PublishBatchRequest\x129\n" +
+	"\x06events\x18\x01 \x03(\v2\x17.cairn.gateway.v1.EventB\b\xbaH\x05\x92\x01\x02\b\x01R\x06events\"O\n" +
+	"\x14PublishBatchResponse\x127\n" +
+	"\aresults\x18\x01 \x03(\v2\x1d.cairn.gateway.v1.EventResultR\aresults\"E\n" +
+	"\x14PublishStreamRequest\x12-\n" +
+	"\x05event\x18\x01 \x01(\v2\x17.cairn.gateway.v1.EventR\x05event\"N\n" +
+	"\x15PublishStreamResponse\x125\n" +
+	"\x06result\x18\x01 \x01(\v2\x1d.cairn.gateway.v1.EventResultR\x06result\"\xa7\x01\n" +
+	"\vEventResult\x12\x19\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\x128\n" +
+	"\baccepted\x18\x02 \x01(\v2\x1a.cairn.gateway.v1.AcceptedH\x00R\baccepted\x128\n" +
+	"\brejected\x18\x03 \x01(\v2\x1a.cairn.gateway.v1.RejectedH\x00R\brejectedB\t\n" +
+	"\aoutcome\"s\n" +
+	"\bAccepted\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x1b\n" +
+	"\tschema_id\x18\x04 \x01(\x05R\bschemaId\"\xae\x01\n" +
+	"\bRejected\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x128\n" +
+	"\n" +
+	"violations\x18\x03 \x01(\v2\x18.buf.validate.ViolationsR\n" +
+	"violations\x12:\n" +
+	"\vretry_after\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"retryAfter2\xa3\x02\n" +
 	"\fEventGateway\x12N\n" +
-	"\aPublish\x12 .cairn.gateway.v1.PublishRequest\x1a!.cairn.gateway.v1.PublishResponseB;Z9github.com/cairnhq/cairn/proto/cairn/gateway/v1;gatewayv1b\x06proto3"
+	"\aPublish\x12 .cairn.gateway.v1.PublishRequest\x1a!.cairn.gateway.v1.PublishResponse\x12]\n" +
+	"\fPublishBatch\x12%.cairn.gateway.v1.PublishBatchRequest\x1a&.cairn.gateway.v1.PublishBatchResponse\x12d\n" +
+	"\rPublishStream\x12&.cairn.gateway.v1.PublishStreamRequest\x1a'.cairn.gateway.v1.PublishStreamResponse(\x010\x01B;Z9github.com/cairnhq/cairn/proto/cairn/gateway/v1;gatewayv1b\x06proto3"
 
 var (
 	file_cairn_gateway_v1_gateway_proto_rawDescOnce sync.Once
@@ -256,27 +716,48 @@ func file_cairn_gateway_v1_gateway_proto_rawDescGZIP() []byte {
 	return file_cairn_gateway_v1_gateway_proto_rawDescData
 }
 
-var file_cairn_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cairn_gateway_v1_gateway_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_cairn_gateway_v1_gateway_proto_goTypes = []any{
 	(*Event)(nil),                 // 0: cairn.gateway.v1.Event
 	(*PublishRequest)(nil),        // 1: cairn.gateway.v1.PublishRequest
 	(*PublishResponse)(nil),       // 2: cairn.gateway.v1.PublishResponse
-	nil,                           // 3: cairn.gateway.v1.Event.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*anypb.Any)(nil),             // 5: google.protobuf.Any
+	(*PublishBatchRequest)(nil),   // 3: cairn.gateway.v1.PublishBatchRequest
+	(*PublishBatchResponse)(nil),  // 4: cairn.gateway.v1.PublishBatchResponse
+	(*PublishStreamRequest)(nil),  // 5: cairn.gateway.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil), // 6: cairn.gateway.v1.PublishStreamResponse
+	(*EventResult)(nil),           // 7: cairn.gateway.v1.EventResult
+	(*Accepted)(nil),              // 8: cairn.gateway.v1.Accepted
+	(*Rejected)(nil),              // 9: cairn.gateway.v1.Rejected
+	nil,                           // 10: cairn.gateway.v1.Event.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*anypb.Any)(nil),             // 12: google.protobuf.Any
+	(*validate.Violations)(nil),   // 13: buf.validate.Violations
+	(*durationpb.Duration)(nil),   // 14: google.protobuf.Duration
 }
 var file_cairn_gateway_v1_gateway_proto_depIdxs = []int32{
-	4, // 0: cairn.gateway.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
-	5, // 1: cairn.gateway.v1.Event.payload:type_name -> google.protobuf.Any
-	3, // 2: cairn.gateway.v1.Event.headers:type_name -> cairn.gateway.v1.Event.HeadersEntry
-	0, // 3: cairn.gateway.v1.PublishRequest.event:type_name -> cairn.gateway.v1.Event
-	1, // 4: cairn.gateway.v1.EventGateway.Publish:input_type -> cairn.gateway.v1.PublishRequest
-	2, // 5: cairn.gateway.v1.EventGateway.Publish:output_type -> cairn.gateway.v1.PublishResponse
-	5, // [5:6] is the sub-list for method output_type
-	4, // [4:5] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	11, // 0: cairn.gateway.v1.Event.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 1: cairn.gateway.v1.Event.payload:type_name -> google.protobuf.Any
+	10, // 2: cairn.gateway.v1.Event.headers:type_name -> cairn.gateway.v1.Event.HeadersEntry
+	0,  // 3: cairn.gateway.v1.PublishRequest.event:type_name -> cairn.gateway.v1.Event
+	0,  // 4: cairn.gateway.v1.PublishBatchRequest.events:type_name -> cairn.gateway.v1.Event
+	7,  // 5: cairn.gateway.v1.PublishBatchResponse.results:type_name -> cairn.gateway.v1.EventResult
+	0,  // 6: cairn.gateway.v1.PublishStreamRequest.event:type_name -> cairn.gateway.v1.Event
+	7,  // 7: cairn.gateway.v1.PublishStreamResponse.result:type_name -> cairn.gateway.v1.EventResult
+	8,  // 8: cairn.gateway.v1.EventResult.accepted:type_name -> cairn.gateway.v1.Accepted
+	9,  // 9: cairn.gateway.v1.EventResult.rejected:type_name -> cairn.gateway.v1.Rejected
+	13, // 10: cairn.gateway.v1.Rejected.violations:type_name -> buf.validate.Violations
+	14, // 11: cairn.gateway.v1.Rejected.retry_after:type_name -> google.protobuf.Duration
+	1,  // 12: cairn.gateway.v1.EventGateway.Publish:input_type -> cairn.gateway.v1.PublishRequest
+	3,  // 13: cairn.gateway.v1.EventGateway.PublishBatch:input_type -> cairn.gateway.v1.PublishBatchRequest
+	5,  // 14: cairn.gateway.v1.EventGateway.PublishStream:input_type -> cairn.gateway.v1.PublishStreamRequest
+	2,  // 15: cairn.gateway.v1.EventGateway.Publish:output_type -> cairn.gateway.v1.PublishResponse
+	4,  // 16: cairn.gateway.v1.EventGateway.PublishBatch:output_type -> cairn.gateway.v1.PublishBatchResponse
+	6,  // 17: cairn.gateway.v1.EventGateway.PublishStream:output_type -> cairn.gateway.v1.PublishStreamResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_gateway_v1_gateway_proto_init() }
@@ -284,13 +765,17 @@ func file_cairn_gateway_v1_gateway_proto_init() {
 	if File_cairn_gateway_v1_gateway_proto != nil {
 		return
 	}
+	file_cairn_gateway_v1_gateway_proto_msgTypes[7].OneofWrappers = []any{
+		(*EventResult_Accepted)(nil),
+		(*EventResult_Rejected)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_gateway_v1_gateway_proto_rawDesc), len(file_cairn_gateway_v1_gateway_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

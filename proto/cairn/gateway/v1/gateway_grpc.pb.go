@@ -19,7 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	EventGateway_Publish_FullMethodName = "/cairn.gateway.v1.EventGateway/Publish"
+	EventGateway_Publish_FullMethodName       = "/cairn.gateway.v1.EventGateway/Publish"
+	EventGateway_PublishBatch_FullMethodName  = "/cairn.gateway.v1.EventGateway/PublishBatch"
+	EventGateway_PublishStream_FullMethodName = "/cairn.gateway.v1.EventGateway/PublishStream"
 )
 
 // EventGatewayClient is the client API for EventGateway service.
@@ -29,8 +31,9 @@ const (
 // EventGateway accepts typed events from clients and produces them to Kafka.
 // An event is acknowledged only after Kafka has acknowledged it.
 //
-// PublishBatch and PublishStream, which carry many events per call, will sit
-// beside Publish and reuse Event.
+// Every call needs credentials: a player's JWT as "authorization: Bearer
+// <token>", or a service's API key as "x-api-key: <key>" (or as a bearer
+// token), or a client certificate over mTLS.
 //
 // The name predates the Service-suffix convention and is what clients call.
 // buf:lint:ignore SERVICE_SUFFIX
@@ -38,6 +41,17 @@ type EventGatewayClient interface {
 	// Publish validates one event against its registered schema and produces
 	// it to the topic that schema names. It answers once Kafka has the record.
 	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error)
+	// PublishBatch publishes many events in one call, each on its own: one bad
+	// event is rejected without sinking its neighbours. The response holds one
+	// result per event, in the order of the request, once Kafka has every
+	// accepted event. A batch over the gateway's count or size limit is
+	// rejected whole with INVALID_ARGUMENT.
+	PublishBatch(ctx context.Context, in *PublishBatchRequest, opts ...grpc.CallOption) (*PublishBatchResponse, error)
+	// PublishStream publishes a stream of events and answers each with one
+	// result, matched by event_id; results may come out of order. The gateway
+	// holds a bounded number of events per stream in flight: when Kafka is
+	// slow it stops reading, and the client's sends block.
+	PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error)
 }
 
 type eventGatewayClient struct {
@@ -58,6 +72,29 @@ func (c *eventGatewayClient) Publish(ctx context.Context, in *PublishRequest, op
 	return out, nil
 }
 
+func (c *eventGatewayClient) PublishBatch(ctx context.Context, in *PublishBatchRequest, opts ...grpc.CallOption) (*PublishBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishBatchResponse)
+	err := c.cc.Invoke(ctx, EventGateway_PublishBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *eventGatewayClient) PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventGateway_ServiceDesc.Streams[0], EventGateway_PublishStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PublishStreamRequest, PublishStreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventGateway_PublishStreamClient = grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse]
+
 // EventGatewayServer is the server API for EventGateway service.
 // All implementations must embed UnimplementedEventGatewayServer
 // for forward compatibility.
@@ -65,8 +102,9 @@ func (c *eventGatewayClient) Publish(ctx context.Context, in *PublishRequest, op
 // EventGateway accepts typed events from clients and produces them to Kafka.
 // An event is acknowledged only after Kafka has acknowledged it.
 //
-// PublishBatch and PublishStream, which carry many events per call, will sit
-// beside Publish and reuse Event.
+// Every call needs credentials: a player's JWT as "authorization: Bearer
+// <token>", or a service's API key as "x-api-key: <key>" (or as a bearer
+// token), or a client certificate over mTLS.
 //
 // The name predates the Service-suffix convention and is what clients call.
 // buf:lint:ignore SERVICE_SUFFIX
@@ -74,6 +112,17 @@ type EventGatewayServer interface {
 	// Publish validates one event against its registered schema and produces
 	// it to the topic that schema names. It answers once Kafka has the record.
 	Publish(context.Context, *PublishRequest) (*PublishResponse, error)
+	// PublishBatch publishes many events in one call, each on its own: one bad
+	// event is rejected without sinking its neighbours. The response holds one
+	// result per event, in the order of the request, once Kafka has every
+	// accepted event. A batch over the gateway's count or size limit is
+	// rejected whole with INVALID_ARGUMENT.
+	PublishBatch(context.Context, *PublishBatchRequest) (*PublishBatchResponse, error)
+	// PublishStream publishes a stream of events and answers each with one
+	// result, matched by event_id; results may come out of order. The gateway
+	// holds a bounded number of events per stream in flight: when Kafka is
+	// slow it stops reading, and the client's sends block.
+	PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error
 	mustEmbedUnimplementedEventGatewayServer()
 }
 
@@ -86,6 +135,12 @@ type UnimplementedEventGatewayServer struct{}
 
 func (UnimplementedEventGatewayServer) Publish(context.Context, *PublishRequest) (*PublishResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Publish not implemented")
+}
+func (UnimplementedEventGatewayServer) PublishBatch(context.Context, *PublishBatchRequest) (*PublishBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishBatch not implemented")
+}
+func (UnimplementedEventGatewayServer) PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method PublishStream not implemented")
 }
 func (UnimplementedEventGatewayServer) mustEmbedUnimplementedEventGatewayServer() {}
 func (UnimplementedEventGatewayServer) testEmbeddedByValue()                      {}
@@ -126,6 +181,31 @@ func _EventGateway_Publish_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _EventGateway_PublishBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EventGatewayServer).PublishBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EventGateway_PublishBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EventGatewayServer).PublishBatch(ctx, req.(*PublishBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EventGateway_PublishStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(EventGatewayServer).PublishStream(&grpc.GenericServerStream[PublishStreamRequest, PublishStreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventGateway_PublishStreamServer = grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]
+
 // EventGateway_ServiceDesc is the grpc.ServiceDesc for EventGateway service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -137,7 +217,18 @@ var EventGateway_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Publish",
 			Handler:    _EventGateway_Publish_Handler,
 		},
+		{
+			MethodName: "PublishBatch",
+			Handler:    _EventGateway_PublishBatch_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "PublishStream",
+			Handler:       _EventGateway_PublishStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "cairn/gateway/v1/gateway.proto",
 }

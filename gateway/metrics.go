@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the gateway's Prometheus metrics.
+type metrics struct {
+	requests    *prometheus.CounterVec // by method and status code
+	events      *prometheus.CounterVec // by type, outcome and reason
+	produce     prometheus.Histogram   // seconds from produce to Kafka's ack
+	inflight    prometheus.Gauge       // bytes waiting for Kafka
+	rateLimited *prometheus.CounterVec // by role
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_gateway_requests_total",
+			Help: "Calls of the EventGateway service, by method and gRPC status code.",
+		}, []string{"method", "code"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_gateway_events_total",
+			Help: "Events answered, by event type, outcome (accepted, duplicate, rejected) and reason (a gRPC code; OK when accepted).",
+		}, []string{"type", "outcome", "reason"}),
+		produce: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cairn_gateway_produce_duration_seconds",
+			Help:    "Time from handing an event to the Kafka producer to its delivery report.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16), // 0.5 ms to 16 s
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cairn_gateway_inflight_bytes",
+			Help: "Bytes of events handed to Kafka and not yet acknowledged.",
+		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_gateway_rate_limited_total",
+			Help: "Events refused because their principal exceeded its rate limit, by role.",
+		}, []string{"role"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.produce, m.inflight, m.rateLimited} {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if errors.As(err, &already) {
+				return nil, fmt.Errorf("gateway: metrics: a gateway is already registered with this registerer: %w", err)
+			}
+			return nil, fmt.Errorf("gateway: metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,107 @@
+// Package admin serves a process's operational HTTP endpoints: Prometheus
+// metrics on /metrics, liveness on /healthz and readiness on /readyz.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures New.
+type Config struct {
+	// Addr is the host:port ListenAndServe listens on.
+	Addr string
+	// Registry gathers the metrics /metrics serves; nil means
+	// prometheus.DefaultGatherer.
+	Registry prometheus.Gatherer
+	// Ready reports whether the process can do its work; /readyz answers
+	// 503 with its error while it fails. Nil means always ready.
+	Ready func(ctx context.Context) error
+	// ReadyTimeout bounds one call of Ready; zero means 2 seconds.
+	ReadyTimeout time.Duration
+	// Logger receives readiness failures; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is the admin HTTP server. It is safe for concurrent use.
+type Server struct {
+	cfg  Config
+	http *http.Server
+}
+
+// New builds an admin server; it does not listen until Serve or
+// ListenAndServe.
+func New(cfg Config) *Server {
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.DefaultGatherer
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	s.http = &http.Server{Addr: cfg.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return s
+}
+
+// Handler returns the server's handler, for tests and for mounting.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready == nil {
+		fmt.Fprintln(w, "ready")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.cfg.Logger.Warn("not ready", "error", err)
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// ListenAndServe listens on Config.Addr and serves until Shutdown, after
+// which it returns nil.
+func (s *Server) ListenAndServe() error {
+	lis, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	return s.Serve(lis)
+}
+
+// Serve serves on lis until Shutdown, after which it returns nil.
+func (s *Server) Serve(lis net.Listener) error {
+	if err := s.http.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops listening and waits for requests in progress until ctx
+// ends, then closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
+		return fmt.Errorf("admin: shutdown: %w", err)
+	}
+	return nil
+}
