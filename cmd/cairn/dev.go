@@ -11,7 +11,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"
@@ -25,6 +30,7 @@ type devConfig struct {
 	GatewayAddr     string
 	KafkaAddr       string
 	RegistryAddr    string
+	AdminAddr       string
 	DatabaseURL     string
 	Partitions      int
 	ShutdownTimeout time.Duration
@@ -33,7 +39,7 @@ type devConfig struct {
 
 func (c *devConfig) Validate() error {
 	var errs []error
-	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"kafka-addr", c.KafkaAddr}, {"registry-addr", c.RegistryAddr}} {
+	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"kafka-addr", c.KafkaAddr}, {"registry-addr", c.RegistryAddr}, {"admin-addr", c.AdminAddr}} {
 		if err := checkAddr(a.flag, a.addr); err != nil {
 			errs = append(errs, err)
 		}
@@ -61,6 +67,7 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC listen address")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry REST and gRPC listen address")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
@@ -115,6 +122,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	defer broker.Close()
 	log.Info("kafka broker listening", "addr", cfg.KafkaAddr, "topics", topics, "partitions", cfg.Partitions)
 
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaAddr, Logger: log})
 	if err != nil {
 		return err
@@ -139,12 +148,17 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		DB:       stateDB,
 		Producer: producer,
 		Handler:  workers.LogHandler(log),
+		Metrics:  metrics,
 		Logger:   log,
 	})
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Logger: log})
+	authn, err := auth.New(auth.DevConfig())
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Auth: authn, Metrics: metrics, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -153,6 +167,16 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	adminLis, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		lis.Close()
+		return fmt.Errorf("admin: %w", err)
+	}
+	adm := admin.New(admin.Config{Registry: metrics, Logger: log, Ready: func(ctx context.Context) error {
+		return errors.Join(gw.Ready(ctx), worker.Healthy())
+	}})
+	go adm.Serve(adminLis)
+	log.Info("admin listening", "addr", adminLis.Addr().String(), "paths", "/metrics /healthz /readyz")
 
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	defer stopWorker()
@@ -177,6 +201,9 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	gw.Shutdown(shutdownCtx)
+	if err := adm.Shutdown(shutdownCtx); err != nil {
+		log.Warn("admin shutdown", "error", err)
+	}
 	stopWorker()
 	errs := []error{runErr}
 	if err := <-workerDone; err != nil && err != runErr {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"net"
 	"path/filepath"
 	"strings"
@@ -24,12 +26,12 @@ func freeAddr(t *testing.T) string {
 // TestDevThenPublish runs the README's first session: cairn dev, then cairn
 // publish of a valid and of an invalid event, then Ctrl-C.
 func TestDevThenPublish(t *testing.T) {
-	gatewayAddr, kafkaAddr, registryAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr, registryAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, stop := context.WithCancel(t.Context())
 	var devErr lockedBuffer
 	devDone := make(chan int, 1)
 	go func() {
-		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, new(bytes.Buffer), &devErr)
+		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", registryAddr, "--admin-addr", adminAddr, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, new(bytes.Buffer), &devErr)
 	}()
 
 	body := `{"playerId": "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`
@@ -71,6 +73,25 @@ func TestDevThenPublish(t *testing.T) {
 	}
 
 	playHunt(t, gatewayAddr)
+
+	// The admin address reports readiness and the metrics of both.
+	for path, want := range map[string]string{"/readyz": "ready", "/healthz": "ok", "/metrics": "cairn_gateway_events_total"} {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d %.200s, want 200 with %q", path, resp.StatusCode, body, want)
+		}
+	}
+	// A publish without the dev key is refused.
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"publish", "--gateway-addr", gatewayAddr, "--api-key", "wrong", "cairn.hunt.v1.PlayerRegistered", body}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "Unauthenticated") {
+		t.Errorf("publish with a wrong key: exit %d, %s", code, errOut.String())
+	}
 
 	stop()
 	select {
