@@ -26,6 +26,7 @@ func commands() []command {
 		{"registry", "run the schema registry alone (REST and gRPC)", runRegistry},
 		{"publish", "publish one event through the gateway", runPublish},
 		{"hunt", "read hunts, progress and leaderboards; watch a player live", runHunt},
+		{"token", "print a player's JWT that cairn dev accepts", runToken},
 	}
 }
 

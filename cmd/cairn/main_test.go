@@ -86,6 +86,17 @@ func TestDevThenPublish(t *testing.T) {
 			t.Errorf("GET %s = %d %.200s, want 200 with %q", path, resp.StatusCode, body, want)
 		}
 	}
+	// A player's token lets them act as themselves only.
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"token", "7c9e6679-7425-40de-944b-e07fc1f90ae7"}, &out, &errOut); code != 0 {
+		t.Fatalf("token: exit %d: %s", code, errOut.String())
+	}
+	token := strings.TrimSpace(out.String())
+	out.Reset()
+	if code := run(t.Context(), []string{"publish", "--gateway-addr", gatewayAddr, "--token", token, "cairn.hunt.v1.PlayerRegistered", body}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "PermissionDenied") {
+		t.Errorf("publish as another player: exit %d, %s", code, errOut.String())
+	}
 	// A publish without the dev key is refused.
 	out.Reset()
 	errOut.Reset()
@@ -146,6 +157,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"publish", "cairn.hunt.v1.PlayerRegistered", "@/nonexistent/file.json"}, nil, 2, "no such file"},
 		{[]string{"publish", "--header", "novalue", "cairn.hunt.v1.PlayerRegistered", "{}"}, nil, 2, "want NAME=VALUE"},
 		{[]string{"hunt"}, nil, 2, "want one of"},
+		{[]string{"token"}, nil, 2, "want PLAYER"},
+		{[]string{"token", "ada"}, nil, 2, `PLAYER "ada" is not a UUID`},
 		{[]string{"hunt", "progress", "only-one"}, nil, 2, "want one of"},
 		{[]string{"hunt", "--timeout", "1s", "get", "not-a-uuid"}, nil, 1, "cairn hunt: "},
 		{[]string{"registry", "--protect-reads"}, nil, 2, "--protect-reads needs --credentials-file"},

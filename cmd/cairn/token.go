@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/cairnhq/cairn/gateway/auth"
+)
+
+func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	var ttl time.Duration
+	fs := newFlagSet("token", "[flags] PLAYER",
+		"Prints a player's JWT that `cairn dev` accepts: HS256 with the dev secret,\n"+
+			"audience cairn-dev, subject PLAYER (a UUID). Use it to publish as that\n"+
+			"player, who may then only act as themselves:\n"+
+			"  cairn publish --token \"$(cairn token $PLAYER)\" cairn.hunt.v1.AnswerSubmitted '{…}'\n"+
+			"Never use it outside development: the secret is in the source.",
+		stderr)
+	fs.DurationVar(&ttl, "ttl", time.Hour, "how long the token is valid")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Errorf("want PLAYER, got %d arguments", fs.NArg())}
+	}
+	if ttl <= 0 {
+		return usageError{fmt.Errorf("--ttl %s: want a positive duration", ttl)}
+	}
+	player := fs.Arg(0)
+	if !isUUID(player) {
+		return usageError{fmt.Errorf("PLAYER %q is not a UUID", player)}
+	}
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Subject:   player,
+		Audience:  jwt.ClaimStrings{auth.DevAudience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	})
+	tok.Header["kid"] = "dev"
+	signed, err := tok.SignedString([]byte(auth.DevJWTSecret))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, signed)
+	return nil
+}
+
+// isUUID reports whether s is a UUID in its canonical text form.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
