@@ -71,6 +71,7 @@ fuzz: ## run each fuzz test for 30 seconds
 	go test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/wire
 	go test -run='^$$' -fuzz=FuzzPublishPayload -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzPublishEnvelope -fuzztime=30s ./gateway
+	go test -run='^$$' -fuzz=FuzzRegisterBody -fuzztime=30s ./registry
 
 clean:
 	rm -rf $(BIN) build
