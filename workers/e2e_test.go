@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,13 +18,14 @@ import (
 
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
 )
 
 // startGateway serves a gateway over loopback, producing to e's broker.
-func startGateway(t *testing.T, e *env) gatewayv1.EventGatewayClient {
+func startGateway(t testing.TB, e *env) gatewayv1.EventGatewayClient {
 	t.Helper()
 	// The gateway's own de-duplication is off: a repeated event must reach
 	// Kafka, as it does through two gateways, for the worker to skip it.
@@ -49,7 +51,7 @@ func startGateway(t *testing.T, e *env) gatewayv1.EventGatewayClient {
 	return gatewayv1.NewEventGatewayClient(conn)
 }
 
-func publish(t *testing.T, gw gatewayv1.EventGatewayClient, eventID string, m proto.Message) {
+func publish(t testing.TB, gw gatewayv1.EventGatewayClient, eventID string, m proto.Message) {
 	t.Helper()
 	a, err := anypb.New(m)
 	if err != nil {
@@ -64,7 +66,7 @@ func publish(t *testing.T, gw gatewayv1.EventGatewayClient, eventID string, m pr
 
 // watch subscribes to a player's derived events and returns once the
 // subscription is live.
-func watch(t *testing.T, c huntv1.HuntServiceClient, playerID string) grpc.ServerStreamingClient[huntv1.WatchPlayerResponse] {
+func watch(t testing.TB, c huntv1.HuntServiceClient, playerID string) grpc.ServerStreamingClient[huntv1.WatchPlayerResponse] {
 	t.Helper()
 	stream, err := c.WatchPlayer(t.Context(), &huntv1.WatchPlayerRequest{PlayerId: playerID})
 	if err != nil {
@@ -78,7 +80,7 @@ func watch(t *testing.T, c huntv1.HuntServiceClient, playerID string) grpc.Serve
 
 // kinds receives n events and describes each: its type and, for a
 // judgement, its verdict.
-func kinds(t *testing.T, stream grpc.ServerStreamingClient[huntv1.WatchPlayerResponse], n int) []string {
+func kinds(t testing.TB, stream grpc.ServerStreamingClient[huntv1.WatchPlayerResponse], n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
@@ -228,4 +230,49 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 	if workers.HeaderEventID != gateway.HeaderEventID {
 		t.Errorf("workers read event ids from %q, the gateway writes %q", workers.HeaderEventID, gateway.HeaderEventID)
 	}
+}
+
+// BenchmarkPublishToWatch measures what a player feels: from Publish of an
+// answer at the gateway to its judgement arriving on WatchPlayer, through
+// Kafka, the worker's transaction and the outbox. Answers are sent one at a
+// time, so each latency is the whole trip.
+func BenchmarkPublishToWatch(b *testing.B) {
+	for _, engine := range sqldbtest.Engines {
+		b.Run(string(engine), func(b *testing.B) { benchmarkPublishToWatch(b, engine) })
+	}
+}
+
+func benchmarkPublishToWatch(b *testing.B, engine sqldb.Engine) {
+	e := newEnv(b, engine)
+	gw := startGateway(b, e)
+	r := e.startWorker(b, "bench", nil)
+	hs := serve(b, r.w)
+	huntID, player := newID(), newID()
+	clues := [3]string{newID(), newID(), newID()}
+	publish(b, gw, newID(), scriptedHunt(huntID, clues))
+	stream := watch(b, hs, player)
+	publish(b, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(1)})
+	if _, err := stream.Recv(); err != nil { // the first clue
+		b.Fatal(err)
+	}
+	var latencies []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		// Wrong answers 31 s apart never trip the rate limit; those past
+		// the hunt's end are judged too late, a judgement all the same.
+		start := time.Now()
+		publish(b, gw, newID(), answer(huntID, player, clues[0], "wrong", 2+float64(i)*31/60))
+		resp, err := stream.Recv()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.GetAnswerJudged() == nil {
+			b.Fatalf("watched %v, want a judgement", resp)
+		}
+		latencies = append(latencies, time.Since(start))
+	}
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 }

@@ -40,7 +40,7 @@ type env struct {
 // inputTopics are the topics the hunt engine consumes.
 var inputTopics = []string{"cairn.hunt.events", "cairn.player.events"}
 
-func newEnv(t *testing.T, engine sqldb.Engine) *env {
+func newEnv(t testing.TB, engine sqldb.Engine) *env {
 	t.Helper()
 	_, types, topics := registrytest.Hunt(t)
 	broker, err := devbroker.Start("127.0.0.1:0", 3, append(topics, workers.DefaultDeadLetterTopic)...)
@@ -70,7 +70,7 @@ type running struct {
 	once    sync.Once
 }
 
-func (e *env) startWorker(t *testing.T, group string, mod func(*workers.Config)) *running {
+func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config)) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := workers.Config{
@@ -101,7 +101,7 @@ func (e *env) startWorker(t *testing.T, group string, mod func(*workers.Config))
 }
 
 // stop stops the worker gracefully; a second stop does nothing.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -117,7 +117,7 @@ func (r *running) stop(t *testing.T) {
 }
 
 // counter sums a metric family's values.
-func (r *running) counter(t *testing.T, name string) float64 {
+func (r *running) counter(t testing.TB, name string) float64 {
 	t.Helper()
 	mfs, err := r.metrics.Gather()
 	if err != nil {
@@ -136,7 +136,7 @@ func (r *running) counter(t *testing.T, name string) float64 {
 }
 
 // serve serves the worker's HuntService on loopback and returns a client.
-func serve(t *testing.T, w *workers.Worker) huntv1.HuntServiceClient {
+func serve(t testing.TB, w *workers.Worker) huntv1.HuntServiceClient {
 	t.Helper()
 	srv := grpc.NewServer()
 	huntv1.RegisterHuntServiceServer(srv, w.HuntService())
@@ -156,7 +156,7 @@ func serve(t *testing.T, w *workers.Worker) huntv1.HuntServiceClient {
 
 // produce frames an event as the gateway does and produces it, returning
 // where it landed.
-func (e *env) produce(t *testing.T, eventID string, m proto.Message) kafkax.Position {
+func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Position {
 	t.Helper()
 	typ, err := e.types.Resolve(context.Background(), m.ProtoReflect().Descriptor().FullName())
 	if err != nil {
@@ -180,7 +180,7 @@ func (e *env) produce(t *testing.T, eventID string, m proto.Message) kafkax.Posi
 
 // readTopic reads every record of a topic, waiting until there are at
 // least want of them.
-func readTopic(t *testing.T, brokers, topic string, want int) []*kafka.Message {
+func readTopic(t testing.TB, brokers, topic string, want int) []*kafka.Message {
 	t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": "reader", "enable.auto.commit": false})
 	if err != nil {
@@ -224,7 +224,7 @@ func header(m *kafka.Message, key string) string {
 }
 
 // eventually polls f until it returns nil or a generous deadline passes.
-func eventually(t *testing.T, what string, f func() error) {
+func eventually(t testing.TB, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
