@@ -66,7 +66,7 @@ func TestRegisterHuntFilesAndResolve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.RegisterFiles(ctx, files...); err != nil {
+		if err := registry.RegisterFiles(ctx, r, files...); err != nil {
 			t.Fatal(err)
 		}
 		subjects := r.Subjects(ctx, "", false)
@@ -119,7 +119,7 @@ func TestRegisterHuntFilesAndResolve(t *testing.T) {
 		}
 		// Registering the same files again changes nothing.
 		before := r.Subjects(ctx, "", true)
-		if err := r.RegisterFiles(ctx, files...); err != nil {
+		if err := registry.RegisterFiles(ctx, r, files...); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range before {

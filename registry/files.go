@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jhump/protoreflect/v2/protoprint"
@@ -12,6 +11,12 @@ import (
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 )
 
+// Registrar registers schemas: a *Registry in process, or a *Remote.
+type Registrar interface {
+	Register(ctx context.Context, subject string, in SchemaInput) (int32, error)
+	LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error)
+}
+
 // RegisterFiles registers compiled .proto files, each after the files it
 // imports, the way any Confluent client expects to find them: a file that
 // declares events is registered under each event's full name (record-name
@@ -20,7 +25,7 @@ import (
 //
 // Files already registered with the same content keep their ids. A file
 // incompatible with what a subject holds fails with the registry's 409.
-func (r *Registry) RegisterFiles(ctx context.Context, files ...protoreflect.FileDescriptor) error {
+func RegisterFiles(ctx context.Context, r Registrar, files ...protoreflect.FileDescriptor) error {
 	done := make(map[string]Reference) // import path -> where it was registered
 	var register func(fd protoreflect.FileDescriptor) error
 	register = func(fd protoreflect.FileDescriptor) error {
@@ -60,13 +65,12 @@ func (r *Registry) RegisterFiles(ctx context.Context, files ...protoreflect.File
 		done[fd.Path()] = Reference{Name: fd.Path(), Subject: sv.Subject, Version: sv.Version}
 		return nil
 	}
-	var errs []error
 	for _, fd := range files {
 		if err := register(fd); err != nil {
-			errs = append(errs, err)
+			return err
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // eventSubjects names the subjects of the file's event messages.

@@ -59,6 +59,41 @@ func (r *Remote) SchemaByID(ctx context.Context, id int32) (*Schema, error) {
 	return r.build(ctx, resp.GetSchema())
 }
 
+// Register implements Registrar: it registers a schema through the API.
+func (r *Remote) Register(ctx context.Context, subject string, in SchemaInput) (int32, error) {
+	resp, err := r.api.Register(ctx, &registryv1.RegisterRequest{Subject: subject, Schema: inputProto(in)})
+	if err != nil {
+		return 0, remoteError(err)
+	}
+	return resp.GetId(), nil
+}
+
+// LookUp implements Registrar: it finds the version of subject holding a
+// schema.
+func (r *Remote) LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error) {
+	resp, err := r.api.LookUp(ctx, &registryv1.LookUpRequest{Subject: subject, Schema: inputProto(in), IncludeDeleted: deleted})
+	if err != nil {
+		return nil, remoteError(err)
+	}
+	sv := resp.GetSubjectVersion()
+	s, err := r.build(ctx, sv.GetSchema())
+	if err != nil {
+		return nil, err
+	}
+	return &SubjectVersion{Subject: sv.GetSubject(), Version: int(sv.GetVersion()), Schema: s, Deleted: sv.GetDeleted()}, nil
+}
+
+func inputProto(in SchemaInput) *registryv1.SchemaInput {
+	p := &registryv1.SchemaInput{Text: in.Text}
+	if in.Type == "" || in.Type == TypeProtobuf {
+		p.SchemaType = registryv1.SchemaType_SCHEMA_TYPE_PROTOBUF
+	}
+	for _, ref := range in.References {
+		p.References = append(p.References, &registryv1.Reference{Name: ref.Name, Subject: ref.Subject, Version: int32(ref.Version)})
+	}
+	return p
+}
+
 // build compiles a fetched schema, fetching its references first.
 func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, error) {
 	refs := make([]Reference, 0, len(p.GetReferences()))

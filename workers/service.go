@@ -213,6 +213,8 @@ func (s *huntService) WatchPlayer(req *huntv1.WatchPlayerRequest, stream grpc.Se
 			return status.FromContextError(ctx.Err()).Err()
 		case <-w.gone:
 			return status.Error(codes.ResourceExhausted, "the stream fell too far behind; call WatchPlayer again and read GetPlayerProgress to catch up")
+		case <-s.hub.closing:
+			return status.Error(codes.Unavailable, "the worker is stopping; call WatchPlayer again and read GetPlayerProgress to catch up")
 		case resp := <-w.ch:
 			if err := stream.Send(resp); err != nil {
 				return err

@@ -19,6 +19,9 @@ type hub struct {
 
 	mu   sync.Mutex
 	subs map[string]map[*watcher]struct{} // by player id
+
+	closing  chan struct{} // closed when the worker stops
+	closeOne sync.Once
 }
 
 // watcher is one WatchPlayer stream.
@@ -29,7 +32,12 @@ type watcher struct {
 }
 
 func newHub(size int, dropped prometheus.Counter) *hub {
-	return &hub{size: size, dropped: dropped, subs: make(map[string]map[*watcher]struct{})}
+	return &hub{size: size, dropped: dropped, subs: make(map[string]map[*watcher]struct{}), closing: make(chan struct{})}
+}
+
+// close ends every stream, present and future: the worker is stopping.
+func (h *hub) close() {
+	h.closeOne.Do(func() { close(h.closing) })
 }
 
 func (h *hub) subscribe(player, hunt string) *watcher {

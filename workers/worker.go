@@ -181,6 +181,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	w.mu.Unlock()
 	r := &run{w: w, log: w.cfg.Logger, hard: hard, parts: make(map[tpKey]*partition)}
 	defer func() {
+		w.hub.close() // WatchPlayer streams end; clients call again elsewhere
 		r.stopAll(hard.Err() == nil)
 		if hard.Err() == nil {
 			if _, cerr := w.c.Commit(); cerr != nil && !isNoOffset(cerr) {

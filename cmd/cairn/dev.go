@@ -11,12 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/gateway/auth"
-	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"
@@ -94,7 +90,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := reg.RegisterFiles(ctx, files...); err != nil {
+	if err := registry.RegisterFiles(ctx, reg, files...); err != nil {
 		return fmt.Errorf("the hunt schemas cannot be registered in %s (to start afresh, remove that database): %w", cfg.DatabaseURL, err)
 	}
 	stopRegistry, err := serveRegistry(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log)
@@ -122,8 +118,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	defer broker.Close()
 	log.Info("kafka broker listening", "addr", cfg.KafkaAddr, "topics", topics, "partitions", cfg.Partitions)
 
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newMetrics()
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaAddr, Logger: log})
 	if err != nil {
 		return err
@@ -167,16 +162,13 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	adminLis, err := net.Listen("tcp", cfg.AdminAddr)
+	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(ctx context.Context) error {
+		return errors.Join(gw.Ready(ctx), worker.Healthy())
+	}, log)
 	if err != nil {
 		lis.Close()
-		return fmt.Errorf("admin: %w", err)
+		return err
 	}
-	adm := admin.New(admin.Config{Registry: metrics, Logger: log, Ready: func(ctx context.Context) error {
-		return errors.Join(gw.Ready(ctx), worker.Healthy())
-	}})
-	go adm.Serve(adminLis)
-	log.Info("admin listening", "addr", adminLis.Addr().String(), "paths", "/metrics /healthz /readyz")
 
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	defer stopWorker()
@@ -195,20 +187,19 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		workerDone <- runErr // leave it for the wait below
 	}
 
-	// Stop taking calls and finish the ones in progress; stop the worker,
-	// which finishes its batches and produces their derived events; then
-	// deliver whatever the producer still holds.
+	// Stop the worker first: it finishes its batches and produces their
+	// derived events, and its end closes the WatchPlayer streams, which the
+	// gateway's port serves. Then the gateway stops taking calls and
+	// finishes the ones in progress, and the producer delivers what it holds.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	gw.Shutdown(shutdownCtx)
-	if err := adm.Shutdown(shutdownCtx); err != nil {
-		log.Warn("admin shutdown", "error", err)
-	}
 	stopWorker()
 	errs := []error{runErr}
 	if err := <-workerDone; err != nil && err != runErr {
 		errs = append(errs, err)
 	}
+	gw.Shutdown(shutdownCtx)
+	errs = append(errs, stopAdmin(shutdownCtx))
 	if err := producer.Close(shutdownCtx); err != nil {
 		errs = append(errs, err)
 	}

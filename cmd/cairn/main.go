@@ -24,6 +24,9 @@ func commands() []command {
 	return []command{
 		{"dev", "run the whole system in one process, with an embedded Kafka broker", runDev},
 		{"registry", "run the schema registry alone (REST and gRPC)", runRegistry},
+		{"gateway", "run the gateway alone, against Kafka and a registry", runGateway},
+		{"worker", "run a hunt worker alone, against Kafka, a registry and a database", runWorker},
+		{"schema", "push: register the hunt schemas in a registry", runSchema},
 		{"publish", "publish one event through the gateway", runPublish},
 		{"hunt", "read hunts, progress and leaderboards; watch a player live", runHunt},
 		{"token", "print a player's JWT that cairn dev accepts", runToken},

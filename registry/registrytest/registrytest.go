@@ -32,7 +32,7 @@ func Hunt(t testing.TB) (*registry.Registry, *registry.Client, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.RegisterFiles(ctx, files...); err != nil {
+	if err := registry.RegisterFiles(ctx, r, files...); err != nil {
 		t.Fatal(err)
 	}
 	return r, registry.NewClient(r, 0), schemas.Topics(files)

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/kafkax"
+)
+
+type gatewayConfig struct {
+	GatewayAddr        string
+	AdminAddr          string
+	KafkaBrokers       string
+	RegistryAddr       string
+	RegistryToken      string
+	AuthFile           string
+	TLSCert, TLSKey    string
+	ClientCA           string
+	AllowUnknownFields bool
+	RatePerSecond      float64
+	RateBurst          int
+	ShutdownTimeout    time.Duration
+	Log                logConfig
+}
+
+func (c *gatewayConfig) Validate() error {
+	var errs []error
+	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"admin-addr", c.AdminAddr}, {"registry-addr", c.RegistryAddr}} {
+		if err := checkAddr(a.flag, a.addr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.KafkaBrokers == "" {
+		errs = append(errs, errors.New("--kafka-brokers: required, host:port[,host:port…]"))
+	}
+	if c.AuthFile == "" {
+		errs = append(errs, errors.New("--auth-file: required; the gateway does not run open outside cairn dev"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.ClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--client-ca needs --tls-cert and --tls-key"))
+	}
+	if c.RatePerSecond < 0 || c.RateBurst < 0 {
+		errs = append(errs, errors.New("--rate and --burst must not be negative"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := gatewayConfig{}
+	fs := newFlagSet("gateway", "[flags]",
+		"Runs the gateway alone, against a Kafka cluster and a schema registry (its gRPC\n"+
+			"API, on the registry's address). Gateways keep no state: run as many as needed.\n"+
+			"--auth-file says who may call and what each role may publish; see the README.",
+		stderr)
+	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gRPC listen address")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API)")
+	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "API key for the registry, when it protects reads")
+	fs.StringVar(&cfg.AuthFile, "auth-file", "", "JSON file of JWT keys, API keys, certificate names and roles")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&cfg.ClientCA, "client-ca", "", "CA file (PEM) for services' client certificates")
+	fs.BoolVar(&cfg.AllowUnknownFields, "allow-unknown-fields", false, "accept payload fields the registered schema does not declare")
+	fs.Float64Var(&cfg.RatePerSecond, "rate", 0, "events per second allowed to each principal; 0 means no limit")
+	fs.IntVar(&cfg.RateBurst, "burst", 0, "events a principal may send at once above --rate")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
+	cfg.Log.register(fs)
+	if err := parseConfig(fs, args, &cfg); err != nil {
+		return err
+	}
+	authCfg, err := readAuthFile(cfg.AuthFile)
+	if err != nil {
+		return usageError{err}
+	}
+	var serverOpts []grpc.ServerOption
+	if cfg.TLSCert != "" {
+		creds, err := serverTLS(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA)
+		if err != nil {
+			return usageError{err}
+		}
+		serverOpts = append(serverOpts, grpc.Creds(creds))
+	}
+	log := cfg.Log.logger(stderr)
+	authn, err := auth.New(authCfg)
+	if err != nil {
+		return err
+	}
+	types, conn, err := registryClient(cfg.RegistryAddr, cfg.RegistryToken)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaBrokers, Logger: log})
+	if err != nil {
+		return err
+	}
+	metrics := newMetrics()
+	gw, err := gateway.New(gateway.Config{
+		Registry:           types,
+		Producer:           producer,
+		Auth:               authn,
+		Logger:             log,
+		ServerOptions:      serverOpts,
+		AllowUnknownFields: cfg.AllowUnknownFields,
+		RateLimit:          gateway.RateLimit{PerSecond: cfg.RatePerSecond, Burst: cfg.RateBurst},
+		Metrics:            metrics,
+	})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.GatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, gw.Ready, log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- gw.Serve(lis) }()
+	log.Info("gateway listening", "addr", lis.Addr().String(), "kafka", cfg.KafkaBrokers, "registry", cfg.RegistryAddr, "tls", cfg.TLSCert != "")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-served:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	gw.Shutdown(shutdownCtx)
+	return errors.Join(runErr, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
+}

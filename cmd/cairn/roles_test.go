@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnhq/cairn/internal/devbroker"
+	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/workers"
+)
+
+// TestProductionRoles runs each role on its own, as production does:
+// cairn registry, cairn schema push, cairn gateway and cairn worker against
+// a Kafka-protocol broker, then a hunt event published through the gateway
+// is applied by the worker and read back from its HuntService.
+func TestProductionRoles(t *testing.T) {
+	files, err := schemas.Hunt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := devbroker.Start("127.0.0.1:0", 2, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	dir := t.TempDir()
+	registryAddr, gatewayAddr, workerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	authFile := filepath.Join(dir, "auth.json")
+	if err := os.WriteFile(authFile, []byte(`{
+		"api_keys": [{"name": "organiser", "key": "organiser-key-0123456789", "role": "service"}],
+		"roles": {"service": ["*"]}
+	}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	roles := map[string][]string{
+		"registry": {"registry", "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
+		"gateway":  {"gateway", "--gateway-addr", gatewayAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
+		"worker":   {"worker", "--grpc-addr", workerAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db")},
+	}
+	logs := make(map[string]*lockedBuffer)
+	done := make(map[string]chan int)
+	start := func(name string) {
+		log, ch := new(lockedBuffer), make(chan int, 1)
+		logs[name], done[name] = log, ch
+		go func() { ch <- run(ctx, roles[name], new(bytes.Buffer), log) }()
+	}
+	defer func() {
+		if t.Failed() {
+			for name, log := range logs {
+				t.Logf("%s:\n%s", name, devLog(log))
+			}
+		}
+	}()
+	retry := func(what string, args ...string) string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var out, errOut bytes.Buffer
+			if run(t.Context(), args, &out, &errOut) == 0 {
+				return out.String()
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never succeeded: %s", what, errOut.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	start("registry")
+	retry("schema push", "schema", "push", "--registry-addr", registryAddr)
+	start("gateway")
+	start("worker")
+
+	const hunt = "9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b"
+	retry("publish", "publish", "--gateway-addr", gatewayAddr, "--api-key", "organiser-key-0123456789", "cairn.hunt.v1.HuntCreated",
+		`{"huntId":"`+hunt+`","title":"Old town","clues":[{"clueId":"11111111-1111-4111-8111-111111111111","text":"What is the fountain made of?","points":10,"answerSha256":"rH2vKP1r/HpcPkuDx/yf1R+S3f8QvchI+ZQX7Kb6/Hw="}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z"}`)
+	got := retry("hunt get", "hunt", "--gateway-addr", workerAddr, "get", hunt)
+	if !strings.Contains(got, "Old town") {
+		t.Errorf("hunt get = %s", got)
+	}
+	// The dev key means nothing here.
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"publish", "--gateway-addr", gatewayAddr, "cairn.hunt.v1.HuntCreated", "{}"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "Unauthenticated") {
+		t.Errorf("publish with the dev key: exit %d, %s", code, errOut.String())
+	}
+
+	stop()
+	for name, ch := range done {
+		select {
+		case code := <-ch:
+			if code != 0 {
+				t.Errorf("%s exited %d:\n%s", name, code, devLog(logs[name]))
+			}
+		case <-time.After(40 * time.Second):
+			t.Errorf("%s did not stop", name)
+		}
+	}
+}

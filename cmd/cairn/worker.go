@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/sqldb"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers"
+)
+
+type workerConfig struct {
+	GRPCAddr        string
+	AdminAddr       string
+	KafkaBrokers    string
+	Group           string
+	RegistryAddr    string
+	RegistryToken   string
+	DatabaseURL     string
+	OffsetPolicy    string
+	DeadLetterTopic string
+	ShutdownTimeout time.Duration
+	Log             logConfig
+}
+
+func (c *workerConfig) Validate() error {
+	var errs []error
+	for _, a := range []struct{ flag, addr string }{{"grpc-addr", c.GRPCAddr}, {"admin-addr", c.AdminAddr}, {"registry-addr", c.RegistryAddr}} {
+		if err := checkAddr(a.flag, a.addr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.KafkaBrokers == "" {
+		errs = append(errs, errors.New("--kafka-brokers: required, host:port[,host:port…]"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("--group: required"))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("--database-url: required; workers of one group share one database"))
+	}
+	if _, err := workers.ParseOffsetPolicy(c.OffsetPolicy); err != nil {
+		errs = append(errs, fmt.Errorf("--offset-policy: %w", err))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	cfg := workerConfig{}
+	fs := newFlagSet("worker", "[flags]",
+		"Runs a hunt worker: a member of a consumer group that applies the game's rules\n"+
+			"to the hunt topics with exactly-once effects in --database-url, produces the\n"+
+			"derived events, and serves HuntService on --grpc-addr. Run one per few\n"+
+			"partitions; workers of one group share one (PostgreSQL) database.",
+		stderr)
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50052", "HuntService gRPC listen address")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9465", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
+	fs.StringVar(&cfg.Group, "group", "cairn-workers", "consumer group")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API)")
+	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "API key for the registry, when it protects reads")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "the game's state: postgres://… or sqlite:PATH")
+	fs.StringVar(&cfg.OffsetPolicy, "offset-policy", string(workers.OffsetEarliest), "when a saved offset is gone from the log: earliest (rebuild), latest (skip) or fail (stop the partition)")
+	fs.StringVar(&cfg.DeadLetterTopic, "dead-letter-topic", workers.DefaultDeadLetterTopic, "topic for records that cannot be handled")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for batches in progress on shutdown")
+	cfg.Log.register(fs)
+	if err := parseConfig(fs, args, &cfg); err != nil {
+		return err
+	}
+	policy, _ := workers.ParseOffsetPolicy(cfg.OffsetPolicy)
+	log := cfg.Log.logger(stderr)
+	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	types, conn, err := registryClient(cfg.RegistryAddr, cfg.RegistryToken)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	inputs, err := workers.InputTopics(ctx, types)
+	if err != nil {
+		return err
+	}
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaBrokers, Logger: log})
+	if err != nil {
+		return err
+	}
+	metrics := newMetrics()
+	worker, err := workers.New(workers.Config{
+		Brokers:         cfg.KafkaBrokers,
+		Group:           cfg.Group,
+		Topics:          inputs,
+		Registry:        types,
+		DB:              db,
+		Producer:        producer,
+		OffsetPolicy:    policy,
+		DeadLetterTopic: cfg.DeadLetterTopic,
+		Metrics:         metrics,
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	huntv1.RegisterHuntServiceServer(srv, worker.HuntService())
+	healthSrv := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSrv)
+	reflection.Register(srv)
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(context.Context) error { return worker.Healthy() }, log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	go func() { _ = srv.Serve(lis) }()
+	log.Info("HuntService listening", "addr", lis.Addr().String())
+
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	defer stopWorker()
+	done := make(chan error, 1)
+	go func() { done <- worker.Run(workerCtx) }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-done:
+		done <- runErr
+	}
+	// Finish the batches in progress (their derived events included), which
+	// also ends the WatchPlayer streams; stop serving reads; then deliver
+	// what the producer holds.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	healthSrv.Shutdown()
+	stopWorker()
+	errs := []error{runErr}
+	if err := <-done; err != nil && err != runErr {
+		errs = append(errs, err)
+	}
+	stopGRPC(shutdownCtx, srv)
+	errs = append(errs, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
+	return errors.Join(errs...)
+}
