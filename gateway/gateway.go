@@ -39,9 +39,10 @@ type Registry interface {
 	Ping(ctx context.Context) error
 }
 
-// Producer hands a record to Kafka and waits for its acknowledgement.
+// Producer hands records to Kafka in the order sent; each Delivery says
+// when Kafka has acknowledged its record.
 type Producer interface {
-	Produce(ctx context.Context, r kafkax.Record) (kafkax.Position, error)
+	Send(r kafkax.Record) (*kafkax.Delivery, error)
 	// Ping checks that Kafka answers.
 	Ping(ctx context.Context) error
 }

@@ -42,7 +42,7 @@ var anonymous = &auth.Principal{ID: "anonymous", Kind: auth.Service, Subject: "a
 // Publish implements gatewayv1.EventGatewayServer.
 func (s *Server) Publish(ctx context.Context, req *gatewayv1.PublishRequest) (*gatewayv1.PublishResponse, error) {
 	acc, st := s.call(ctx, "Publish", func(p *auth.Principal) (*gatewayv1.Accepted, *status.Status) {
-		return s.event(ctx, p, req.GetEvent())
+		return s.end(ctx, s.begin(ctx, p, req.GetEvent()))
 	})
 	if st != nil {
 		return nil, st.Err()
@@ -50,8 +50,9 @@ func (s *Server) Publish(ctx context.Context, req *gatewayv1.PublishRequest) (*g
 	return &gatewayv1.PublishResponse{Topic: acc.GetTopic(), Partition: acc.GetPartition(), Offset: acc.GetOffset(), SchemaId: acc.GetSchemaId()}, nil
 }
 
-// PublishBatch implements gatewayv1.EventGatewayServer. It publishes the
-// events concurrently and answers once each has its result.
+// PublishBatch implements gatewayv1.EventGatewayServer. The events are
+// checked and handed to Kafka in the batch's order, so that events with
+// one key keep it; then their acknowledgements are awaited together.
 func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRequest) (*gatewayv1.PublishBatchResponse, error) {
 	resp := &gatewayv1.PublishBatchResponse{}
 	_, st := s.call(ctx, "PublishBatch", func(p *auth.Principal) (*gatewayv1.Accepted, *status.Status) {
@@ -62,10 +63,17 @@ func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRe
 		if len(events) > s.cfg.MaxBatchEvents {
 			return nil, status.Newf(codes.InvalidArgument, "batch has %d events; the limit is %d", len(events), s.cfg.MaxBatchEvents)
 		}
+		started := make([]*pendingEvent, len(events))
+		for i, ev := range events {
+			started[i] = s.begin(ctx, p, ev)
+		}
 		resp.Results = make([]*gatewayv1.EventResult, len(events))
 		var wg sync.WaitGroup
-		for i, ev := range events {
-			wg.Go(func() { resp.Results[i] = s.result(ctx, p, ev) })
+		for i, pe := range started {
+			wg.Go(func() {
+				acc, st := s.end(ctx, pe)
+				resp.Results[i] = result(pe.ev, acc, st)
+			})
 		}
 		wg.Wait()
 		return nil, nil
@@ -93,10 +101,9 @@ func (s *Server) authenticate(ctx context.Context) (*auth.Principal, error) {
 	return s.cfg.Auth.Authenticate(ctx)
 }
 
-// result publishes ev and describes the outcome as a batch or stream does.
-func (s *Server) result(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) *gatewayv1.EventResult {
+// result describes an event's outcome as a batch or stream does.
+func result(ev *gatewayv1.Event, acc *gatewayv1.Accepted, st *status.Status) *gatewayv1.EventResult {
 	r := &gatewayv1.EventResult{EventId: ev.GetEventId()}
-	acc, st := s.event(ctx, p, ev)
 	if st != nil {
 		r.Outcome = &gatewayv1.EventResult_Rejected{Rejected: rejected(st)}
 	} else {
@@ -105,56 +112,89 @@ func (s *Server) result(ctx context.Context, p *auth.Principal, ev *gatewayv1.Ev
 	return r
 }
 
-// event publishes ev for p, counts the outcome and maps a failure to its
+// pendingEvent is an event on its way: checked, and handed to Kafka unless
+// it failed or repeats another.
+type pendingEvent struct {
+	ev       *gatewayv1.Event
+	p        *auth.Principal
+	typeName string
+	err      error // why the event went no further
+
+	entry *dedupEntry
+	owner bool // this event produces; otherwise it waits for entry
+
+	// Set once handed to Kafka.
+	t        *registry.Type
+	delivery *kafkax.Delivery
+	ctx      context.Context // the produce budget, carrying the span
+	cancel   context.CancelFunc
+	span     trace.Span
+	size     int64
+	start    time.Time
+}
+
+// begin runs the pipeline for one event up to Kafka: rate limit, envelope,
+// type, permission, payload, actor, de-duplication; then it hands the
+// record to the producer without waiting. Callers begin events in the
+// order they must reach Kafka and end them in any order.
+func (s *Server) begin(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) *pendingEvent {
+	pe := &pendingEvent{ev: ev, p: p}
+	if ok, retry := s.limits.allow(p.ID); !ok {
+		pe.err = &rateLimited{principal: p.ID, retry: retry}
+		return pe
+	}
+	if pe.err = s.checkEnvelope(ev); pe.err != nil {
+		return pe
+	}
+	t, payload, err := s.check(ctx, p, ev)
+	if t != nil {
+		pe.typeName = string(t.Name())
+	}
+	if pe.err = err; err != nil {
+		return pe
+	}
+	pe.entry, pe.owner = s.dedup.claim(p.ID + "\x00" + ev.GetEventId())
+	if pe.owner {
+		if pe.err = s.send(ctx, pe, t, payload); pe.err != nil {
+			s.dedup.finish(pe.entry, nil, pe.err)
+		}
+	}
+	return pe
+}
+
+// end waits for the event's outcome, counts it and maps a failure to its
 // status.
-func (s *Server) event(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*gatewayv1.Accepted, *status.Status) {
-	acc, typeName, dup, err := s.publish(ctx, p, ev)
+func (s *Server) end(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, *status.Status) {
+	var (
+		accepted *gatewayv1.Accepted
+		err      = pe.err
+	)
+	switch {
+	case err != nil:
+	case !pe.owner:
+		accepted, err = pe.entry.wait(ctx)
+	default:
+		accepted, err = s.await(ctx, pe)
+	}
+	typeName := pe.typeName
 	if typeName == "" {
 		typeName = "unknown"
 	}
 	if err != nil {
-		log := s.cfg.Logger.With("event_id", ev.GetEventId(), "type_url", ev.GetPayload().GetTypeUrl(), "principal", p.ID)
+		log := s.cfg.Logger.With("event_id", pe.ev.GetEventId(), "type_url", pe.ev.GetPayload().GetTypeUrl(), "principal", pe.p.ID)
 		st := s.status(log, err)
 		s.metrics.events.WithLabelValues(typeName, "rejected", st.Code().String()).Inc()
 		if st.Code() == codes.ResourceExhausted {
-			s.metrics.rateLimited.WithLabelValues(p.Role).Inc()
+			s.metrics.rateLimited.WithLabelValues(pe.p.Role).Inc()
 		}
 		return nil, st
 	}
 	outcome := "accepted"
-	if dup {
+	if !pe.owner {
 		outcome = "duplicate"
 	}
 	s.metrics.events.WithLabelValues(typeName, outcome, codes.OK.String()).Inc()
-	return acc, nil
-}
-
-// publish runs the pipeline for one event: rate limit, envelope, type,
-// permission, payload, actor, de-duplication, produce. It returns the
-// event's type name once resolved, and whether the result is a repeat.
-func (s *Server) publish(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (_ *gatewayv1.Accepted, typeName string, dup bool, _ error) {
-	if ok, retry := s.limits.allow(p.ID); !ok {
-		return nil, "", false, &rateLimited{principal: p.ID, retry: retry}
-	}
-	if err := s.checkEnvelope(ev); err != nil {
-		return nil, "", false, err
-	}
-	t, payload, err := s.check(ctx, p, ev)
-	if t != nil {
-		typeName = string(t.Name())
-	}
-	if err != nil {
-		return nil, typeName, false, err
-	}
-
-	entry, owner := s.dedup.claim(p.ID + "\x00" + ev.GetEventId())
-	if !owner {
-		acc, err := entry.wait(ctx)
-		return acc, typeName, err == nil, err
-	}
-	acc, err := s.produce(ctx, p, ev, t, payload)
-	s.dedup.finish(entry, acc, err)
-	return acc, typeName, false, err
+	return accepted, nil
 }
 
 // checkEnvelope checks what does not depend on the payload's type: the
@@ -216,36 +256,32 @@ func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 	return t, msg, nil
 }
 
-// produce frames the event, waits for room among the in-flight bytes, and
-// produces it within the produce budget, in a span whose context travels in
-// the record's headers.
-func (s *Server) produce(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event, t *registry.Type, payload protoreflect.Message) (*gatewayv1.Accepted, error) {
+// send frames the event, waits for room among the in-flight bytes and
+// hands the record to the producer, in a span whose context travels in the
+// record's headers.
+func (s *Server) send(ctx context.Context, pe *pendingEvent, t *registry.Type, payload protoreflect.Message) error {
+	ev := pe.ev
 	value := ev.GetPayload().GetValue()
 	record := kafkax.Record{
 		Topic:   t.Event.GetTopic(),
 		Key:     []byte(payload.Get(t.KeyField()).String()),
 		Value:   wire.Append(make([]byte, 0, 16+len(value)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
-		Headers: headers(ev, t, p),
+		Headers: headers(ev, t, pe.p),
 	}
 	pctx, cancel := s.produceContext(ctx)
-	defer cancel()
-
 	size := int64(len(record.Value) + len(record.Key))
 	for _, h := range record.Headers {
 		size += int64(len(h.Key) + len(h.Value))
 	}
 	size = min(size, s.cfg.MaxInFlightBytes)
 	if err := s.inflight.Acquire(pctx, size); err != nil {
+		cancel()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
-		return nil, errBusy
+		return errBusy
 	}
 	s.metrics.inflight.Add(float64(size))
-	defer func() {
-		s.inflight.Release(size)
-		s.metrics.inflight.Sub(float64(size))
-	}()
 
 	pctx, span := s.tracer.Start(pctx, record.Topic+" publish",
 		trace.WithSpanKind(trace.SpanKindProducer),
@@ -257,25 +293,69 @@ func (s *Server) produce(ctx context.Context, p *auth.Principal, ev *gatewayv1.E
 			attribute.String("cairn.event_type", string(t.Name())),
 			attribute.Int("cairn.schema_id", int(t.SchemaID)),
 		))
-	defer span.End()
 	s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
-
-	start := time.Now()
-	pos, err := s.cfg.Producer.Produce(pctx, record)
-	s.metrics.produce.Observe(time.Since(start).Seconds())
+	pe.t, pe.ctx, pe.cancel, pe.span, pe.size, pe.start = t, pctx, cancel, span, size, time.Now()
+	d, err := s.cfg.Producer.Send(record)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(otelcodes.Error, "produce failed")
-		if pctx.Err() != nil && ctx.Err() == nil {
-			return nil, fmt.Errorf("%w: %w", errKafkaTimeout, err)
-		}
-		return nil, err
+		s.release(pe, err)
+		return err
 	}
-	span.SetAttributes(
-		attribute.Int("messaging.destination.partition.id", int(pos.Partition)),
-		attribute.Int64("messaging.kafka.offset", pos.Offset),
-	)
-	return &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: t.SchemaID}, nil
+	pe.delivery = d
+	return nil
+}
+
+// await waits for Kafka's acknowledgement within the produce budget. When
+// the budget runs out first, the record may still be delivered: the
+// event's de-duplication entry stays open until Kafka answers, so that a
+// retry with the same event_id gets that answer instead of producing the
+// event a second time.
+func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, error) {
+	pos, err := pe.delivery.Wait(pe.ctx)
+	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
+	if err != nil && pe.ctx.Err() != nil {
+		s.release(pe, err)
+		go s.settle(pe)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %w", errKafkaTimeout, err)
+	}
+	s.release(pe, err)
+	var acc *gatewayv1.Accepted
+	if err == nil {
+		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
+		pe.span.SetAttributes(
+			attribute.Int("messaging.destination.partition.id", int(pos.Partition)),
+			attribute.Int64("messaging.kafka.offset", pos.Offset),
+		)
+	}
+	s.dedup.finish(pe.entry, acc, err)
+	return acc, err
+}
+
+// settle waits for Kafka's late answer on a record whose caller stopped
+// waiting, and records it for retries. It ends when Kafka answers, which
+// librdkafka guarantees within the delivery timeout, or when the producer
+// closes.
+func (s *Server) settle(pe *pendingEvent) {
+	pos, err := pe.delivery.Wait(context.Background())
+	var acc *gatewayv1.Accepted
+	if err == nil {
+		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
+	}
+	s.dedup.finish(pe.entry, acc, err)
+}
+
+// release ends the event's span and frees its in-flight bytes.
+func (s *Server) release(pe *pendingEvent, err error) {
+	if err != nil {
+		pe.span.RecordError(err)
+		pe.span.SetStatus(otelcodes.Error, "produce failed")
+	}
+	pe.span.End()
+	pe.cancel()
+	s.inflight.Release(pe.size)
+	s.metrics.inflight.Sub(float64(pe.size))
 }
 
 // produceContext bounds a produce by ProduceTimeout and ends it shortly

@@ -14,9 +14,9 @@ import (
 
 // PublishStream implements gatewayv1.EventGatewayServer.
 //
-// A reader goroutine takes a window slot, then receives an event and
-// publishes it on a goroutine of its own; the handler sends each result and
-// frees its slot. With every slot taken the reader stops receiving, so gRPC
+// A reader goroutine takes a window slot, then receives an event, checks it
+// and hands it to Kafka in the order received; a goroutine per event waits
+// for Kafka's answer, and the handler sends each result and frees its slot. With every slot taken the reader stops receiving, so gRPC
 // flow control holds the client back: a slow Kafka slows the client instead
 // of growing the gateway's memory. On Shutdown the stream stops reading,
 // answers the events in flight and ends with UNAVAILABLE.
@@ -83,6 +83,7 @@ func (s *Server) serveStream(stream grpc.BidiStreamingServer[gatewayv1.PublishSt
 		case r := <-ss.results:
 			if err := send(r); err != nil {
 				stop() // the client is gone: events in flight finish unanswered
+				ss.pending.Wait()
 				return s.status(log, err)
 			}
 		case err := <-ss.readErr:
@@ -128,9 +129,13 @@ func (s *Server) readStream(stream grpc.BidiStreamingServer[gatewayv1.PublishStr
 		}
 		ss.pending.Add(1)
 		ss.mu.Unlock()
+		// Begin in receive order, so that events with one key reach Kafka
+		// in the order the client sent them; wait for Kafka concurrently.
+		pe := s.begin(ctx, p, req.GetEvent())
 		go func() {
 			defer ss.pending.Done()
-			ss.results <- s.result(ctx, p, req.GetEvent())
+			acc, st := s.end(ctx, pe)
+			ss.results <- result(pe.ev, acc, st)
 		}()
 	}
 }

@@ -103,29 +103,11 @@ func (p *Producer) events() {
 // ctx ends first the record may still be delivered later; callers retry with
 // the same event id, and consumers de-duplicate.
 func (p *Producer) Produce(ctx context.Context, r Record) (Position, error) {
-	delivered := make(chan kafka.Event, 1)
-	msg := &kafka.Message{
-		TopicPartition: kafka.TopicPartition{Topic: &r.Topic, Partition: kafka.PartitionAny},
-		Key:            r.Key,
-		Value:          r.Value,
-		Headers:        r.Headers,
+	d, err := p.Send(r)
+	if err != nil {
+		return Position{}, err
 	}
-	if err := p.p.Produce(msg, delivered); err != nil {
-		return Position{}, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
-	}
-	select {
-	case ev := <-delivered:
-		m, ok := ev.(*kafka.Message)
-		if !ok {
-			return Position{}, fmt.Errorf("produce to %s: %w: unexpected delivery event %v", r.Topic, ErrProduce, ev)
-		}
-		if err := m.TopicPartition.Error; err != nil {
-			return Position{}, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
-		}
-		return Position{Topic: r.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}, nil
-	case <-ctx.Done():
-		return Position{}, fmt.Errorf("produce to %s: %w", r.Topic, ctx.Err())
-	}
+	return d.Wait(ctx)
 }
 
 // ProduceBatch sends records in order and waits until Kafka has
@@ -134,37 +116,20 @@ func (p *Producer) Produce(ctx context.Context, r Record) (Position, error) {
 // records before and after it may have been delivered, so callers retry the
 // whole batch with the same event ids.
 func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, error) {
-	delivered := make(chan kafka.Event, len(rs))
-	for i := range rs {
-		r := &rs[i]
-		msg := &kafka.Message{
-			TopicPartition: kafka.TopicPartition{Topic: &r.Topic, Partition: kafka.PartitionAny},
-			Key:            r.Key,
-			Value:          r.Value,
-			Headers:        r.Headers,
-			Opaque:         i,
+	ds := make([]*Delivery, len(rs))
+	for i, r := range rs {
+		d, err := p.Send(r)
+		if err != nil {
+			return nil, err
 		}
-		if err := p.p.Produce(msg, delivered); err != nil {
-			return nil, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
-		}
+		ds[i] = d
 	}
 	pos := make([]Position, len(rs))
 	var first error
-	for range rs {
-		select {
-		case ev := <-delivered:
-			m, ok := ev.(*kafka.Message)
-			if !ok {
-				first = cmpOr(first, fmt.Errorf("produce: %w: unexpected delivery event %v", ErrProduce, ev))
-				continue
-			}
-			if err := m.TopicPartition.Error; err != nil {
-				first = cmpOr(first, fmt.Errorf("produce to %s: %w: %w", *m.TopicPartition.Topic, ErrProduce, err))
-				continue
-			}
-			pos[m.Opaque.(int)] = Position{Topic: *m.TopicPartition.Topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
-		case <-ctx.Done():
-			return nil, fmt.Errorf("produce %d records: %w", len(rs), ctx.Err())
+	for i, d := range ds {
+		var err error
+		if pos[i], err = d.Wait(ctx); err != nil && first == nil {
+			first = err
 		}
 	}
 	if first != nil {
@@ -173,11 +138,72 @@ func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, e
 	return pos, nil
 }
 
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
+// Send hands r to the producer without waiting. Records sent one after
+// another reach their partition in that order. The returned Delivery says
+// when Kafka has acknowledged r.
+func (p *Producer) Send(r Record) (*Delivery, error) {
+	d := &Delivery{topic: r.Topic, report: make(chan kafka.Event, 1), closed: p.done}
+	msg := &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &d.topic, Partition: kafka.PartitionAny},
+		Key:            r.Key,
+		Value:          r.Value,
+		Headers:        r.Headers,
 	}
-	return b
+	if err := p.p.Produce(msg, d.report); err != nil {
+		return nil, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
+	}
+	return d, nil
+}
+
+// Delivery is a record handed to Kafka. Kafka reports on every record
+// within the producer's delivery timeout, or the producer closes.
+//
+// Wait is safe to call again after a ctx ended, but not from two
+// goroutines at once.
+type Delivery struct {
+	topic  string
+	report chan kafka.Event
+	closed <-chan struct{} // the producer's event loop has ended
+	got    bool
+	pos    Position
+	err    error
+}
+
+// Wait returns the record's position once Kafka acknowledged it, or why it
+// was not delivered, or ctx's error if ctx ends first (the record may still
+// be delivered later).
+func (d *Delivery) Wait(ctx context.Context) (Position, error) {
+	if d.got {
+		return d.pos, d.err
+	}
+	select {
+	case ev := <-d.report:
+		return d.take(ev)
+	case <-d.closed:
+		select {
+		case ev := <-d.report: // reported just before the close
+			return d.take(ev)
+		default:
+			return Position{}, fmt.Errorf("produce to %s: %w: the producer closed before Kafka answered", d.topic, ErrProduce)
+		}
+	case <-ctx.Done():
+		return Position{}, fmt.Errorf("produce to %s: %w", d.topic, ctx.Err())
+	}
+}
+
+// take records Kafka's report on the record.
+func (d *Delivery) take(ev kafka.Event) (Position, error) {
+	d.got = true
+	m, ok := ev.(*kafka.Message)
+	switch {
+	case !ok:
+		d.err = fmt.Errorf("produce to %s: %w: unexpected delivery event %v", d.topic, ErrProduce, ev)
+	case m.TopicPartition.Error != nil:
+		d.err = fmt.Errorf("produce to %s: %w: %w", d.topic, ErrProduce, m.TopicPartition.Error)
+	default:
+		d.pos = Position{Topic: d.topic, Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset)}
+	}
+	return d.pos, d.err
 }
 
 // Ping asks the cluster for its brokers, to check that Kafka is reachable.
