@@ -43,6 +43,7 @@ type Registry struct {
 
 	refreshMu   sync.Mutex // serializes refreshes
 	lastRefresh time.Time
+	broken      map[int32]bool // stored schemas that do not compile, logged once; under refreshMu
 
 	stop chan struct{}
 	done chan struct{}
@@ -52,7 +53,6 @@ type Registry struct {
 // so readers may keep one without a lock.
 type index struct {
 	schemas  map[int32]*Schema
-	maxID    int32
 	subjects map[string][]versionRow // by version, ascending
 	settings map[[2]string]string
 }
@@ -94,11 +94,12 @@ func Open(ctx context.Context, opts Options) (*Registry, error) {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
 	r := &Registry{
-		db:   opts.DB,
-		log:  opts.Logger,
-		idx:  &index{schemas: map[int32]*Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}},
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		db:     opts.DB,
+		log:    opts.Logger,
+		idx:    &index{schemas: map[int32]*Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+		broken: make(map[int32]bool),
 	}
 	if err := r.refresh(ctx); err != nil {
 		return nil, fmt.Errorf("registry: load: %w", err)
@@ -144,13 +145,12 @@ func (r *Registry) refresh(ctx context.Context) error {
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
 	old := r.current()
-	snap, err := readSnapshot(ctx, r.db, old.maxID)
+	snap, err := readSnapshot(ctx, r.db, func(id int32) bool { _, ok := old.schemas[id]; return ok })
 	if err != nil {
 		return err
 	}
 	next := &index{
 		schemas:  make(map[int32]*Schema, len(old.schemas)+len(snap.schemas)),
-		maxID:    old.maxID,
 		subjects: make(map[string][]versionRow),
 		settings: snap.settings,
 	}
@@ -160,18 +160,32 @@ func (r *Registry) refresh(ctx context.Context) error {
 	for _, v := range snap.versions {
 		next.subjects[v.subject] = append(next.subjects[v.subject], v)
 	}
-	// Compile new schemas; a schema's references are older than it, so
-	// ascending ids compile dependencies first.
-	for _, row := range snap.schemas {
-		s, err := next.build(row)
-		if err != nil {
-			// A stored schema that no longer compiles stays out of the index
-			// rather than taking the whole registry down.
-			r.log.Error("registry: stored schema does not compile", "id", row.id, "error", err)
-		} else {
+	// Compile the new schemas, each after those it references: pass after
+	// pass, until a pass compiles nothing more.
+	pending := snap.schemas
+	for len(pending) > 0 {
+		var failed []schemaRow
+		var errs []error
+		for _, row := range pending {
+			s, err := next.build(row)
+			if err != nil {
+				failed, errs = append(failed, row), append(errs, err)
+				continue
+			}
 			next.schemas[row.id] = s
 		}
-		next.maxID = max(next.maxID, row.id)
+		if len(failed) == len(pending) {
+			// A stored schema that does not compile stays out of the index
+			// rather than taking the whole registry down; it is said once.
+			for i, row := range failed {
+				if !r.broken[row.id] {
+					r.broken[row.id] = true
+					r.log.Error("registry: stored schema does not compile", "id", row.id, "error", errs[i])
+				}
+			}
+			break
+		}
+		pending = failed
 	}
 	r.mu.Lock()
 	r.idx = next
@@ -297,6 +311,9 @@ func (r *Registry) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	err := r.db.Tx(ctx, fn)
 	if err == nil {
 		return r.refresh(ctx)
+	}
+	if errors.Is(err, errStale) {
+		return err
 	}
 	var e *Error
 	if errors.As(err, &e) {

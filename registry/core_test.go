@@ -452,3 +452,109 @@ func TestInstancesShareDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestInstancesCheckWhatTheStoreHolds: an instance whose index is behind
+// the store still checks a registration against every stored version.
+func TestInstancesCheckWhatTheStoreHolds(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			db := sqldbtest.Open(t, engine)
+			// Long refresh intervals: b learns only by looking.
+			a, err := registry.Open(t.Context(), registry.Options{DB: db, RefreshInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := registry.Open(t.Context(), registry.Options{DB: db, RefreshInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ctx := t.Context()
+			if _, err := a.Register(ctx, "s", proto3(thingV1)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Register(ctx, "s", proto3(thingV2)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = b.Register(ctx, "s", proto3(thingBreak))
+			wantCode(t, err, registry.CodeIncompatible)
+			if _, err := b.Register(ctx, "s", proto3(thingV2)); err != nil {
+				t.Fatal(err)
+			}
+			if vs, _ := a.Versions(ctx, "s", true); !slices.Equal(vs, []int{1, 2}) {
+				t.Errorf("versions = %v, want [1 2]: the same schema registered through two instances is one version", vs)
+			}
+		})
+	}
+}
+
+func TestImportedIDsBelowTheHighest(t *testing.T) {
+	t.Parallel()
+	r := open(t, sqldb.SQLite)
+	ctx := t.Context()
+	if _, err := r.SetMode(ctx, "", "IMPORT"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int32{100, 5} {
+		in := proto3(fmt.Sprintf("message M%d { string id = 1; }", id))
+		in.ID = id
+		if got, err := r.Register(ctx, fmt.Sprintf("imported-%d", id), in); err != nil || got != id {
+			t.Fatalf("import %d = %d, %v", id, got, err)
+		}
+		if _, err := r.SchemaByID(ctx, id); err != nil {
+			t.Errorf("schema %d after import: %v", id, err)
+		}
+	}
+}
+
+func TestPermanentDeleteKeepsWhatSoftDeletedSchemasReference(t *testing.T) {
+	t.Parallel()
+	r := open(t, sqldb.SQLite)
+	ctx := t.Context()
+	common := registry.SchemaInput{Text: "syntax = \"proto3\";\npackage deps.v1;\nmessage Point { double x = 1; }\n"}
+	if _, err := r.Register(ctx, "deps/common.proto", common); err != nil {
+		t.Fatal(err)
+	}
+	main := registry.SchemaInput{
+		Text:       "syntax = \"proto3\";\npackage test.v1;\nimport \"deps/common.proto\";\nmessage Place { deps.v1.Point at = 1; }\n",
+		References: []registry.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}},
+	}
+	if _, err := r.Register(ctx, "test.v1.Place", main); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.DeleteSubject(ctx, "test.v1.Place", false); err != nil {
+		t.Fatal(err)
+	}
+	// A soft-deleted schema's records may still be read: its reference
+	// may be soft-deleted, not removed.
+	if _, err := r.DeleteSubject(ctx, "deps/common.proto", false); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.DeleteSubject(ctx, "deps/common.proto", true)
+	wantCode(t, err, registry.CodeReferenceExists)
+}
+
+// TestConcurrentStartOnOneDatabase: instances starting together migrate
+// the database once.
+func TestConcurrentStartOnOneDatabase(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.Open(t, sqldb.Postgres)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			r, err := registry.Open(t.Context(), registry.Options{DB: db})
+			if err == nil {
+				r.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("Open: %v", err)
+		}
+	}
+}

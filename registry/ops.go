@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"strings"
 )
@@ -35,13 +36,49 @@ func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput)
 	if err != nil {
 		return 0, err
 	}
+	// Another instance may have registered a version this one has not
+	// loaded yet: then refresh and try again.
 	var id int32
-	err = r.tx(ctx, func(tx *sql.Tx) error {
+	for attempt := 0; ; attempt++ {
+		id, err = r.register(ctx, subject, in, s, mode, level)
+		if !errors.Is(err, errStale) || attempt == 3 {
+			break
+		}
+		if err = r.refresh(ctx); err != nil {
+			break
+		}
+	}
+	if errors.Is(err, errStale) {
+		err = storeError("register "+subject, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// errStale says the index lacks a schema that the store's versions use.
+var errStale = errors.New("the registry's index is behind its store")
+
+// register adds s to subject in one transaction, checked against the
+// subject's versions as the store holds them.
+func (r *Registry) register(ctx context.Context, subject string, in SchemaInput, s *Schema, mode, level string) (int32, error) {
+	var id int32
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		// Registrations to one subject take turns, across instances.
+		if err := lockSubject(ctx, r.db, tx, subject); err != nil {
+			return err
+		}
 		versions, err := subjectVersions(ctx, tx, subject)
 		if err != nil {
 			return err
 		}
 		x := r.current()
+		for _, v := range versions {
+			if _, ok := x.schemas[v.schemaID]; !ok {
+				return errStale
+			}
+		}
 		for _, v := range versions {
 			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted && have.fingerprint == s.fingerprint {
 				id = v.schemaID
@@ -78,10 +115,7 @@ func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput)
 		_, err = tx.ExecContext(ctx, `INSERT INTO registry_versions (subject, version, schema_id, deleted) VALUES ($1, $2, $3, FALSE)`, subject, version, id)
 		return err
 	})
-	if err != nil {
-		return 0, err
-	}
-	return id, nil
+	return id, err
 }
 
 // parse compiles a schema the way a client sent it.
@@ -238,13 +272,16 @@ func (r *Registry) ReferencedBy(ctx context.Context, subject string, version int
 	if err != nil {
 		return nil, err
 	}
-	return r.current().referrers(subject, sv.Version), nil
+	return r.current().referrers(subject, sv.Version, false), nil
 }
 
-func (x *index) referrers(subject string, version int) []int32 {
+// referrers lists the schemas that reference a subject's version and are
+// used by a live version, or by any version with deleted: a permanent delete
+// must not strand a soft-deleted schema that still needs its reference.
+func (x *index) referrers(subject string, version int, deleted bool) []int32 {
 	ids := []int32{}
 	for id, s := range x.schemas {
-		if len(x.usesOf(id, false)) == 0 {
+		if len(x.usesOf(id, deleted)) == 0 {
 			continue
 		}
 		for _, ref := range s.References {
@@ -283,7 +320,7 @@ func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent 
 		}
 		x := r.current()
 		for _, v := range vs {
-			if refs := x.referrers(subject, v.version); len(refs) > 0 {
+			if refs := x.referrers(subject, v.version, permanent); len(refs) > 0 {
 				return newError(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
 			}
 			deleted = append(deleted, v.version)
@@ -327,7 +364,7 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 		case permanent && !v.deleted:
 			return newError(CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", subject, v.version)
 		}
-		if refs := r.current().referrers(subject, v.version); len(refs) > 0 {
+		if refs := r.current().referrers(subject, v.version, permanent); len(refs) > 0 {
 			return newError(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
 		}
 		deleted = v.version

@@ -67,31 +67,56 @@ type snapshot struct {
 	settings map[[2]string]string // (subject, kind) -> value
 }
 
-func readSnapshot(ctx context.Context, db *sqldb.DB, afterID int32) (*snapshot, error) {
+// readSnapshot reads the store in one transaction: every version and
+// setting, and the schemas the caller lacks (have reports those it holds).
+// Schemas are immutable, so only missing ones are read, whatever their ids:
+// IMPORT mode may add ids below the highest.
+func readSnapshot(ctx context.Context, db *sqldb.DB, have func(int32) bool) (*snapshot, error) {
 	snap := &snapshot{settings: make(map[[2]string]string)}
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		snap.schemas, snap.versions = nil, nil
-		rows, err := tx.QueryContext(ctx, `SELECT id, schema_type, schema_text, refs, fingerprint FROM registry_schemas WHERE id > $1 ORDER BY id`, afterID)
+		ids, err := tx.QueryContext(ctx, `SELECT id FROM registry_schemas`)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var r schemaRow
-			var refs string
-			if err := rows.Scan(&r.id, &r.typ, &r.text, &refs, &r.fingerprint); err != nil {
-				rows.Close()
+		missing := false
+		for ids.Next() {
+			var id int32
+			if err := ids.Scan(&id); err != nil {
+				ids.Close()
 				return err
 			}
-			if err := json.Unmarshal([]byte(refs), &r.refs); err != nil {
-				rows.Close()
-				return fmt.Errorf("schema %d references: %w", r.id, err)
-			}
-			snap.schemas = append(snap.schemas, r)
+			missing = missing || !have(id)
 		}
-		if err := rows.Close(); err != nil {
+		if err := ids.Close(); err != nil {
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT subject, version, schema_id, deleted FROM registry_versions ORDER BY subject, version`)
+		if missing {
+			rows, err := tx.QueryContext(ctx, `SELECT id, schema_type, schema_text, refs, fingerprint FROM registry_schemas ORDER BY id`)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var r schemaRow
+				var refs string
+				if err := rows.Scan(&r.id, &r.typ, &r.text, &refs, &r.fingerprint); err != nil {
+					rows.Close()
+					return err
+				}
+				if have(r.id) {
+					continue
+				}
+				if err := json.Unmarshal([]byte(refs), &r.refs); err != nil {
+					rows.Close()
+					return fmt.Errorf("schema %d references: %w", r.id, err)
+				}
+				snap.schemas = append(snap.schemas, r)
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT subject, version, schema_id, deleted FROM registry_versions ORDER BY subject, version`)
 		if err != nil {
 			return err
 		}
@@ -198,5 +223,15 @@ func setting(ctx context.Context, tx *sql.Tx, subject, kind string) (string, boo
 func putSetting(ctx context.Context, tx *sql.Tx, subject, kind, value string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO registry_settings (subject, kind, value) VALUES ($1, $2, $3)
 		ON CONFLICT (subject, kind) DO UPDATE SET value = excluded.value`, subject, kind, value)
+	return err
+}
+
+// lockSubject makes writers to one subject take turns until the end of tx.
+// SQLite needs nothing: its transactions write one at a time.
+func lockSubject(ctx context.Context, db *sqldb.DB, tx *sql.Tx, subject string) error {
+	if db.Engine != sqldb.Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "cairn-registry:"+subject)
 	return err
 }

@@ -97,7 +97,22 @@ func redact(err error, rawURL string) error {
 // Migrate brings component's tables up to date: it runs, in order and each
 // in its own transaction, the steps not yet recorded as applied. Steps are
 // append-only: never edit or reorder a released step.
+//
+// Several processes may migrate one PostgreSQL database at once: they take
+// turns on a session lock. (SQLite's writers always take turns.)
 func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
+	if db.Engine == Postgres {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", component, err)
+		}
+		defer conn.Close()
+		const lock = `SELECT pg_advisory_lock(hashtext('cairn-migrations'))`
+		if _, err := conn.ExecContext(ctx, lock); err != nil {
+			return fmt.Errorf("migrate %s: lock: %w", component, err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext('cairn-migrations'))`)
+	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		component TEXT NOT NULL,
 		step BIGINT NOT NULL,
