@@ -145,4 +145,33 @@ func TestAuth(t *testing.T) {
 		}
 	})
 
+	t.Run("a stream ends when its token expires", func(t *testing.T) {
+		t.Parallel()
+		short := hs(func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(2 * time.Second)) })
+		ctx := metadata.AppendToOutgoingContext(t.Context(), bearer(short)...)
+		stream, err := s.client.PublishStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&gatewayv1.PublishStreamRequest{Event: newEvent(t, newUUID(), player(alice, "Alice"))}); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := stream.Recv(); err != nil || resp.GetResult().GetAccepted() == nil {
+			t.Fatalf("first event = %v, %v; want accepted", resp, err)
+		}
+		// After the expiry the stream ends, whatever the client sends.
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			_ = stream.Send(&gatewayv1.PublishStreamRequest{Event: newEvent(t, newUUID(), player(alice, "Alice"))})
+			_, err := stream.Recv()
+			if status.Code(err) == codes.Unauthenticated {
+				break
+			}
+			if err != nil || time.Now().After(deadline) {
+				t.Fatalf("stream after its token expired: %v, want Unauthenticated", err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
+
 }

@@ -232,8 +232,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil {
 		cfg.Logger.Warn("gateway: authentication is off: every caller may publish every event type")
 	}
+	guard := &serviceGuard{auth: cfg.Auth}
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		grpc.ChainUnaryInterceptor(guard.unary),
+		grpc.ChainStreamInterceptor(guard.stream),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
@@ -258,7 +261,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // RegisterService serves another gRPC service on the gateway's port, such
-// as the workers' HuntService in `cairn dev`. Call it before Serve.
+// as the workers' HuntService in `cairn dev`. Call it before Serve. Its
+// callers are authenticated as publishers are, and a player may ask only
+// about themselves: a request's player_id, when set, must be theirs.
 func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(sd, impl)
 }

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnhq/cairn/gateway/auth"
@@ -78,8 +80,20 @@ func (s *Server) serveStream(stream grpc.BidiStreamingServer[gatewayv1.PublishSt
 		}
 	}
 	log := s.cfg.Logger.With("method", "PublishStream", "principal", p.ID)
+	// A stream lives no longer than the credentials it was opened with.
+	var expired <-chan time.Time
+	if !p.Expires.IsZero() {
+		t := time.NewTimer(time.Until(p.Expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
+		case <-expired:
+			if err := finish(); err != nil {
+				return s.status(log, err)
+			}
+			return status.New(codes.Unauthenticated, "the token this stream was opened with has expired; open a new stream with a fresh token")
 		case r := <-ss.results:
 			if err := send(r); err != nil {
 				stop() // the client is gone: events in flight finish unanswered

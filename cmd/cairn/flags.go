@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/cairnhq/cairn/gateway/auth"
 )
 
 // newFlagSet returns a flag set for a command whose usage text lists the
@@ -81,6 +83,30 @@ func parseConfig(fs *flag.FlagSet, args []string, cfg interface{ Validate() erro
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
+	}
+	return nil
+}
+
+// callerCredentials are the flags of commands that call the gateway: a
+// player's JWT, or a service's API key (by default the key cairn dev
+// accepts). The token wins.
+type callerCredentials struct {
+	Token  string
+	APIKey string
+}
+
+func (c *callerCredentials) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.APIKey, "api-key", auth.DevAPIKey, "service API key, sent as x-api-key; the default is the key cairn dev accepts")
+	fs.StringVar(&c.Token, "token", "", "player JWT sent as a bearer token instead of the API key")
+}
+
+// metadata returns the call's authorization metadata.
+func (c *callerCredentials) metadata() []string {
+	switch {
+	case c.Token != "":
+		return []string{"authorization", "Bearer " + c.Token}
+	case c.APIKey != "":
+		return []string{"x-api-key", c.APIKey}
 	}
 	return nil
 }

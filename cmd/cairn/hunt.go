@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -24,6 +25,7 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		addr    string
 		limit   uint
 		timeout time.Duration
+		creds   callerCredentials
 	)
 	fs := newFlagSet("hunt", "[flags] "+huntUsage,
 		"Reads the workers' view of the game through HuntService and prints it as JSON:\n"+
@@ -32,11 +34,13 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"  leaderboard HUNT [PLAYER] the top of the leaderboard, and the player's rank\n"+
 			"  watch PLAYER [HUNT]       the player's new clues, judgements and completions\n"+
 			"                            as they happen, one JSON line each, until Ctrl-C\n"+
-			"  hash ANSWER               the answerSha256 of a text clue's answer, in base64",
+			"  hash ANSWER               the answerSha256 of a text clue's answer, in base64\n\n"+
+			"A player (--token) may ask only about themselves.",
 		stderr)
 	fs.StringVar(&addr, "gateway-addr", "127.0.0.1:50051", "gRPC address serving HuntService")
 	fs.UintVar(&limit, "limit", 10, "leaderboard entries to show")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for an answer (not for watch)")
+	creds.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,6 +63,9 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer conn.Close()
 	client := huntv1.NewHuntServiceClient(conn)
+	if md := creds.metadata(); md != nil {
+		ctx = metadata.AppendToOutgoingContext(ctx, md...)
+	}
 	arg := func(i int) string {
 		if i < len(args) {
 			return args[i]

@@ -97,6 +97,18 @@ func TestDevThenPublish(t *testing.T) {
 	if code := run(t.Context(), []string{"publish", "--gateway-addr", gatewayAddr, "--token", token, "cairn.hunt.v1.PlayerRegistered", body}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "PermissionDenied") {
 		t.Errorf("publish as another player: exit %d, %s", code, errOut.String())
 	}
+	// HuntService on the gateway's port: a player may ask only about
+	// themselves, and nobody without credentials.
+	const hunt, ada = "9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b", "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01"
+	out.Reset()
+	errOut.Reset()
+	if code := run(t.Context(), []string{"hunt", "--gateway-addr", gatewayAddr, "--token", token, "progress", hunt, ada}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "PermissionDenied") {
+		t.Errorf("progress of another player: exit %d, %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(t.Context(), []string{"hunt", "--gateway-addr", gatewayAddr, "--api-key", "", "get", hunt}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "Unauthenticated") {
+		t.Errorf("hunt get without credentials: exit %d, %s", code, errOut.String())
+	}
 	// A publish without the dev key is refused.
 	out.Reset()
 	errOut.Reset()

@@ -20,7 +20,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cairnhq/cairn/gateway/auth"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	_ "github.com/cairnhq/cairn/proto/cairn/hunt/v1" // the event types publish can encode
 )
@@ -32,20 +31,7 @@ type publishConfig struct {
 	Headers     map[string]string
 	Type        protoreflect.FullName
 	Body        string
-	// Token is a player's JWT; APIKey a service's key. The token wins.
-	Token  string
-	APIKey string
-}
-
-// credentials returns the call's authorization metadata.
-func (c *publishConfig) credentials() []string {
-	switch {
-	case c.Token != "":
-		return []string{"authorization", "Bearer " + c.Token}
-	case c.APIKey != "":
-		return []string{"x-api-key", c.APIKey}
-	}
-	return nil
+	Creds       callerCredentials
 }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,8 +49,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC address")
 	fs.StringVar(&cfg.EventID, "event-id", "", "event id, a UUID; reuse it to retry the same event (default: a new random UUID)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "how long to wait for the gateway's answer")
-	fs.StringVar(&cfg.APIKey, "api-key", auth.DevAPIKey, "service API key, sent as x-api-key; the default is the key cairn dev accepts")
-	fs.StringVar(&cfg.Token, "token", "", "player JWT sent as a bearer token instead of the API key")
+	cfg.Creds.register(fs)
 	fs.Func("header", "record header NAME=VALUE; may be repeated", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
@@ -126,7 +111,7 @@ func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	if md := cfg.credentials(); md != nil {
+	if md := cfg.Creds.metadata(); md != nil {
 		ctx = metadata.AppendToOutgoingContext(ctx, md...)
 	}
 	resp, err := gatewayv1.NewEventGatewayClient(conn).Publish(ctx, &gatewayv1.PublishRequest{Event: &gatewayv1.Event{

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
@@ -63,6 +64,10 @@ type Principal struct {
 	Subject string
 	// Role decides which event types the caller may publish.
 	Role string
+	// Expires is when the caller's credentials stop being valid: a
+	// player's token expiry; zero for services. A stream opened with them
+	// ends then.
+	Expires time.Time
 }
 
 // APIKey is a service's key.
@@ -220,7 +225,7 @@ func (a *Authenticator) player(token string) (*Principal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: invalid token: %w", ErrUnauthenticated, err)
 	}
-	return &Principal{ID: "player:" + c.Subject, Kind: Player, Subject: c.Subject, Role: c.Role}, nil
+	return &Principal{ID: "player:" + c.Subject, Kind: Player, Subject: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}, nil
 }
 
 // certificate identifies a caller by a client certificate the TLS handshake
