@@ -232,16 +232,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil {
 		cfg.Logger.Warn("gateway: authentication is off: every caller may publish every event type")
 	}
-	guard := &serviceGuard{auth: cfg.Auth}
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(guard.unary),
-		grpc.ChainStreamInterceptor(guard.stream),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
 		)),
 	}, cfg.ServerOptions...)
+	opts = append(opts, cfg.Auth.ServerOptions(gatewayv1.EventGateway_ServiceDesc.ServiceName)...)
 	s := &Server{
 		cfg:       cfg,
 		validator: validator,

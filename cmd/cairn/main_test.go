@@ -175,6 +175,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"gateway", "--kafka-brokers", "k:9092", "--auth-file", "/nonexistent.json"}, nil, 2, "no such file"},
 		{[]string{"gateway", "--kafka-brokers", "k:9092", "--auth-file", "x", "--tls-cert", "c.pem"}, nil, 2, "--tls-cert and --tls-key go together"},
 		{[]string{"worker", "--kafka-brokers", "k:9092"}, nil, 2, "--database-url: required"},
+		{[]string{"worker", "--kafka-brokers", "k:9092", "--database-url", "sqlite:x.db"}, nil, 2, "--auth-file: required"},
 		{[]string{"worker", "--offset-policy", "sideways"}, nil, 2, `offset policy "sideways"`},
 		{[]string{"schema"}, nil, 2, "want a subcommand: push"},
 		{[]string{"schema", "push", "--registry-addr", "nowhere"}, nil, 2, "want host:port"},

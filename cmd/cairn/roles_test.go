@@ -43,7 +43,7 @@ func TestProductionRoles(t *testing.T) {
 	roles := map[string][]string{
 		"registry": {"registry", "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
 		"gateway":  {"gateway", "--gateway-addr", gatewayAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
-		"worker":   {"worker", "--grpc-addr", workerAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db")},
+		"worker":   {"worker", "--grpc-addr", workerAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile},
 	}
 	logs := make(map[string]*lockedBuffer)
 	done := make(map[string]chan int)
@@ -82,7 +82,7 @@ func TestProductionRoles(t *testing.T) {
 	const hunt = "9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b"
 	retry("publish", "publish", "--gateway-addr", gatewayAddr, "--api-key", "organiser-key-0123456789", "cairn.hunt.v1.HuntCreated",
 		`{"huntId":"`+hunt+`","title":"Old town","clues":[{"clueId":"11111111-1111-4111-8111-111111111111","text":"What is the fountain made of?","points":10,"answerSha256":"rH2vKP1r/HpcPkuDx/yf1R+S3f8QvchI+ZQX7Kb6/Hw="}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z"}`)
-	got := retry("hunt get", "hunt", "--gateway-addr", workerAddr, "get", hunt)
+	got := retry("hunt get", "hunt", "--gateway-addr", workerAddr, "--api-key", "organiser-key-0123456789", "get", hunt)
 	if !strings.Contains(got, "Old town") {
 		t.Errorf("hunt get = %s", got)
 	}

@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -29,6 +30,7 @@ type workerConfig struct {
 	DatabaseURL     string
 	OffsetPolicy    string
 	DeadLetterTopic string
+	AuthFile        string
 	ShutdownTimeout time.Duration
 	Log             logConfig
 }
@@ -51,6 +53,9 @@ func (c *workerConfig) Validate() error {
 	}
 	if _, err := workers.ParseOffsetPolicy(c.OffsetPolicy); err != nil {
 		errs = append(errs, fmt.Errorf("--offset-policy: %w", err))
+	}
+	if c.AuthFile == "" {
+		errs = append(errs, errors.New("--auth-file: required; HuntService does not run open outside cairn dev"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
@@ -75,12 +80,21 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "the game's state: postgres://… or sqlite:PATH")
 	fs.StringVar(&cfg.OffsetPolicy, "offset-policy", string(workers.OffsetEarliest), "when a saved offset is gone from the log: earliest (rebuild), latest (skip) or fail (stop the partition)")
 	fs.StringVar(&cfg.DeadLetterTopic, "dead-letter-topic", workers.DefaultDeadLetterTopic, "topic for records that cannot be handled")
+	fs.StringVar(&cfg.AuthFile, "auth-file", "", "who may call HuntService: the gateway's --auth-file format; a player may ask only about themselves")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for batches in progress on shutdown")
 	cfg.Log.register(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
 	policy, _ := workers.ParseOffsetPolicy(cfg.OffsetPolicy)
+	authCfg, err := readAuthFile(cfg.AuthFile)
+	if err != nil {
+		return usageError{err}
+	}
+	authn, err := auth.New(authCfg)
+	if err != nil {
+		return err
+	}
 	log := cfg.Log.logger(stderr)
 	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -116,7 +130,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(authn.ServerOptions()...)
 	huntv1.RegisterHuntServiceServer(srv, worker.HuntService())
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)

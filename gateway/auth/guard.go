@@ -1,4 +1,4 @@
-package gateway
+package auth
 
 import (
 	"context"
@@ -10,27 +10,38 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-
-	"github.com/cairnhq/cairn/gateway/auth"
-	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 )
 
-// serviceGuard authenticates the calls of services registered beside
-// EventGateway (which authenticates its own). Health and reflection stay
-// open, for load balancers and grpcurl.
-type serviceGuard struct {
-	auth *auth.Authenticator // nil: authentication is off
+// ServerOptions returns interceptors that authenticate every call to a
+// gRPC server except to the services named in self (which authenticate
+// their own calls), health and reflection (which stay open, for load
+// balancers and grpcurl). A player may ask only about themselves: a
+// request's player_id, when set, must be the token's subject. A nil
+// Authenticator lets every call through.
+func (a *Authenticator) ServerOptions(self ...string) []grpc.ServerOption {
+	g := &guard{auth: a, self: self}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(g.unary), grpc.ChainStreamInterceptor(g.stream)}
+}
+
+type guard struct {
+	auth *Authenticator
+	self []string
 }
 
 // open reports whether a method needs no credentials here.
-func (g *serviceGuard) open(method string) bool {
-	return g.auth == nil ||
-		strings.HasPrefix(method, "/"+gatewayv1.EventGateway_ServiceDesc.ServiceName+"/") ||
-		strings.HasPrefix(method, "/grpc.health.v1.") ||
-		strings.HasPrefix(method, "/grpc.reflection.")
+func (g *guard) open(method string) bool {
+	if g.auth == nil || strings.HasPrefix(method, "/grpc.health.v1.") || strings.HasPrefix(method, "/grpc.reflection.") {
+		return true
+	}
+	for _, svc := range g.self {
+		if strings.HasPrefix(method, "/"+svc+"/") {
+			return true
+		}
+	}
+	return false
 }
 
-func (g *serviceGuard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if g.open(info.FullMethod) {
 		return handler(ctx, req)
 	}
@@ -44,7 +55,7 @@ func (g *serviceGuard) unary(ctx context.Context, req any, info *grpc.UnaryServe
 	return handler(ctx, req)
 }
 
-func (g *serviceGuard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if g.open(info.FullMethod) {
 		return handler(srv, ss)
 	}
@@ -55,11 +66,11 @@ func (g *serviceGuard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamSe
 	return handler(srv, &guardedStream{ServerStream: ss, p: p})
 }
 
-func (g *serviceGuard) authenticate(ctx context.Context) (*auth.Principal, error) {
+func (g *guard) authenticate(ctx context.Context) (*Principal, error) {
 	p, err := g.auth.Authenticate(ctx)
 	if err != nil {
 		msg := "unauthenticated"
-		if errors.Is(err, auth.ErrUnauthenticated) {
+		if errors.Is(err, ErrUnauthenticated) {
 			msg = err.Error()
 		}
 		return nil, status.Error(codes.Unauthenticated, msg)
@@ -70,7 +81,7 @@ func (g *serviceGuard) authenticate(ctx context.Context) (*auth.Principal, error
 // guardedStream checks each message the client sends.
 type guardedStream struct {
 	grpc.ServerStream
-	p *auth.Principal
+	p *Principal
 }
 
 func (s *guardedStream) RecvMsg(m any) error {
@@ -82,9 +93,9 @@ func (s *guardedStream) RecvMsg(m any) error {
 
 // ownRequest refuses a player's request about another player: its
 // player_id field, when set, must be the player's own id.
-func ownRequest(p *auth.Principal, req any) error {
+func ownRequest(p *Principal, req any) error {
 	m, ok := req.(proto.Message)
-	if !ok || p.Kind != auth.Player {
+	if !ok || p.Kind != Player {
 		return nil
 	}
 	r := m.ProtoReflect()
