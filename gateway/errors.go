@@ -120,9 +120,13 @@ func (s *Server) status(log *slog.Logger, err error) *status.Status {
 	case errors.As(err, &limited):
 		return withDetails(status.New(codes.ResourceExhausted, limited.Error()),
 			&errdetails.RetryInfo{RetryDelay: durationpb.New(limited.retry)})
-	case errors.Is(err, errKafkaTimeout), errors.Is(err, errBusy):
+	case errors.Is(err, errKafkaTimeout):
 		log.Warn("produce timed out", "error", err)
 		return withDetails(status.New(codes.Unavailable, "Kafka did not acknowledge the event in time; retry with the same event_id"),
+			&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+	case errors.Is(err, errBusy):
+		log.Warn("gateway busy", "error", err)
+		return withDetails(status.New(codes.Unavailable, "the gateway has too many events waiting for Kafka; retry with the same event_id"),
 			&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
 	case errors.Is(err, kafkax.ErrProduce):
 		log.Warn("produce failed", "error", err)

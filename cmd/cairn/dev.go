@@ -123,6 +123,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// On the way out of a failed start; after a run, Close below comes first.
+	defer producer.Close(context.Background())
 	// The broker keeps nothing, so neither does the game: its state lives in
 	// a database of its own, gone when dev stops.
 	stateDir, err := os.MkdirTemp("", "cairn-dev-")

@@ -109,6 +109,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer producer.Close(context.Background()) // after a failed start; a run closes it first
 	metrics := newMetrics()
 	gw, err := gateway.New(gateway.Config{
 		Registry:           types,

@@ -114,6 +114,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer producer.Close(context.Background()) // after a failed start; a run closes it first
 	metrics := newMetrics()
 	worker, err := workers.New(workers.Config{
 		Brokers:         cfg.KafkaBrokers,

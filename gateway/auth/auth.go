@@ -279,16 +279,3 @@ func AuthorizeActor(p *Principal, typeName, field, actor string) error {
 	}
 	return fmt.Errorf("%w: %s.%s must be the caller's own id (the token's subject)", ErrPermissionDenied, typeName, field)
 }
-
-type principalKey struct{}
-
-// NewContext returns ctx carrying p.
-func NewContext(ctx context.Context, p *Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-// FromContext returns the principal ctx carries, if any.
-func FromContext(ctx context.Context) (*Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(*Principal)
-	return p, ok
-}

@@ -17,8 +17,6 @@ import (
 
 // Config configures New.
 type Config struct {
-	// Addr is the host:port ListenAndServe listens on.
-	Addr string
 	// Registry gathers the metrics /metrics serves; nil means
 	// prometheus.DefaultGatherer.
 	Registry prometheus.Gatherer
@@ -37,8 +35,7 @@ type Server struct {
 	http *http.Server
 }
 
-// New builds an admin server; it does not listen until Serve or
-// ListenAndServe.
+// New builds an admin server; it does not listen until Serve.
 func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.DefaultGatherer
@@ -56,7 +53,7 @@ func New(cfg Config) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.http = &http.Server{Addr: cfg.Addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
 
@@ -76,16 +73,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintln(w, "ready")
-}
-
-// ListenAndServe listens on Config.Addr and serves until Shutdown, after
-// which it returns nil.
-func (s *Server) ListenAndServe() error {
-	lis, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("admin: %w", err)
-	}
-	return s.Serve(lis)
 }
 
 // Serve serves on lis until Shutdown, after which it returns nil.

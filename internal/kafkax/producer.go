@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -38,9 +39,10 @@ var ErrProduce = errors.New("kafka did not accept the record")
 //
 // Producer is safe for concurrent use.
 type Producer struct {
-	p    *kafka.Producer
-	log  *slog.Logger
-	done chan struct{} // closed when the event loop has drained
+	p      *kafka.Producer
+	log    *slog.Logger
+	done   chan struct{} // closed when the event loop has drained
+	closed sync.Once
 }
 
 // ProducerOptions configures NewProducer.
@@ -226,19 +228,23 @@ func (p *Producer) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close waits until every record handed to Produce is delivered or failed,
-// or ctx ends, then closes the producer. It reports how many records were
-// still outstanding when ctx ended.
-func (p *Producer) Close(ctx context.Context) error {
-	defer func() {
-		p.p.Close()
-		<-p.done
-	}()
-	for p.p.Len() > 0 {
-		if ctx.Err() != nil {
-			return fmt.Errorf("kafka producer closed with %d records undelivered: %w", p.p.Len(), ctx.Err())
+// Close waits until every record handed to the producer is delivered or
+// failed, or ctx ends, then closes the producer. It reports how many
+// records were still outstanding when ctx ended. Calls after the first do
+// nothing.
+func (p *Producer) Close(ctx context.Context) (err error) {
+	p.closed.Do(func() {
+		defer func() {
+			p.p.Close()
+			<-p.done
+		}()
+		for p.p.Len() > 0 {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("kafka producer closed with %d records undelivered: %w", p.p.Len(), ctx.Err())
+				return
+			}
+			p.p.Flush(100)
 		}
-		p.p.Flush(100)
-	}
-	return nil
+	})
+	return err
 }

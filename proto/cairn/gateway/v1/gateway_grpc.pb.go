@@ -44,8 +44,9 @@ type EventGatewayClient interface {
 	// PublishBatch publishes many events in one call, each on its own: one bad
 	// event is rejected without sinking its neighbours. The response holds one
 	// result per event, in the order of the request, once Kafka has every
-	// accepted event. A batch over the gateway's count or size limit is
-	// rejected whole with INVALID_ARGUMENT.
+	// accepted event. A batch over the gateway's event count is rejected whole
+	// with INVALID_ARGUMENT; one over its message size, by gRPC itself, with
+	// RESOURCE_EXHAUSTED: neither is worth retrying as it is.
 	PublishBatch(ctx context.Context, in *PublishBatchRequest, opts ...grpc.CallOption) (*PublishBatchResponse, error)
 	// PublishStream publishes a stream of events and answers each with one
 	// result, matched by event_id; results may come out of order. The gateway
@@ -115,8 +116,9 @@ type EventGatewayServer interface {
 	// PublishBatch publishes many events in one call, each on its own: one bad
 	// event is rejected without sinking its neighbours. The response holds one
 	// result per event, in the order of the request, once Kafka has every
-	// accepted event. A batch over the gateway's count or size limit is
-	// rejected whole with INVALID_ARGUMENT.
+	// accepted event. A batch over the gateway's event count is rejected whole
+	// with INVALID_ARGUMENT; one over its message size, by gRPC itself, with
+	// RESOURCE_EXHAUSTED: neither is worth retrying as it is.
 	PublishBatch(context.Context, *PublishBatchRequest) (*PublishBatchResponse, error)
 	// PublishStream publishes a stream of events and answers each with one
 	// result, matched by event_id; results may come out of order. The gateway
