@@ -273,6 +273,13 @@ func (r *run) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 		if err != nil {
 			return fmt.Errorf("unassign partitions: %w", err)
 		}
+		// A failed partition that went to another worker is that worker's
+		// to report now.
+		r.w.mu.Lock()
+		for _, tp := range e.Partitions {
+			delete(r.w.failed, tpKey{*tp.Topic, tp.Partition}.String())
+		}
+		r.w.mu.Unlock()
 		r.log.Info("partitions revoked", "partitions", names(e.Partitions))
 	}
 	return nil
