@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/gateway/auth"
@@ -142,6 +143,22 @@ func TestAuth(t *testing.T) {
 		}
 		if resp.GetResults()[0].GetAccepted() == nil || codes.Code(resp.GetResults()[1].GetRejected().GetCode()) != codes.PermissionDenied {
 			t.Errorf("results = %v, want accepted then PERMISSION_DENIED", resp.GetResults())
+		}
+	})
+
+	t.Run("a player's timestamps follow the gateway's clock", func(t *testing.T) {
+		t.Parallel()
+		ctx := metadata.AppendToOutgoingContext(t.Context(), bearer(hs(nil))...)
+		backdated := player(alice, "Alice")
+		backdated.RegisteredAt = timestamppb.New(time.Now().Add(-time.Hour))
+		_, err := s.client.Publish(ctx, event(t, backdated))
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "registered_at is 1h0m0s away from the gateway's clock") {
+			t.Errorf("player's backdated event = %v, want InvalidArgument naming registered_at", err)
+		}
+		// A service may publish any time.
+		svc := metadata.AppendToOutgoingContext(t.Context(), "x-api-key", auth.DevAPIKey)
+		if _, err := s.client.Publish(svc, event(t, backdated)); err != nil {
+			t.Errorf("service's backdated event = %v, want accepted", err)
 		}
 	})
 

@@ -253,7 +253,34 @@ func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 			return t, nil, err
 		}
 	}
+	if p.Kind == auth.Player {
+		if err := s.checkPlayerClock(name, msg); err != nil {
+			return t, nil, err
+		}
+	}
 	return t, msg, nil
+}
+
+// checkPlayerClock keeps players from choosing when things happened: the
+// game judges answers by their timestamps, so a player's event may not
+// carry a top-level timestamp further than MaxClockSkew from the gateway's
+// clock. Services may publish any time (imports, replays).
+func (s *Server) checkPlayerClock(name protoreflect.FullName, msg protoreflect.Message) error {
+	fields := msg.Descriptor().Fields()
+	now := time.Now()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Message() == nil || fd.Message().FullName() != "google.protobuf.Timestamp" || fd.IsList() || !msg.Has(fd) {
+			continue
+		}
+		ts := msg.Get(fd).Message()
+		at := time.Unix(ts.Get(ts.Descriptor().Fields().ByName("seconds")).Int(), ts.Get(ts.Descriptor().Fields().ByName("nanos")).Int())
+		if off := at.Sub(now).Abs(); off > s.cfg.MaxClockSkew {
+			return &rejection{msg: fmt.Sprintf("%s.%s is %s away from the gateway's clock; a player's timestamps must be within %s of it",
+				name, fd.Name(), off.Round(time.Second), s.cfg.MaxClockSkew)}
+		}
+	}
+	return nil
 }
 
 // send frames the event, waits for room among the in-flight bytes and
