@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 )
 
 // TestBrokerRestartUnderLoad stops the broker while clients publish, starts
@@ -126,5 +128,48 @@ func TestBrokerRestartUnderLoad(t *testing.T) {
 		if n != 1 {
 			t.Errorf("event %s is in Kafka %d times", id, n)
 		}
+	}
+}
+
+// TestRetryAfterTimeoutProducesOnce: a Publish that timed out while Kafka
+// was down may still reach Kafka once Kafka is back. A retry with the same
+// event_id gets that late result instead of producing the event again.
+func TestRetryAfterTimeoutProducesOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a broker")
+	}
+	t.Parallel()
+	s := startWith(t, options{dataDir: t.TempDir()})
+	req := event(t, player(newUUID(), "Ada"))
+	if _, err := s.client.Publish(t.Context(), event(t, player(newUUID(), "Bo"))); err != nil {
+		t.Fatal(err) // the producer knows the cluster
+	}
+	s.broker.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	_, err := s.client.Publish(ctx, req)
+	cancel()
+	if code := status.Code(err); code != codes.Unavailable && code != codes.DeadlineExceeded {
+		t.Fatalf("Publish with Kafka down = %v, want Unavailable", err)
+	}
+	if err := s.broker.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var resp *gatewayv1.PublishResponse
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		resp, err = s.client.Publish(ctx, req)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retry never succeeded: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := records(t, s.broker.Addr(), "cairn.player.events", 3)
+	if n := got[req.GetEvent().GetEventId()]; n != 1 {
+		t.Errorf("the event is in Kafka %d times, want once (answer %v)", n, resp)
 	}
 }
