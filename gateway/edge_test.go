@@ -448,3 +448,57 @@ func TestShutdownEndsStreamsAfterAnsweringThem(t *testing.T) {
 		t.Fatal("Shutdown waited for the open stream until its deadline")
 	}
 }
+
+// TestSameKeyKeepsItsOrder: events with one key reach Kafka in the order of
+// their batch, and of their stream, so one partition tells a story in order.
+func TestSameKeyKeepsItsOrder(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	const n = 200
+	same := newUUID() // every event is this player's: one key, one partition
+	events := make([]*gatewayv1.Event, n)
+	for i := range events {
+		events[i] = newEvent(t, newUUID(), player(same, fmt.Sprintf("Ada %d", i)))
+	}
+	resp, err := s.client.PublishBatch(t.Context(), &gatewayv1.PublishBatchRequest{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i++ {
+		prev, cur := resp.GetResults()[i-1].GetAccepted(), resp.GetResults()[i].GetAccepted()
+		if cur.GetPartition() != prev.GetPartition() || cur.GetOffset() <= prev.GetOffset() {
+			t.Fatalf("batch event %d at %d/%d after event %d at %d/%d", i, cur.GetPartition(), cur.GetOffset(), i-1, prev.GetPartition(), prev.GetOffset())
+		}
+	}
+
+	stream, err := s.client.PublishStream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, n)
+	for i := range events {
+		events[i] = newEvent(t, newUUID(), player(same, fmt.Sprintf("Bo %d", i)))
+		ids[i] = events[i].GetEventId()
+	}
+	go func() {
+		for _, ev := range events {
+			if err := stream.Send(&gatewayv1.PublishStreamRequest{Event: ev}); err != nil {
+				return
+			}
+		}
+		stream.CloseSend()
+	}()
+	offsets := make(map[string]int64, n)
+	for range n {
+		r, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		offsets[r.GetResult().GetEventId()] = r.GetResult().GetAccepted().GetOffset()
+	}
+	for i := 1; i < n; i++ {
+		if offsets[ids[i]] <= offsets[ids[i-1]] {
+			t.Fatalf("stream event %d at offset %d after event %d at %d", i, offsets[ids[i]], i-1, offsets[ids[i-1]])
+		}
+	}
+}
