@@ -46,8 +46,8 @@ func (c *devConfig) Validate() error {
 	if c.Partitions < 1 || c.Partitions > 1000 {
 		errs = append(errs, fmt.Errorf("--partitions %d: want 1 to 1000", c.Partitions))
 	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

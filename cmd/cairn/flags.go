@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnhq/cairn/gateway/auth"
 )
@@ -107,6 +108,14 @@ func (c *callerCredentials) metadata() []string {
 		return []string{"authorization", "Bearer " + c.Token}
 	case c.APIKey != "":
 		return []string{"x-api-key", c.APIKey}
+	}
+	return nil
+}
+
+// checkPositive checks a duration flag that must be above zero.
+func checkPositive(flagName string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("--%s %s: want a positive duration", flagName, d)
 	}
 	return nil
 }

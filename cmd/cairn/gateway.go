@@ -53,8 +53,8 @@ func (c *gatewayConfig) Validate() error {
 	if c.RatePerSecond < 0 || c.RateBurst < 0 {
 		errs = append(errs, errors.New("--rate and --burst must not be negative"))
 	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -61,8 +61,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if cfg.Timeout <= 0 {
-		return usageError{fmt.Errorf("--timeout %s: want a positive duration", cfg.Timeout)}
+	if err := checkPositive("timeout", cfg.Timeout); err != nil {
+		return usageError{err}
 	}
 	if fs.NArg() != 2 {
 		return usageError{fmt.Errorf("want TYPE and JSON, got %d arguments", fs.NArg())}

@@ -40,8 +40,8 @@ func (c *registryConfig) Validate() error {
 	if c.ProtectReads && c.CredentialsFile == "" {
 		errs = append(errs, errors.New("--protect-reads needs --credentials-file"))
 	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

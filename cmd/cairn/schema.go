@@ -21,10 +21,7 @@ func (c *schemaPushConfig) Validate() error {
 	if err := checkAddr("registry-addr", c.RegistryAddr); err != nil {
 		return err
 	}
-	if c.Timeout <= 0 {
-		return fmt.Errorf("--timeout %s: want a positive duration", c.Timeout)
-	}
-	return nil
+	return checkPositive("timeout", c.Timeout)
 }
 
 func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -27,8 +27,8 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if fs.NArg() != 1 {
 		return usageError{fmt.Errorf("want PLAYER, got %d arguments", fs.NArg())}
 	}
-	if ttl <= 0 {
-		return usageError{fmt.Errorf("--ttl %s: want a positive duration", ttl)}
+	if err := checkPositive("ttl", ttl); err != nil {
+		return usageError{err}
 	}
 	player := fs.Arg(0)
 	if !isUUID(player) {

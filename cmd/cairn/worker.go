@@ -57,8 +57,8 @@ func (c *workerConfig) Validate() error {
 	if c.AuthFile == "" {
 		errs = append(errs, errors.New("--auth-file: required; HuntService does not run open outside cairn dev"))
 	}
-	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
