@@ -164,10 +164,13 @@ func (k tpKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.id) }
 
 // run is the state of one Run: owned by the polling goroutine.
 type run struct {
-	w     *Worker
-	log   *slog.Logger
-	hard  context.Context // ends only when the worker is killed or Run returns
-	parts map[tpKey]*partition
+	w    *Worker
+	log  *slog.Logger
+	hard context.Context // ends only when the worker is killed or Run returns
+	// stopping is closed when Run's ctx ends: work that has not started
+	// yet is not started.
+	stopping <-chan struct{}
+	parts    map[tpKey]*partition
 }
 
 // Run consumes until ctx ends, then lets each partition finish the records
@@ -179,7 +182,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	w.mu.Lock()
 	w.kill = cancel
 	w.mu.Unlock()
-	r := &run{w: w, log: w.cfg.Logger, hard: hard, parts: make(map[tpKey]*partition)}
+	r := &run{w: w, log: w.cfg.Logger, hard: hard, stopping: ctx.Done(), parts: make(map[tpKey]*partition)}
 	defer func() {
 		w.hub.close() // WatchPlayer streams end; clients call again elsewhere
 		r.stopAll(hard.Err() == nil)
@@ -313,14 +316,30 @@ func (r *run) start(tp kafka.TopicPartition) *partition {
 		go p.run(ctx)
 		return p
 	}
+	// The saved offset is where the partition starts. While the database
+	// cannot say, the partition waits; a worker told to stop gives up on it.
+	loadCtx, stopLoading := context.WithCancel(ctx)
+	defer stopLoading()
+	go func() {
+		select {
+		case <-r.stopping:
+			stopLoading()
+		case <-loadCtx.Done():
+		}
+	}()
 	var saved int64 = noOffset
 	for attempt := 0; ; attempt++ {
 		var err error
-		if saved, err = r.w.store.offset(ctx, key.topic, key.id); err == nil || ctx.Err() != nil {
+		if saved, err = r.w.store.offset(loadCtx, key.topic, key.id); err == nil {
 			break
 		}
+		if loadCtx.Err() != nil {
+			p.log.Warn("stopping before the saved offset could be read; the partition does not start", "error", err)
+			close(p.done)
+			return p
+		}
 		p.log.Warn("load saved offset; retrying", "error", err)
-		sleep(ctx, backoff(attempt, r.w.cfg.RetryBackoff, r.w.cfg.MaxRetryBackoff))
+		sleep(loadCtx, backoff(attempt, r.w.cfg.RetryBackoff, r.w.cfg.MaxRetryBackoff))
 	}
 	p.saved, p.startAt = saved, saved
 	if saved == noOffset {
