@@ -276,3 +276,28 @@ func benchmarkPublishToWatch(b *testing.B, engine sqldb.Engine) {
 	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+// TestWatchSeesEveryWorkersEvents: with two workers in a group, a player
+// watching through one of them sees the events the other derived.
+func TestWatchSeesEveryWorkersEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	gw := startGateway(t, e)
+	a := e.startWorker(t, "pair", nil)
+	e.startWorker(t, "pair", nil)
+	player := newID()
+	stream := watch(t, serve(t, a.w), player)
+	// Hunts on every partition: some are the other worker's.
+	const hunts = 9
+	for range hunts {
+		huntID := newID()
+		publish(t, gw, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
+		publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(1)})
+	}
+	got := kinds(t, stream, hunts) // one first clue per hunt
+	for _, k := range got {
+		if k != "unlocked 0" {
+			t.Fatalf("watched %v, want %d first clues", got, hunts)
+		}
+	}
+}

@@ -376,6 +376,5 @@ func (p *partition) relay(ctx context.Context) error {
 		return err
 	}
 	p.w.metrics.derived.Add(float64(len(rows)))
-	p.w.hub.publish(rows)
 	return nil
 }

@@ -201,12 +201,21 @@ func (s *huntService) WatchPlayer(req *huntv1.WatchPlayerRequest, stream grpc.Se
 	if err := s.check(req); err != nil {
 		return err
 	}
+	ctx := stream.Context()
+	// Start once the feed follows the derived topic, so that the headers
+	// promise what they say: everything derived from now on arrives.
+	select {
+	case <-s.hub.live:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-s.hub.closing:
+		return status.Error(codes.Unavailable, "the worker is stopping; call WatchPlayer again and read GetPlayerProgress to catch up")
+	}
 	w := s.hub.subscribe(req.GetPlayerId(), req.GetHuntId())
 	defer s.hub.unsubscribe(w)
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
-	ctx := stream.Context()
 	for {
 		select {
 		case <-ctx.Done():

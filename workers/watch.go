@@ -22,6 +22,8 @@ type hub struct {
 
 	closing  chan struct{} // closed when the worker stops
 	closeOne sync.Once
+	live     chan struct{} // closed once the feed follows the derived topic
+	liveOne  sync.Once
 }
 
 // watcher is one WatchPlayer stream.
@@ -32,7 +34,12 @@ type watcher struct {
 }
 
 func newHub(size int, dropped prometheus.Counter) *hub {
-	return &hub{size: size, dropped: dropped, subs: make(map[string]map[*watcher]struct{}), closing: make(chan struct{})}
+	return &hub{size: size, dropped: dropped, subs: make(map[string]map[*watcher]struct{}), closing: make(chan struct{}), live: make(chan struct{})}
+}
+
+// setLive says the feed follows the derived topic: streams may start.
+func (h *hub) setLive() {
+	h.liveOne.Do(func() { close(h.live) })
 }
 
 // close ends every stream, present and future: the worker is stopping.

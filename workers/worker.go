@@ -195,6 +195,19 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			err = fmt.Errorf("worker: close consumer: %w", cerr)
 		}
 	}()
+	if w.store != nil {
+		// WatchPlayer's feed: stopped before the streams end, above.
+		feedCtx, stopFeed := context.WithCancel(hard)
+		feedDone := make(chan struct{})
+		go func() {
+			defer close(feedDone)
+			w.follow(feedCtx)
+		}()
+		defer func() {
+			stopFeed()
+			<-feedDone
+		}()
+	}
 	if err := w.c.SubscribeTopics(w.cfg.Topics, r.rebalance); err != nil {
 		return fmt.Errorf("worker: subscribe to %s: %w", strings.Join(w.cfg.Topics, ","), err)
 	}

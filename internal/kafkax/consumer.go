@@ -21,11 +21,15 @@ type ConsumerOptions struct {
 	// "earliest"; "error" hands the decision to the caller through an
 	// ErrAutoOffsetReset error event.
 	AutoOffsetReset string
+	// Tail makes a reader that follows a log it was assigned: it fetches
+	// records as soon as they come and commits nothing.
+	Tail bool
 }
 
 // NewConsumer returns a group consumer that reads only committed records,
-// starts new groups where opts.AutoOffsetReset says (earliest by default), and commits in the background
-// only the offsets the caller stored (StoreMessage) after handling a record.
+// starts new groups where opts.AutoOffsetReset says (earliest by default),
+// and commits in the background only the offsets the caller stored
+// (StoreMessage) after handling a record.
 func NewConsumer(opts ConsumerOptions) (*kafka.Consumer, error) {
 	if opts.Brokers == "" {
 		return nil, errors.New("kafka consumer: no brokers given")
@@ -45,6 +49,10 @@ func NewConsumer(opts ConsumerOptions) (*kafka.Consumer, error) {
 		"isolation.level":          "read_committed",
 	} {
 		cfg[k] = v
+	}
+	if opts.Tail {
+		cfg["enable.auto.commit"] = false
+		cfg["fetch.wait.max.ms"] = 10
 	}
 	c, err := kafka.NewConsumer(&cfg)
 	if err != nil {
