@@ -145,7 +145,9 @@ func (r *Registry) refresh(ctx context.Context) error {
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
 	old := r.current()
-	snap, err := readSnapshot(ctx, r.db, func(id int32) bool { _, ok := old.schemas[id]; return ok })
+	// A stored schema that did not compile is not read again: it would
+	// not compile the next time either.
+	snap, err := readSnapshot(ctx, r.db, func(id int32) bool { _, ok := old.schemas[id]; return ok || r.broken[id] })
 	if err != nil {
 		return err
 	}

@@ -286,7 +286,17 @@ func TestWatchSeesEveryWorkersEvents(t *testing.T) {
 	a := e.startWorker(t, "pair", nil)
 	e.startWorker(t, "pair", nil)
 	player := newID()
-	stream := watch(t, serve(t, a.w), player)
+	// A watcher that misses the other worker's events would wait forever:
+	// the deadline turns that into a failure.
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	stream, err := serve(t, a.w).WatchPlayer(ctx, &huntv1.WatchPlayerRequest{PlayerId: player})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
 	// Hunts on every partition: some are the other worker's.
 	const hunts = 9
 	for range hunts {

@@ -23,3 +23,12 @@ func SaveOffset(ctx context.Context, db *sqldb.DB, group, topic string, partitio
 func SavedOffset(ctx context.Context, db *sqldb.DB, group, topic string, partition int32) (int64, error) {
 	return (&store{db: db, group: group}).offset(ctx, topic, partition)
 }
+
+// setOffset saves a partition's next offset outside any batch; tests use
+// it to set up a saved offset.
+func (s *store) setOffset(ctx context.Context, topic string, partition int32, next int64) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO worker_offsets (consumer_group, topic, partition_id, next_offset) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (consumer_group, topic, partition_id) DO UPDATE SET next_offset = excluded.next_offset`,
+		s.group, topic, partition, next)
+	return err
+}

@@ -33,11 +33,11 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 		[]byte("not framed at all"),
 		wire.Append(nil, wire.Header{SchemaID: 9999}, []byte{0x0a, 0x01, 'x'}), // no such schema
 	} {
-		pos, err := e.producer.Produce(t.Context(), kafkax.Record{Topic: "cairn.hunt.events", Key: []byte(huntID), Value: v})
+		pos, err := e.producer.ProduceBatch(t.Context(), []kafkax.Record{{Topic: "cairn.hunt.events", Key: []byte(huntID), Value: v}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		poisonAt = append(poisonAt, pos.Offset)
+		poisonAt = append(poisonAt, pos[0].Offset)
 	}
 	after := e.produce(t, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
 

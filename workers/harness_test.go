@@ -166,16 +166,16 @@ func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Posi
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := e.producer.Produce(context.Background(), kafkax.Record{
+	pos, err := e.producer.ProduceBatch(context.Background(), []kafkax.Record{{
 		Topic:   typ.Event.GetTopic(),
 		Key:     []byte(m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName(typ.KeyField().Name())).String()),
 		Value:   wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
 		Headers: []kafka.Header{{Key: workers.HeaderEventID, Value: []byte(eventID)}},
-	})
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pos
+	return pos[0]
 }
 
 // readTopic reads every record of a topic, waiting until there are at

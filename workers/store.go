@@ -94,15 +94,6 @@ func (s *store) offset(ctx context.Context, topic string, partition int32) (int6
 	return next, nil
 }
 
-// setOffset saves a partition's next offset outside any batch; tests use
-// it to set up a saved offset.
-func (s *store) setOffset(ctx context.Context, topic string, partition int32, next int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO worker_offsets (consumer_group, topic, partition_id, next_offset) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (consumer_group, topic, partition_id) DO UPDATE SET next_offset = excluded.next_offset`,
-		s.group, topic, partition, next)
-	return err
-}
-
 // input is one decoded record of a batch.
 type input struct {
 	eventID string

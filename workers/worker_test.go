@@ -52,7 +52,7 @@ func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 		wire.Append(nil, wire.Header{SchemaID: 9999}, payload), // unknown schema id
 		wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
 	} {
-		if _, err := producer.Produce(t.Context(), kafkax.Record{Topic: "cairn.hunt.events", Key: []byte(sent.GetHuntId()), Value: value}); err != nil {
+		if _, err := producer.ProduceBatch(t.Context(), []kafkax.Record{{Topic: "cairn.hunt.events", Key: []byte(sent.GetHuntId()), Value: value}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -76,16 +76,11 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 }
 
 func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
-	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
+	reg, closeRegistry, err := openRegistry(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	reg, err := registry.Open(ctx, registry.Options{DB: db, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
+	defer closeRegistry()
 	files, err := schemas.Hunt()
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
 )
 
@@ -77,16 +76,11 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	log := cfg.Log.logger(stderr)
 	opts.Logger = log
-	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
+	reg, closeRegistry, err := openRegistry(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	reg, err := registry.Open(ctx, registry.Options{DB: db, Logger: log})
-	if err != nil {
-		return err
-	}
-	defer reg.Close()
+	defer closeRegistry()
 	stop, err := serveRegistry(reg, opts, cfg.Addr, log)
 	if err != nil {
 		return err

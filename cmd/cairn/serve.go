@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnhq/cairn/internal/admin"
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
 )
 
@@ -114,4 +115,19 @@ func stopGRPC(ctx context.Context, srv *grpc.Server) {
 		srv.Stop()
 		<-stopped
 	}
+}
+
+// openRegistry opens the registry whose schemas the database at url holds.
+// close closes both.
+func openRegistry(ctx context.Context, url string, log *slog.Logger) (reg *registry.Registry, close func(), err error) {
+	db, err := sqldb.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err = registry.Open(ctx, registry.Options{DB: db, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return reg, func() { reg.Close(); db.Close() }, nil
 }

@@ -101,17 +101,6 @@ func (p *Producer) events() {
 	}
 }
 
-// Produce sends r and waits until Kafka has acknowledged it or ctx ends. When
-// ctx ends first the record may still be delivered later; callers retry with
-// the same event id, and consumers de-duplicate.
-func (p *Producer) Produce(ctx context.Context, r Record) (Position, error) {
-	d, err := p.Send(r)
-	if err != nil {
-		return Position{}, err
-	}
-	return d.Wait(ctx)
-}
-
 // ProduceBatch sends records in order and waits until Kafka has
 // acknowledged every one or ctx ends. Records for the same partition keep
 // their order (the producer is idempotent). It returns the first failure;
