@@ -91,7 +91,7 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 }
 
 // events logs the client's own errors until the producer is closed. Delivery
-// reports do not pass here: each Produce call has its own channel.
+// reports do not pass here: each record sent has its own channel.
 func (p *Producer) events() {
 	defer close(p.done)
 	for ev := range p.p.Events() {
