@@ -330,7 +330,7 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
 	if err != nil && pe.ctx.Err() != nil {
 		s.release(pe, err)
-		go s.settle(pe)
+		s.settling.Go(func() { s.settle(pe) })
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -351,10 +351,19 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 
 // settle waits for Kafka's late answer on a record whose caller stopped
 // waiting, and records it for retries. It ends when Kafka answers, which
-// librdkafka guarantees within the delivery timeout, or when the producer
-// closes.
+// librdkafka guarantees within the delivery timeout, when the producer
+// closes, or when Shutdown gives up on it.
 func (s *Server) settle(pe *pendingEvent) {
-	pos, err := pe.wait(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // ends with settle, at the latest
+		select {
+		case <-s.abandon:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	pos, err := pe.wait(ctx)
 	var acc *gatewayv1.Accepted
 	if err == nil {
 		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
