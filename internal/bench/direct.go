@@ -21,14 +21,6 @@ var RecordHeaders = struct {
 	EventID, EventType, SchemaID, OccurredAt, Principal string
 }{"cairn-event-id", "cairn-event-type", "cairn-schema-id", "cairn-occurred-at", "cairn-principal"}
 
-// header has the shape of the Kafka client's header, so that values of it
-// are assignable to kafkax.Record's headers without naming the client's
-// package, which only kafkax imports.
-type header = struct {
-	Key   string
-	Value []byte
-}
-
 // direct runs the mode's load straight to Kafka, through the same
 // producer the gateway uses, with records framed as the gateway frames
 // them: the schema id and topic come from the probe event's answer.
@@ -78,17 +70,13 @@ type directRecords struct {
 func (d *directRecords) record(n int64) kafkax.Record {
 	ev := d.src.event(n)
 	i := n % int64(len(d.values))
-	r := kafkax.Record{Topic: d.topic, Key: []byte(d.src.players[i].GetPlayerId()), Value: d.values[i]}
-	for _, h := range []header{
-		{RecordHeaders.EventID, []byte(ev.GetEventId())},
-		{RecordHeaders.EventType, []byte(d.src.players[i].ProtoReflect().Descriptor().FullName())},
-		{RecordHeaders.SchemaID, strconv.AppendInt(nil, int64(d.schemaID), 10)},
-		{RecordHeaders.OccurredAt, ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
-		{RecordHeaders.Principal, []byte("key:bench")},
-	} {
-		r.Headers = append(r.Headers, h)
-	}
-	return r
+	return kafkax.Record{Topic: d.topic, Key: []byte(d.src.players[i].GetPlayerId()), Value: d.values[i], Headers: []kafkax.Header{
+		{Key: RecordHeaders.EventID, Value: []byte(ev.GetEventId())},
+		{Key: RecordHeaders.EventType, Value: []byte(d.src.players[i].ProtoReflect().Descriptor().FullName())},
+		{Key: RecordHeaders.SchemaID, Value: strconv.AppendInt(nil, int64(d.schemaID), 10)},
+		{Key: RecordHeaders.OccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
+		{Key: RecordHeaders.Principal, Value: []byte("key:bench")},
+	}}
 }
 
 // kafkaReason names a Kafka failure for the errors column.
@@ -111,10 +99,10 @@ func (d *directRecords) unary(p *kafkax.Producer, cfg Config) load {
 			rec := d.record(n)
 			t.send(1)
 			began := time.Now()
-			dl, err := p.Send(rec)
+			wait, err := p.Send(rec)
 			if err == nil {
 				wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-				_, err = dl.Wait(wctx)
+				_, err = wait(wctx)
 				cancel()
 			}
 			if err != nil {
@@ -162,7 +150,7 @@ func (d *directRecords) batch(p *kafkax.Producer, cfg Config) load {
 // bound.
 func (d *directRecords) pipeline(p *kafkax.Producer, cfg Config) load {
 	type flight struct {
-		d     *kafkax.Delivery
+		wait  func(context.Context) (kafkax.Position, error)
 		began time.Time
 	}
 	return func(ctx context.Context, _ int, pl *plan, t *tally) error {
@@ -172,7 +160,7 @@ func (d *directRecords) pipeline(p *kafkax.Producer, cfg Config) load {
 			f := ring[head]
 			head, size = (head+1)%len(ring), size-1
 			wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-			_, err := f.d.Wait(wctx)
+			_, err := f.wait(wctx)
 			cancel()
 			if err != nil {
 				t.fail(kafkaReason(err), 1)
@@ -191,12 +179,12 @@ func (d *directRecords) pipeline(p *kafkax.Producer, cfg Config) load {
 			rec := d.record(n)
 			t.send(1)
 			began := time.Now()
-			dl, err := p.Send(rec)
+			wait, err := p.Send(rec)
 			if err != nil {
 				t.fail(kafkaReason(err), 1)
 				continue
 			}
-			ring[(head+size)%len(ring)] = flight{dl, began}
+			ring[(head+size)%len(ring)] = flight{wait, began}
 			size++
 		}
 		for size > 0 {
