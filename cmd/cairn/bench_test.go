@@ -33,8 +33,9 @@ func TestBenchModes(t *testing.T) {
 		}
 	}()
 	common := []string{"bench", "--gateway-addr", gatewayAddr, "--kafka-brokers", kafkaAddr, "--connections", "2"}
-	// Wait for dev: bench refuses to run until the gateway answers.
-	deadline := time.Now().Add(30 * time.Second)
+	// Wait for dev: bench refuses to run until the gateway answers. On a
+	// loaded machine, with the race detector, dev may take a while to start.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		var out, errOut bytes.Buffer
 		if run(t.Context(), append(common, "--events", "1", "--concurrency", "1", "publish"), &out, &errOut) == 0 {
