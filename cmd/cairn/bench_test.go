@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/gateway"
-	"github.com/cairnhq/cairn/internal/bench"
 )
 
 // TestBenchModes runs each mode of cairn bench for a few events against
@@ -146,20 +144,6 @@ func TestBenchUsage(t *testing.T) {
 		}
 		if code := run(t.Context(), args, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tt.args, code, errOut.String(), tt.want)
-		}
-	}
-}
-
-// TestBenchRecordHeaders keeps the direct path's record headers the
-// gateway's: bench may not import the gateway, so it names them itself.
-func TestBenchRecordHeaders(t *testing.T) {
-	h := bench.RecordHeaders
-	for got, want := range map[string]string{
-		h.EventID: gateway.HeaderEventID, h.EventType: gateway.HeaderEventType, h.SchemaID: gateway.HeaderSchemaID,
-		h.OccurredAt: gateway.HeaderOccurredAt, h.Principal: gateway.HeaderPrincipal,
-	} {
-		if got != want {
-			t.Errorf("bench names header %q, the gateway %q", got, want)
 		}
 	}
 }

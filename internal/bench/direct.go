@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -11,15 +10,6 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 )
-
-// RecordHeaders are the names of the headers the gateway sets on every
-// record, which direct runs set too, so that both paths move records of
-// the same size. They mirror the gateway's Header… constants (a test in
-// cmd/cairn checks that they agree): this package sits below the gateway
-// and may not import it.
-var RecordHeaders = struct {
-	EventID, EventType, SchemaID, OccurredAt, Principal string
-}{"cairn-event-id", "cairn-event-type", "cairn-schema-id", "cairn-occurred-at", "cairn-principal"}
 
 // direct runs the mode's load straight to Kafka, through the same
 // producer the gateway uses, with records framed as the gateway frames
@@ -70,13 +60,11 @@ type directRecords struct {
 func (d *directRecords) record(n int64) kafkax.Record {
 	ev := d.src.event(n)
 	i := n % int64(len(d.values))
-	return kafkax.Record{Topic: d.topic, Key: []byte(d.src.players[i].GetPlayerId()), Value: d.values[i], Headers: []kafkax.Header{
-		{Key: RecordHeaders.EventID, Value: []byte(ev.GetEventId())},
-		{Key: RecordHeaders.EventType, Value: []byte(d.src.players[i].ProtoReflect().Descriptor().FullName())},
-		{Key: RecordHeaders.SchemaID, Value: strconv.AppendInt(nil, int64(d.schemaID), 10)},
-		{Key: RecordHeaders.OccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
-		{Key: RecordHeaders.Principal, Value: []byte("key:bench")},
-	}}
+	return kafkax.Record{Topic: d.topic, Key: []byte(d.src.players[i].GetPlayerId()), Value: d.values[i], Headers: append(
+		wire.AppendEventHeaders(make([]kafkax.Header, 0, 5), ev.GetEventId(), string(d.src.players[i].ProtoReflect().Descriptor().FullName()), d.schemaID),
+		kafkax.Header{Key: wire.HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
+		kafkax.Header{Key: wire.HeaderPrincipal, Value: []byte("key:bench")},
+	)}
 }
 
 // kafkaReason names a Kafka failure for the errors column.
