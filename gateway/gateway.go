@@ -95,8 +95,10 @@ type Config struct {
 	MaxInFlightBytes int64
 	// ProduceTimeout bounds the wait for Kafka's acknowledgement of one
 	// event (and for room among the in-flight bytes) when the call's own
-	// deadline is later or absent; zero means 10 seconds. An event that
-	// times out fails with UNAVAILABLE shortly before the call's deadline.
+	// deadline is later or absent; zero means no bound of the gateway's
+	// own: the producer's delivery timeout bounds every record. When the
+	// call has a deadline, an event that times out fails with UNAVAILABLE
+	// shortly before it.
 	ProduceTimeout time.Duration
 	// RateLimit limits the events each principal may publish.
 	RateLimit RateLimit
@@ -151,9 +153,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlightBytes == 0 {
 		c.MaxInFlightBytes = 64 << 20
-	}
-	if c.ProduceTimeout == 0 {
-		c.ProduceTimeout = 10 * time.Second
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 10 * time.Minute

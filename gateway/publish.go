@@ -396,14 +396,23 @@ func (s *Server) release(pe *pendingEvent, err error) {
 	s.metrics.inflight.Sub(float64(pe.size))
 }
 
-// produceContext bounds a produce by ProduceTimeout and ends it shortly
-// before the call's own deadline, so that the client hears UNAVAILABLE
-// rather than running out of time.
+// produceContext bounds a produce by ProduceTimeout, if set, and ends it
+// shortly before the call's own deadline, so that the client hears
+// UNAVAILABLE rather than running out of time. A call with neither gets
+// its own context: the producer's delivery timeout bounds the record, and a
+// timer per event would cost more than it guards.
 func (s *Server) produceContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	budget := s.cfg.ProduceTimeout
-	if d, ok := ctx.Deadline(); ok {
+	d, ok := ctx.Deadline()
+	if !ok && budget == 0 {
+		return ctx, func() {}
+	}
+	if ok {
 		left := time.Until(d)
-		budget = min(budget, left-min(left/10, 500*time.Millisecond))
+		left -= min(left/10, 500*time.Millisecond)
+		if budget == 0 || left < budget {
+			budget = left
+		}
 	}
 	return context.WithTimeout(ctx, budget)
 }
