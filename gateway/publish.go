@@ -76,7 +76,7 @@ func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRe
 
 // call authenticates the caller, runs fn and counts the call.
 func (s *Server) call(ctx context.Context, method string, fn func(*auth.Principal) (*gatewayv1.Accepted, *status.Status)) (acc *gatewayv1.Accepted, st *status.Status) {
-	defer func() { s.metrics.requests.WithLabelValues(method, st.Code().String()).Inc() }()
+	defer func() { s.metrics.callDone(method, st.Code()) }()
 	p, err := s.authenticate(ctx)
 	if err != nil {
 		return nil, s.status(s.cfg.Logger.With("method", method), err)
@@ -179,11 +179,7 @@ func (s *Server) end(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted
 		}
 		return nil, st
 	}
-	outcome := "accepted"
-	if !pe.owner {
-		outcome = "duplicate"
-	}
-	s.metrics.events.WithLabelValues(typeName, outcome, codes.OK.String()).Inc()
+	s.metrics.eventDone(typeName, !pe.owner)
 	return accepted, nil
 }
 

@@ -32,7 +32,7 @@ func (s *Server) PublishStream(stream grpc.BidiStreamingServer[gatewayv1.Publish
 		return st.Err()
 	}
 	st := s.serveStream(stream, p)
-	s.metrics.requests.WithLabelValues(method, st.Code().String()).Inc()
+	s.metrics.callDone(method, st.Code())
 	return st.Err()
 }
 
