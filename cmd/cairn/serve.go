@@ -29,17 +29,21 @@ func newMetrics() *prometheus.Registry {
 	return m
 }
 
-// startAdmin serves /metrics, /healthz and /readyz on addr until the
-// returned stop is called.
-func startAdmin(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
+// startAdmin serves /metrics, /healthz and /readyz on addr, and
+// /debug/pprof/ when pprof is set, until the returned stop is called.
+func startAdmin(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log})
+	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Pprof: pprof})
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(lis) }()
-	log.Info("admin listening", "addr", lis.Addr().String(), "paths", "/metrics /healthz /readyz")
+	paths := "/metrics /healthz /readyz"
+	if pprof {
+		paths += " /debug/pprof/"
+	}
+	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
 	return func(ctx context.Context) error {
 		return errors.Join(adm.Shutdown(ctx), <-done)
 	}, nil

@@ -1,5 +1,6 @@
 // Package admin serves a process's operational HTTP endpoints: Prometheus
-// metrics on /metrics, liveness on /healthz and readiness on /readyz.
+// metrics on /metrics, liveness on /healthz and readiness on /readyz, and,
+// when asked for, Go's profiles on /debug/pprof/.
 package admin
 
 import (
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +29,10 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives readiness failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Pprof serves the runtime's profiles on /debug/pprof/ (package
+	// net/http/pprof). Off by default: profiles reveal the process's
+	// internals and a CPU profile costs while it runs.
+	Pprof bool
 }
 
 // Server is the admin HTTP server. It is safe for concurrent use.
@@ -53,6 +59,13 @@ func New(cfg Config) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }
