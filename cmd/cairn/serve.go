@@ -20,6 +20,7 @@ import (
 	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // newMetrics returns a metrics registry with the process's own metrics.
@@ -47,12 +48,12 @@ func startAdmin(addr string, metrics prometheus.Gatherer, ready func(context.Con
 
 // registryClient reads the registry at addr (host:port or etcd:///registry)
 // over its gRPC API, sending token, if any, as a bearer credential.
-func registryClient(disc *discovery.Client, addr, token string) (*registry.Client, *grpc.ClientConn, error) {
+func registryClient(disc *discovery.Client, addr, token string) (*regclient.Client, *grpc.ClientConn, error) {
 	conn, err := dialRegistry(disc, addr, token)
 	if err != nil {
 		return nil, nil, err
 	}
-	return registry.NewClient(registry.NewRemote(conn), 0), conn, nil
+	return regclient.NewClient(regclient.NewRemote(conn), 0), conn, nil
 }
 
 // dialRegistry connects to the registry's gRPC API at addr.
