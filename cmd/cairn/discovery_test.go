@@ -203,9 +203,9 @@ func TestEtcdGatewayFailover(t *testing.T) {
 
 	// Kill A while a publisher keeps going.
 	type result struct {
-		at      time.Time
-		who     string
-		resends int
+		start, at time.Time
+		who       string
+		resends   int
 	}
 	results := make(chan result, 1<<16)
 	stopPublishing := make(chan struct{})
@@ -218,8 +218,9 @@ func TestEtcdGatewayFailover(t *testing.T) {
 				return
 			default:
 			}
+			start := time.Now()
 			who, resends := publish()
-			results <- result{time.Now(), who, resends}
+			results <- result{start, time.Now(), who, resends}
 		}
 	}()
 	time.Sleep(200 * time.Millisecond)
@@ -228,7 +229,8 @@ func TestEtcdGatewayFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-gwA.done
-	expiry := waitUntil(t, "the killed gateway's key expires", 30*time.Second, func() bool { return !registered(addrA) })
+	waitUntil(t, "the killed gateway's key expires", 30*time.Second, func() bool { return !registered(addrA) })
+	expiry := time.Since(killed)
 	time.Sleep(500 * time.Millisecond) // calls after the expiry
 	close(stopPublishing)
 	<-publisherDone
@@ -243,6 +245,7 @@ func TestEtcdGatewayFailover(t *testing.T) {
 		expiredAt         = killed.Add(expiry)
 		lastOnA           time.Time
 		callsBeforeExpiry int
+		slowest           time.Duration // of the calls in progress at the kill or after
 	)
 	for r := range results {
 		total++
@@ -251,6 +254,7 @@ func TestEtcdGatewayFailover(t *testing.T) {
 		}
 		afterKill++
 		resendsAfterKill += r.resends
+		slowest = max(slowest, r.at.Sub(r.start))
 		switch {
 		case r.who == addrA:
 			toAAfterKill++
@@ -271,8 +275,8 @@ func TestEtcdGatewayFailover(t *testing.T) {
 		t.Fatalf("no call answered after the kill (%d calls in all)", total)
 	}
 	t.Logf("SIGKILL of one gateway, lease TTL 2s: %d calls published in all, %d after the kill (%d before the key expired, %d after), "+
-		"%d resends after the kill, first call answered by the other gateway %s after the kill, key expired %s after the kill",
-		total, afterKill, callsBeforeExpiry, afterExpiryOnB, resendsAfterKill, firstOnB.Round(time.Millisecond), expiry.Round(time.Millisecond))
+		"%d resends after the kill, first call answered by the other gateway %s after the kill, slowest call %s, key expired %s after the kill",
+		total, afterKill, callsBeforeExpiry, afterExpiryOnB, resendsAfterKill, firstOnB.Round(time.Millisecond), slowest.Round(time.Millisecond), expiry.Round(time.Millisecond))
 	if toAAfterKill > 0 {
 		t.Logf("%d calls were answered by the killed gateway just before it died (the last %s after the signal)", toAAfterKill, lastOnA.Sub(killed))
 	}
