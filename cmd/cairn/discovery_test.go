@@ -327,6 +327,7 @@ func TestEtcdTargetsNeedEndpoints(t *testing.T) {
 		{"publish", "--gateway-addr", "etcd:///gateway", "cairn.hunt.v1.HuntCreated", "{}"},
 		{"hunt", "--gateway-addr", "etcd:///worker", "get", "x"},
 		{"schema", "push", "--registry-addr", "etcd:///registry"},
+		{"bench", "--gateway-addr", "etcd:///gateway", "publish"},
 		{"gateway", "--registry-addr", "etcd:///registry", "--kafka-brokers", "127.0.0.1:1", "--auth-file", "x"},
 		{"worker", "--registry-addr", "etcd:///registry", "--kafka-brokers", "127.0.0.1:1", "--auth-file", "x", "--database-url", "sqlite:x"},
 	} {
