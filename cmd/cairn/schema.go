@@ -269,6 +269,11 @@ func (r *schemaReport) write(w io.Writer, format string) error {
 	for _, st := range order {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
 	}
+	for _, t := range r.Topics {
+		if t.Failed() {
+			parts = append(parts, fmt.Sprintf("topic %s %s", t.Topic, t.Status))
+		}
+	}
 	verdict := "may be pushed"
 	switch {
 	case r.Command == "push" && !r.OK && counts[schemaplan.Refused] > 0:

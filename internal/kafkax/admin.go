@@ -55,7 +55,7 @@ func NewAdmin(brokers string) (*Admin, error) {
 	}
 	cfg := baseConfig(brokers, "cairn-admin")
 	// An admin client has no log channel to read; keep librdkafka quiet.
-	cfg["go.logs.channel.enable"] = false
+	delete(cfg, "go.logs.channel.enable")
 	cfg["log_level"] = 0
 	a, err := kafka.NewAdminClient(&cfg)
 	if err != nil {
@@ -160,13 +160,13 @@ func opTimeout(ctx context.Context) time.Duration {
 	return 10 * time.Second
 }
 
-// describeKafkaError renders a broker error with its code's name, which
-// says more than an empty message.
+// describeKafkaError renders a broker error with its message and its
+// code's description and number.
 func describeKafkaError(err kafka.Error) string {
 	if msg := err.String(); msg != "" && msg != err.Code().String() {
-		return fmt.Sprintf("%s (%s)", msg, err.Code())
+		return fmt.Sprintf("%s (%s, error %d)", msg, err.Code(), int(err.Code()))
 	}
-	return err.Code().String()
+	return fmt.Sprintf("%s (error %d)", err.Code(), int(err.Code()))
 }
 
 // ErrUnknownTopic is returned (wrapped) by TopicCheck.Check for a topic the
