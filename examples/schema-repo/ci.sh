@@ -38,7 +38,7 @@ for step in "$@"; do
 		fi
 		against=$(mktemp -d)
 		trap 'rm -rf "$against"' EXIT
-		git archive "$base:$prefix" | tar -x -C "$against"
+		git -C "$(git rev-parse --show-toplevel)" archive "$base:$prefix" | tar -x -C "$against"
 		(cd "$against" && "$CAIRN" schema deps cairn-deps >/dev/null && "$BUF" build -o image.binpb)
 		"$BUF" breaking --against "$against/image.binpb"
 		echo "buf breaking: nothing breaks against $base"
