@@ -39,8 +39,8 @@ for step in "$@"; do
 		against=$(mktemp -d)
 		trap 'rm -rf "$against"' EXIT
 		git -C "$(git rev-parse --show-toplevel)" archive "$base:$prefix" | tar -x -C "$against"
-		(cd "$against" && "$CAIRN" schema deps cairn-deps >/dev/null && "$BUF" build -o image.binpb)
-		"$BUF" breaking --against "$against/image.binpb"
+		(cd "$against" && "$CAIRN" schema deps cairn-deps >/dev/null && "$BUF" build proto -o image.binpb)
+		"$BUF" breaking proto --against "$against/image.binpb"
 		echo "buf breaking: nothing breaks against $base"
 		;;
 	check)
