@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/compat"
 )
 
@@ -155,13 +155,13 @@ func builtin(path string) bool {
 
 // input is the schema to register for e, with references to where its
 // imports are registered; ok is false while an import is not registered.
-func (e *entry) input() (in registry.SchemaInput, ok bool) {
-	in = registry.SchemaInput{Type: registry.TypeProtobuf, Text: e.text}
+func (e *entry) input() (in regclient.SchemaInput, ok bool) {
+	in = regclient.SchemaInput{Type: regclient.TypeProtobuf, Text: e.text}
 	for _, d := range e.deps {
 		if d.version == 0 {
 			return in, false
 		}
-		in.References = append(in.References, registry.Reference{Name: d.fd.Path(), Subject: d.subjects[0], Version: d.version})
+		in.References = append(in.References, regclient.Reference{Name: d.fd.Path(), Subject: d.subjects[0], Version: d.version})
 	}
 	return in, true
 }
@@ -208,9 +208,9 @@ func (p *Plan) Check(ctx context.Context, r *Remote) ([]Subject, error) {
 				s.Note = "an import is not registered yet: compared here with the registry's checker"
 				reasons, err = p.checkHere(ctx, r, subject, e.fd, versions)
 			}
-			var re *registry.Error
+			var re *regclient.Error
 			switch {
-			case errors.As(err, &re) && re.Code == registry.CodeInvalidSchema:
+			case errors.As(err, &re) && re.Code == regclient.CodeInvalidSchema:
 				s.Status, s.Reasons = Invalid, []string{re.Message}
 			case err != nil:
 				return nil, err
@@ -293,7 +293,7 @@ func (p *Plan) Push(ctx context.Context, r *Remote) ([]Subject, error) {
 				s.Status, s.Version = Unchanged, v
 			} else {
 				if _, err := r.register(ctx, subject, in); err != nil {
-					var re *registry.Error
+					var re *regclient.Error
 					if !errors.As(err, &re) {
 						return out, err
 					}

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Remote reaches a Cairn registry: its gRPC API for schemas, and its REST
@@ -25,7 +25,7 @@ import (
 // Remote is safe for concurrent use.
 type Remote struct {
 	api     registryv1.RegistryServiceClient
-	reader  *registry.Remote
+	reader  *regclient.Remote
 	http    *http.Client
 	baseURL string
 	token   string
@@ -36,7 +36,7 @@ type Remote struct {
 func NewRemote(conn grpc.ClientConnInterface, baseURL, token string) *Remote {
 	return &Remote{
 		api:     registryv1.NewRegistryServiceClient(conn),
-		reader:  registry.NewRemote(conn),
+		reader:  regclient.NewRemote(conn),
 		http:    &http.Client{},
 		baseURL: baseURL,
 		token:   token,
@@ -53,7 +53,7 @@ func (e *ConnectionError) Error() string { return e.Err.Error() }
 func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // callError sorts a failed call: a *ConnectionError for an unreachable
-// registry or refused credentials, a *registry.Error for the registry's
+// registry or refused credentials, a *regclient.Error for the registry's
 // own answers, anything else wrapped.
 func callError(op string, err error) error {
 	st, ok := status.FromError(err)
@@ -67,15 +67,15 @@ func callError(op string, err error) error {
 			return &ConnectionError{fmt.Errorf("%s: the registry refused the credentials (403 forbidden): %s; the token needs the schema-owner role", op, st.Message())}
 		}
 	}
-	var re *registry.Error
+	var re *regclient.Error
 	if errors.As(err, &re) {
 		return re
 	}
 	if ok {
 		for _, d := range st.Details() {
-			if info, isInfo := d.(*errdetails.ErrorInfo); isInfo && info.GetDomain() == "registry.cairn" {
+			if info, isInfo := d.(*errdetails.ErrorInfo); isInfo && info.GetDomain() == regclient.ErrorDomain {
 				if code, cerr := strconv.Atoi(info.GetMetadata()["error_code"]); cerr == nil {
-					return &registry.Error{Code: code, Message: st.Message()}
+					return &regclient.Error{Code: code, Message: st.Message()}
 				}
 			}
 		}
@@ -83,7 +83,7 @@ func callError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-func input(in registry.SchemaInput) *registryv1.SchemaInput {
+func input(in regclient.SchemaInput) *registryv1.SchemaInput {
 	p := &registryv1.SchemaInput{SchemaType: registryv1.SchemaType_SCHEMA_TYPE_PROTOBUF, Text: in.Text}
 	for _, ref := range in.References {
 		p.References = append(p.References, &registryv1.Reference{Name: ref.Name, Subject: ref.Subject, Version: int32(ref.Version)})
@@ -92,11 +92,11 @@ func input(in registry.SchemaInput) *registryv1.SchemaInput {
 }
 
 // lookUp returns the live version of subject holding in, or 0.
-func (r *Remote) lookUp(ctx context.Context, subject string, in registry.SchemaInput) (int, error) {
+func (r *Remote) lookUp(ctx context.Context, subject string, in regclient.SchemaInput) (int, error) {
 	resp, err := r.api.LookUp(ctx, &registryv1.LookUpRequest{Subject: subject, Schema: input(in)})
 	if err != nil {
 		err = callError("look up "+subject, err)
-		if registry.IsNotFound(err) {
+		if regclient.IsNotFound(err) {
 			return 0, nil
 		}
 		return 0, err
@@ -109,7 +109,7 @@ func (r *Remote) versions(ctx context.Context, subject string) ([]int, error) {
 	resp, err := r.api.ListVersions(ctx, &registryv1.ListVersionsRequest{Subject: subject})
 	if err != nil {
 		err = callError("list versions of "+subject, err)
-		if registry.IsNotFound(err) {
+		if regclient.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err
@@ -123,7 +123,7 @@ func (r *Remote) versions(ctx context.Context, subject string) ([]int, error) {
 
 // check asks whether in may be registered under subject, against the
 // versions its compatibility level compares with.
-func (r *Remote) check(ctx context.Context, subject string, in registry.SchemaInput) ([]string, error) {
+func (r *Remote) check(ctx context.Context, subject string, in regclient.SchemaInput) ([]string, error) {
 	resp, err := r.api.CheckCompatibility(ctx, &registryv1.CheckCompatibilityRequest{
 		Subject: subject,
 		Against: &registryv1.CheckCompatibilityRequest_AllVersions{AllVersions: true},
@@ -136,7 +136,7 @@ func (r *Remote) check(ctx context.Context, subject string, in registry.SchemaIn
 }
 
 // register registers in under subject and returns its id.
-func (r *Remote) register(ctx context.Context, subject string, in registry.SchemaInput) (int32, error) {
+func (r *Remote) register(ctx context.Context, subject string, in regclient.SchemaInput) (int32, error) {
 	resp, err := r.api.Register(ctx, &registryv1.RegisterRequest{Subject: subject, Schema: input(in)})
 	if err != nil {
 		return 0, callError("register "+subject, err)
@@ -145,7 +145,7 @@ func (r *Remote) register(ctx context.Context, subject string, in registry.Schem
 }
 
 // version fetches and compiles one version of subject.
-func (r *Remote) version(ctx context.Context, subject string, version int) (*registry.SubjectVersion, error) {
+func (r *Remote) version(ctx context.Context, subject string, version int) (*regclient.SubjectVersion, error) {
 	sv, err := r.reader.Version(ctx, subject, version, false)
 	if err != nil {
 		return nil, callError(fmt.Sprintf("read %s version %d", subject, version), err)
@@ -181,7 +181,7 @@ func (r *Remote) level(ctx context.Context, subject string) (string, error) {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return "", &ConnectionError{fmt.Errorf("read the compatibility level of %s: the registry refused the credentials (%s): %s", subject, resp.Status, body.Message)}
 	case resp.StatusCode != http.StatusOK:
-		return "", &registry.Error{Code: body.ErrorCode, Message: body.Message}
+		return "", &regclient.Error{Code: body.ErrorCode, Message: body.Message}
 	}
 	return body.Level, nil
 }
