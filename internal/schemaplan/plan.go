@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/compat"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Status is what the registry says, or would say, of one subject.
