@@ -11,8 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/schemaload"
+	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 )
 
 // TestExampleCI runs the example schema repository's CI steps (buf lint,
@@ -94,6 +105,7 @@ func TestExampleCI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go-service: %v", err)
 	}
+	publishNewTeamEvent(t, registryAddr, gatewayAddr, admin)
 	if n := strings.Count(string(svcOut), "msg=accepted"); n != 6 {
 		t.Errorf("go-service: %d events accepted, want 6", n)
 	}
@@ -114,5 +126,76 @@ func waitListening(t *testing.T, addr string) {
 			t.Fatalf("nothing listens on %s: %v", addr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// publishNewTeamEvent pushes a new team's module to cairn dev without
+// --kafka-brokers: dev creates the event's topic from its options, and the
+// gateway accepts the new type, with no restart, onto that topic.
+func publishNewTeamEvent(t *testing.T, registryAddr, gatewayAddr string, admin *kafkax.Admin) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"buf.yaml": "version: v2\n", "pay/v1/payment_captured.proto": `syntax = "proto3";
+package pay.v1;
+import "cairn/options/v1/options.proto";
+message PaymentCaptured {
+  option (cairn.options.v1.event) = {topic: "pay.payments", key_field: "payment_id", partitions: 2};
+  string payment_id = 1;
+  int64 cents = 2;
+}
+`})
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"schema", "push", "--registry-addr", registryAddr, dir}, &out, &errb); code != 0 {
+		t.Fatalf("push of a new team's module: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	set, err := schemaload.Load(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := set.Events()[0]
+	msg := dynamicpb.NewMessage(md)
+	msg.Set(md.Fields().ByName("payment_id"), protoreflect.ValueOfString("pay-1"))
+	msg.Set(md.Fields().ByName("cents"), protoreflect.ValueOfInt64(1250))
+	value, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(gatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "x-api-key", auth.DevAPIKey)
+	req := &gatewayv1.PublishRequest{Event: &gatewayv1.Event{
+		EventId:    "5f0c6c1e-8d3b-4a5e-9a57-3d0f2a7c9b11",
+		OccurredAt: timestamppb.Now(),
+		Payload:    &anypb.Any{TypeUrl: "type.googleapis.com/pay.v1.PaymentCaptured", Value: value},
+	}}
+	// dev provisions the topic within a quarter of a second of the push;
+	// until then the gateway cannot produce to it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, found, err := admin.DescribeTopic(t.Context(), "pay.payments")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cairn dev did not create pay.payments")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	state, _, err := admin.DescribeTopic(t.Context(), "pay.payments")
+	if err != nil || state.Partitions != 2 {
+		t.Errorf("pay.payments: %+v, %v; want the 2 partitions declared", state, err)
+	}
+	resp, err := gatewayv1.NewEventGatewayClient(conn).Publish(ctx, req)
+	if err != nil {
+		t.Fatalf("publish the new type: %v", err)
+	}
+	if resp.GetTopic() != "pay.payments" {
+		t.Errorf("accepted onto %q, want pay.payments", resp.GetTopic())
 	}
 }

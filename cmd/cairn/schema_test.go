@@ -276,6 +276,12 @@ func TestSchemaImages(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "unchanged      shop.v1.OrderPlaced") {
 		t.Fatalf("the module after its image was pushed: exit %d, want 0 and unchanged", code)
 	}
+	// .proto files, named relative to their buf module's root; the files
+	// they import come along.
+	code, out, _ = env.schema(t, "check", "--registry-addr", env.registryAddr, filepath.Join(dir, "proto/shop/v1/order_placed.proto"))
+	if code != 0 || !strings.Contains(out, "unchanged      shop.v1.OrderPlaced") || !strings.Contains(out, "unchanged      shop/v1/types.proto") || strings.Contains(out, "OrderShipped") {
+		t.Fatalf("check of one .proto file: exit %d, want 0, it and its import unchanged, nothing else", code)
+	}
 }
 
 // TestSchemaBadInput gives check and push each bad input the issue lists.
