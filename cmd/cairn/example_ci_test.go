@@ -68,7 +68,7 @@ func TestExampleCI(t *testing.T) {
 	waitListening(t, gatewayAddr)
 
 	env := append(os.Environ(),
-		"CAIRN="+bin, "BUF="+buf, "BASE_REF=HEAD",
+		"CAIRN="+bin, "BUF="+buf, "BASE_REF=HEAD", "CAIRN_TIMEOUT=5m",
 		"CAIRN_REGISTRY_ADDR="+registryAddr, "CAIRN_KAFKA_BROKERS="+kafkaAddr)
 	step := func(steps ...string) string {
 		t.Helper()
@@ -145,7 +145,7 @@ message PaymentCaptured {
 }
 `})
 	var out, errb bytes.Buffer
-	if code := run(t.Context(), []string{"schema", "push", "--registry-addr", registryAddr, dir}, &out, &errb); code != 0 {
+	if code := run(t.Context(), []string{"schema", "push", "--timeout", "5m", "--registry-addr", registryAddr, dir}, &out, &errb); code != 0 {
 		t.Fatalf("push of a new team's module: exit %d\n%s%s", code, out.String(), errb.String())
 	}
 	set, err := schemaload.Load(t.Context(), dir)

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnhq/cairn/internal/schemaload"
 	"github.com/cairnhq/cairn/internal/schemaplan"
 	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 type schemaConfig struct {
@@ -101,6 +102,9 @@ func runSchemaPlan(ctx context.Context, sub string, args []string, stdout, stder
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
+	if len(paths) == 0 {
+		return pushHunt(ctx, cfg, stdout)
+	}
 	set, err := loadSchemas(ctx, paths)
 	if err != nil {
 		return err
@@ -181,21 +185,28 @@ func push(ctx context.Context, plan *schemaplan.Plan, remote *schemaplan.Remote,
 	return subjects, topics, err
 }
 
-// loadSchemas compiles the paths, or takes the hunt schemas cairn carries
-// when there are none. Unusable paths are usage errors (exit 2); schemas
-// that do not compile fail the check (exit 1).
-func loadSchemas(ctx context.Context, paths []string) (*schemaload.Set, error) {
-	if len(paths) == 0 {
-		files, err := schemas.Hunt()
-		if err != nil {
-			return nil, err
-		}
-		set := &schemaload.Set{Files: files, Sources: make(map[string]string)}
-		for _, fd := range files {
-			set.Sources[fd.Path()] = "carried by cairn"
-		}
-		return set, nil
+// pushHunt registers the hunt schemas this binary carries, as cairn dev
+// does at start.
+func pushHunt(ctx context.Context, cfg schemaConfig, stdout io.Writer) error {
+	files, err := schemas.Hunt()
+	if err != nil {
+		return err
 	}
+	conn, err := dialRegistry(cfg.RegistryAddr, cfg.RegistryToken)
+	if err != nil {
+		return exitError{code: 2, err: err}
+	}
+	defer conn.Close()
+	if err := regclient.RegisterFiles(ctx, regclient.NewRemote(conn), files...); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "registered %d hunt schema files in %s\n", len(files), cfg.RegistryAddr)
+	return nil
+}
+
+// loadSchemas compiles the paths. Unusable paths are usage errors (exit
+// 2); schemas that do not compile fail the check (exit 1).
+func loadSchemas(ctx context.Context, paths []string) (*schemaload.Set, error) {
 	set, err := schemaload.Load(ctx, paths...)
 	var ie *schemaload.InputError
 	var se *schemaload.SchemaError

@@ -116,6 +116,11 @@ func startSchemaEnv(t *testing.T) schemaEnv {
 func (e schemaEnv) schema(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
+	// A generous timeout: the race detector and a loaded machine slow the
+	// registry's compiles of protovalidate's large file.
+	if len(args) > 0 {
+		args = append([]string{args[0], "--timeout", "5m"}, args[1:]...)
+	}
 	code = run(t.Context(), append([]string{"schema"}, args...), &out, &errb)
 	t.Logf("cairn schema %s: exit %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
 	return code, out.String(), errb.String()

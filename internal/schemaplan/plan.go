@@ -271,6 +271,13 @@ func (p *Plan) Push(ctx context.Context, r *Remote) ([]Subject, error) {
 			return checked, nil
 		}
 	}
+	// What the check found unchanged needs no second look.
+	unchanged := make(map[string]int)
+	for _, s := range checked {
+		if s.Status == Unchanged {
+			unchanged[s.Subject] = s.Version
+		}
+	}
 	for _, e := range p.entries {
 		e.version = 0
 	}
@@ -285,9 +292,12 @@ func (p *Plan) Push(ctx context.Context, r *Remote) ([]Subject, error) {
 				out = append(out, s)
 				continue
 			}
-			v, err := r.lookUp(ctx, subject, in)
-			if err != nil {
-				return out, err
+			v, known := unchanged[subject]
+			var err error
+			if !known {
+				if v, err = r.lookUp(ctx, subject, in); err != nil {
+					return out, err
+				}
 			}
 			if v > 0 {
 				s.Status, s.Version = Unchanged, v
