@@ -46,10 +46,12 @@ breaking: tools protodeps
 generate: tools protodeps ## regenerate the Go code beside the .proto files and the embedded schema image
 	buf generate
 	buf build proto -o internal/schemas/cairn.binpb
+	go run ./cmd/cairn schema deps examples/schema-repo/cairn-deps >/dev/null
+	cd examples/schema-repo && buf generate
 
 check-generated: generate
-	@git diff --exit-code -- proto internal/schemas || { echo 'generated code is stale: run make generate and commit'; exit 1; }
-	@test -z "$$(git ls-files --others --exclude-standard proto internal/schemas)" || { git ls-files --others --exclude-standard proto internal/schemas; echo 'generated files above are not committed'; exit 1; }
+	@git diff --exit-code -- proto internal/schemas examples/schema-repo/gen || { echo 'generated code is stale: run make generate and commit'; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard proto internal/schemas examples/schema-repo/gen)" || { git ls-files --others --exclude-standard proto internal/schemas examples/schema-repo/gen; echo 'generated files above are not committed'; exit 1; }
 
 protodeps:
 	go run ./cmd/protodeps -out $(PROTODEPS)

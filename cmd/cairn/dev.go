@@ -118,6 +118,11 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	}
 	defer broker.Close()
 	log.Info("kafka broker listening", "addr", cfg.KafkaAddr, "topics", topics, "partitions", cfg.Partitions)
+	stopTopics, err := startTopicProvisioner(reg, broker.Addr(), int32(cfg.Partitions), log)
+	if err != nil {
+		return err
+	}
+	defer stopTopics()
 
 	metrics := newMetrics()
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaAddr, Logger: log})
