@@ -10,7 +10,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // App is the application a Worker runs: what it reads, the tables it
@@ -63,7 +63,7 @@ type Event struct {
 	// record without one.
 	EventID string
 	// Type is the registered type of the payload.
-	Type *registry.Type
+	Type *regclient.Type
 	// Message is the decoded payload: a generated Go type when the app's
 	// Inputs.GoTypes holds it, a dynamic message otherwise.
 	Message proto.Message

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
 )
@@ -108,19 +109,19 @@ func (ledger) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (w
 type env struct {
 	broker   *devbroker.Broker
 	reg      *registry.Registry
-	types    *registry.Client
+	types    *regclient.Client
 	producer *kafkax.Producer
 	db       *sqldb.DB
-	deposit  *registry.Type
+	deposit  *regclient.Type
 }
 
 func newEnv(t testing.TB, engine sqldb.Engine) *env {
 	t.Helper()
 	reg, types, _ := registrytest.Hunt(t)
 	for _, subject := range []string{"ledger.v1.Deposited", "ledger.v1.BalanceChanged"} {
-		if _, err := reg.Register(t.Context(), subject, registry.SchemaInput{
+		if _, err := reg.Register(t.Context(), subject, regclient.SchemaInput{
 			Text:       ledgerProto,
-			References: []registry.Reference{{Name: "cairn/options/v1/options.proto", Subject: "cairn/options/v1/options.proto", Version: 1}},
+			References: []regclient.Reference{{Name: "cairn/options/v1/options.proto", Subject: "cairn/options/v1/options.proto", Version: 1}},
 		}); err != nil {
 			t.Fatalf("register %s: %v", subject, err)
 		}

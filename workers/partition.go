@@ -13,7 +13,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Dead-letter record headers, beside the record's own.
@@ -272,7 +272,7 @@ func (p *partition) decode(ctx context.Context, m *kafkax.Message) (*Event, *poi
 		return nil, &poison{m, ReasonUndecodable, err}, nil
 	}
 	t, err := p.w.cfg.Registry.ResolveID(ctx, h.SchemaID, h.Indexes)
-	if errors.Is(err, registry.ErrNotFound) {
+	if errors.Is(err, regclient.ErrNotFound) {
 		return nil, &poison{m, ReasonUnknownSchema, err}, nil
 	} else if err != nil {
 		return nil, nil, err
