@@ -63,7 +63,7 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("dev", "[flags]",
 		"Runs the whole system in one process: an in-memory Kafka-protocol broker, the\n"+
 			"schema registry (its schemas kept in --database-url) holding the hunt schemas,\n"+
-			"the gateway and a worker that logs every event it consumes. Kafka's records\n"+
+			"the gateway, the hunt worker and a worker that logs every event. Kafka's records\n"+
 			"are gone when it stops. Ctrl-C stops it cleanly.",
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC listen address")
