@@ -191,7 +191,7 @@ func (c *Consumer) Poll(timeout time.Duration) (*Message, error) {
 			Offset:    int64(e.TopicPartition.Offset),
 			Key:       e.Key,
 			Value:     e.Value,
-			Headers:   headersFromKafka(e.Headers),
+			Headers:   Headers(e.Headers),
 		}
 		if e.TopicPartition.Topic != nil {
 			m.Topic = *e.TopicPartition.Topic
@@ -292,15 +292,4 @@ func toKafka(tps []TopicPartition) []kafka.TopicPartition {
 func toKafka1(tp TopicPartition) kafka.TopicPartition {
 	topic := tp.Topic
 	return kafka.TopicPartition{Topic: &topic, Partition: tp.Partition, Offset: kafka.Offset(tp.Offset)}
-}
-
-func headersFromKafka(hs []kafka.Header) []Header {
-	if len(hs) == 0 {
-		return nil
-	}
-	out := make([]Header, len(hs))
-	for i, h := range hs {
-		out[i] = Header{Key: h.Key, Value: h.Value}
-	}
-	return out
 }
