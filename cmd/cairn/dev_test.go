@@ -78,7 +78,7 @@ func TestDevLogsTypeRegisteredAtRunTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second) // a loaded machine starts slowly under the race detector
 	for {
 		resp, err := http.Post("http://"+registryAddr+"/subjects/shop.v1.OrderPlaced/versions", "application/vnd.schemaregistry.v1+json", bytes.NewReader(body))
 		if err == nil {
