@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
 // Crash stops w's Run at once, as a crash would: batches in flight are
@@ -36,4 +37,4 @@ func SavedOffset(ctx context.Context, db *sqldb.DB, group, topic string, partiti
 
 // DerivedEventID is the id of the derived event of type kind caused by the
 // event cause.
-var DerivedEventID = derivedEventID
+func DerivedEventID(cause, kind string) string { return wire.DerivedEventID(cause, kind) }

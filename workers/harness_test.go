@@ -258,7 +258,7 @@ func (e *env) produceRaw(t testing.TB, topic string, key, value []byte, eventID 
 	t.Helper()
 	rec := kafkax.Record{Topic: topic, Key: key, Value: value}
 	if eventID != "" {
-		rec.Headers = []kafkax.Header{{Key: workers.HeaderEventID, Value: []byte(eventID)}}
+		rec.Headers = []kafkax.Header{{Key: wire.HeaderEventID, Value: []byte(eventID)}}
 	}
 	pos, err := e.producer.ProduceBatch(context.Background(), []kafkax.Record{rec})
 	if err != nil {

@@ -75,7 +75,7 @@ func TestExactlyOnce(t *testing.T) {
 		derived := readTopic(t, e.broker.Addr(), balancesTopic, 30)
 		seen := make(map[string]bool)
 		for _, m := range derived {
-			seen[m.Header(workers.HeaderEventID)] = true
+			seen[m.Header(wire.HeaderEventID)] = true
 			h, _, err := wire.Parse(m.Value)
 			if err != nil {
 				t.Fatalf("derived record not framed: %v", err)
@@ -138,21 +138,21 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 		reasons := []string{workers.ReasonUndecodable, workers.ReasonUnknownSchema, workers.ReasonUndecodable}
 		for i, m := range dead {
 			want := map[string]string{
-				workers.HeaderDLQReason:    reasons[i],
-				workers.HeaderDLQTopic:     ledgerTopic,
-				workers.HeaderDLQPartition: strconv.Itoa(int(after.Partition)),
-				workers.HeaderDLQOffset:    strconv.FormatInt(poisonAt[i], 10),
+				wire.HeaderDLQReason:    reasons[i],
+				wire.HeaderDLQTopic:     ledgerTopic,
+				wire.HeaderDLQPartition: strconv.Itoa(int(after.Partition)),
+				wire.HeaderDLQOffset:    strconv.FormatInt(poisonAt[i], 10),
 			}
 			for k, v := range want {
 				if got := m.Header(k); got != v {
 					t.Errorf("dead letter %d: header %s = %q, want %q", i, k, got, v)
 				}
 			}
-			if _, err := time.Parse(time.RFC3339Nano, m.Header(workers.HeaderDLQTime)); err != nil {
-				t.Errorf("dead letter %d: %s: %v", i, workers.HeaderDLQTime, err)
+			if _, err := time.Parse(time.RFC3339Nano, m.Header(wire.HeaderDLQTime)); err != nil {
+				t.Errorf("dead letter %d: %s: %v", i, wire.HeaderDLQTime, err)
 			}
-			if m.Header(workers.HeaderDLQError) == "" {
-				t.Errorf("dead letter %d has no %s", i, workers.HeaderDLQError)
+			if m.Header(wire.HeaderDLQError) == "" {
+				t.Errorf("dead letter %d has no %s", i, wire.HeaderDLQError)
 			}
 		}
 		if got := r.counter(t, "cairn_worker_dead_lettered_total"); got != 3 {
@@ -284,7 +284,7 @@ func TestCrashSafety(t *testing.T) {
 		}
 		inTopic := make(map[string]int)
 		for _, m := range readTopic(t, e.broker.Addr(), balancesTopic, len(outbox)) {
-			inTopic[m.Header(workers.HeaderEventID)]++
+			inTopic[m.Header(wire.HeaderEventID)]++
 		}
 		for _, id := range outbox {
 			if inTopic[id] == 0 {

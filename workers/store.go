@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
 // migrations creates the runtime's tables. The steps that created the hunt
@@ -176,7 +177,7 @@ func newOutboxRow(d Derived) (outboxRow, error) {
 	if key == nil {
 		key = []byte{}
 	}
-	return outboxRow{EventID: derivedEventID(d.Cause.EventID, name), Type: name, Key: key, Payload: b}, nil
+	return outboxRow{EventID: wire.DerivedEventID(d.Cause.EventID, string(name)), Type: name, Key: key, Payload: b}, nil
 }
 
 // saveOffset moves a partition's offset from saved to next, or returns

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/wire"
 	"github.com/cairnhq/cairn/workers"
 )
 
@@ -45,7 +46,7 @@ func (a *App) Apply(ctx context.Context, _ *sql.Tx, events []*workers.Event) (wo
 	for _, ev := range events {
 		a.log.InfoContext(ctx, "event",
 			"type", string(ev.Type.Name()),
-			"event_id", ev.Header(workers.HeaderEventID),
+			"event_id", ev.Header(wire.HeaderEventID),
 			"topic", ev.Topic, "partition", ev.Partition, "offset", ev.Offset,
 			"payload", jsonValue{ev.Message})
 	}

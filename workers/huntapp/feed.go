@@ -12,7 +12,6 @@ import (
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/workers"
 )
 
 // watched are the derived events WatchPlayer carries: the fields of
@@ -135,7 +134,7 @@ func (f *feed) decode(ctx context.Context, m *kafkax.Message) (resp *huntv1.Watc
 	if !ok {
 		return nil, "", "", false
 	}
-	resp = &huntv1.WatchPlayerResponse{EventId: m.Header(workers.HeaderEventID)}
+	resp = &huntv1.WatchPlayerResponse{EventId: m.Header(wire.HeaderEventID)}
 	r := resp.ProtoReflect()
 	ev := r.Mutable(field).Message()
 	if err := proto.Unmarshal(payload, ev.Interface()); err != nil {
