@@ -26,10 +26,13 @@ func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput)
 	case in.ID != 0 && mode != ModeImport:
 		return 0, newError(CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id may only be given in IMPORT mode", subject)
 	case in.ID < 0:
-		return 0, newError(CodeInvalidSchema, "invalid schema id %d", in.ID)
+		return 0, newError(CodeInvalidSchema, "Invalid schema id %d: a schema id is a positive 32-bit integer", in.ID)
 	}
 	s, err := r.parse(in)
 	if err != nil {
+		return 0, err
+	}
+	if err := checkRules(s); err != nil {
 		return 0, err
 	}
 	level, err := r.Compatibility(ctx, subject, true)

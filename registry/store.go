@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 )
@@ -35,6 +37,11 @@ var migrations = []string{
 	// even after every version using it is permanently deleted.
 	`CREATE TABLE registry_ids (name TEXT PRIMARY KEY, next_id BIGINT NOT NULL)`,
 	`INSERT INTO registry_ids (name, next_id) VALUES ('schema', 1)`,
+	// An id imported at the top of int32 once pushed the sequence past it,
+	// and every later registration failed: bring such a sequence back
+	// below the imported ids. (insertSchema now skips taken ids instead.)
+	`UPDATE registry_ids SET next_id = (SELECT COALESCE(MAX(id), 0) + 1 FROM registry_schemas WHERE id < 2147483647)
+		WHERE name = 'schema' AND next_id > 2147483647`,
 }
 
 // Setting kinds in registry_settings; the global setting has subject "".
@@ -166,16 +173,19 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *Schema, refs []Reference, 
 		return 0, err
 	}
 	if id == 0 {
-		if err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' RETURNING next_id - 1`).Scan(&id); err != nil {
+		if id, err = nextID(ctx, tx); err != nil {
 			return 0, err
 		}
 	} else {
-		// Keep the sequence ahead of imported ids.
-		if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = $1 WHERE name = 'schema' AND next_id <= $1`, int64(id)+1); err != nil {
-			return 0, err
+		// Keep the sequence ahead of imported ids, as long as it stays an
+		// int32: an id imported at the top is skipped over by nextID.
+		if id < math.MaxInt32 {
+			if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = $1 WHERE name = 'schema' AND next_id <= $1`, int64(id)+1); err != nil {
+				return 0, err
+			}
 		}
-		var taken bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1)`, id).Scan(&taken); err != nil {
+		taken, err := idTaken(ctx, tx, id)
+		if err != nil {
 			return 0, err
 		}
 		if taken {
@@ -192,6 +202,31 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *Schema, refs []Reference, 
 	_, err = tx.ExecContext(ctx, `INSERT INTO registry_schemas (id, schema_type, schema_text, refs, fingerprint) VALUES ($1, $2, $3, $4, $5)`,
 		id, s.Type, s.Text, string(refsJSON), s.fingerprint)
 	return id, err
+}
+
+// nextID takes the next schema id from the sequence, passing over ids that
+// IMPORT mode took. The sequence stops at the largest int32: beyond it, a
+// registration fails rather than storing an id no client can read.
+func nextID(ctx context.Context, tx *sql.Tx) (int32, error) {
+	for {
+		var next int64
+		if err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' AND next_id <= $1 RETURNING next_id - 1`, int64(math.MaxInt32)).Scan(&next); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return 0, newError(CodeInvalidSchema, "schema ids are exhausted: every id up to %d is taken", math.MaxInt32)
+			}
+			return 0, err
+		}
+		taken, err := idTaken(ctx, tx, int32(next))
+		if err != nil || !taken {
+			return int32(next), err
+		}
+	}
+}
+
+func idTaken(ctx context.Context, tx *sql.Tx, id int32) (bool, error) {
+	var taken bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1)`, id).Scan(&taken)
+	return taken, err
 }
 
 func subjectVersions(ctx context.Context, tx *sql.Tx, subject string) ([]versionRow, error) {
