@@ -14,6 +14,7 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
@@ -67,6 +68,49 @@ func TestHostileImportIDAtTheTopOfInt32(t *testing.T) {
 				t.Fatalf("imported version after restart: %+v, %v", sv, err)
 			}
 		})
+	}
+}
+
+// TestHostileOverflowedSequenceRecovers opens a store whose id sequence an
+// import pushed past int32 (as stores written before the fix may be): the
+// next registration gets an id within int32, on both engines.
+func TestHostileOverflowedSequenceRecovers(t *testing.T) {
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			testOverflowedSequenceRecovers(t, sqldbtest.Open(t, engine))
+		})
+	}
+}
+
+func testOverflowedSequenceRecovers(t *testing.T, db *sqldb.DB) {
+	ctx := t.Context()
+	r, err := registry.Open(ctx, registry.Options{DB: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	first, err := r.Register(ctx, "first", proto3(thingV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetMode(ctx, "", registry.ModeImport); err != nil {
+		t.Fatal(err)
+	}
+	in := proto3("message Top { string id = 1; }")
+	in.ID = math.MaxInt32
+	if _, err := r.Register(ctx, "top", in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.SetMode(ctx, "", registry.ModeReadWrite); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE registry_ids SET next_id = 2147483648 WHERE name = 'schema'`); err != nil {
+		t.Fatal(err)
+	}
+	id, err := r.Register(ctx, "after", proto3("message After { string id = 1; }"))
+	if err != nil || id != first+1 {
+		t.Fatalf("register on an overflowed sequence: id %d, error %v; want %d", id, err, first+1)
 	}
 }
 

@@ -37,11 +37,6 @@ var migrations = []string{
 	// even after every version using it is permanently deleted.
 	`CREATE TABLE registry_ids (name TEXT PRIMARY KEY, next_id BIGINT NOT NULL)`,
 	`INSERT INTO registry_ids (name, next_id) VALUES ('schema', 1)`,
-	// An id imported at the top of int32 once pushed the sequence past it,
-	// and every later registration failed: bring such a sequence back
-	// below the imported ids. (insertSchema now skips taken ids instead.)
-	`UPDATE registry_ids SET next_id = (SELECT COALESCE(MAX(id), 0) + 1 FROM registry_schemas WHERE id < 2147483647)
-		WHERE name = 'schema' AND next_id > 2147483647`,
 }
 
 // Setting kinds in registry_settings; the global setting has subject "".
@@ -205,15 +200,26 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *Schema, refs []Reference, 
 }
 
 // nextID takes the next schema id from the sequence, passing over ids that
-// IMPORT mode took. The sequence stops at the largest int32: beyond it, a
-// registration fails rather than storing an id no client can read.
+// IMPORT mode took. The sequence stays within int32: one found beyond it
+// (an id imported at the top of int32 once pushed it there, and every
+// later registration failed) restarts after the highest id below the top,
+// once; if that is taken too, every id is, and the registration fails
+// rather than storing an id no client can read.
 func nextID(ctx context.Context, tx *sql.Tx) (int32, error) {
+	restarted := false
 	for {
 		var next int64
-		if err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' AND next_id <= $1 RETURNING next_id - 1`, int64(math.MaxInt32)).Scan(&next); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return 0, newError(CodeInvalidSchema, "schema ids are exhausted: every id up to %d is taken", math.MaxInt32)
+		err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' AND next_id <= $1 RETURNING next_id - 1`, int64(math.MaxInt32)).Scan(&next)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && !restarted:
+			restarted = true
+			if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = (SELECT COALESCE(MAX(id), 0) + 1 FROM registry_schemas WHERE id < $1) WHERE name = 'schema'`, int64(math.MaxInt32)); err != nil {
+				return 0, err
 			}
+			continue
+		case errors.Is(err, sql.ErrNoRows):
+			return 0, newError(CodeInvalidSchema, "schema ids are exhausted: every id up to %d is taken", math.MaxInt32)
+		case err != nil:
 			return 0, err
 		}
 		taken, err := idTaken(ctx, tx, int32(next))
