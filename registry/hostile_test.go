@@ -19,6 +19,7 @@ import (
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // TestHostileImportIDAtTheTopOfInt32 registers, in IMPORT mode, a schema
@@ -140,9 +141,9 @@ func TestHostileSubjectNotUTF8(t *testing.T) {
 	t.Run("core", func(t *testing.T) {
 		onEachEngine(t, func(t *testing.T, r *registry.Registry) {
 			_, err := r.Register(t.Context(), "\xff\xfe", proto3(thingV1))
-			wantCode(t, err, registry.CodeInvalidSubject)
+			wantCode(t, err, regclient.CodeInvalidSubject)
 			_, err = r.SetCompatibility(t.Context(), "ok\xc0", "NONE")
-			wantCode(t, err, registry.CodeInvalidSubject)
+			wantCode(t, err, regclient.CodeInvalidSubject)
 			if got := r.Subjects(t.Context(), "", true); len(got) != 0 {
 				t.Fatalf("subjects after refused registrations: %q", got)
 			}
@@ -152,8 +153,8 @@ func TestHostileSubjectNotUTF8(t *testing.T) {
 		tr := newTestRegistry(t, registry.HandlerOptions{})
 		for _, path := range []string{"/subjects/%FF%FE/versions", "/subjects/a%C0%AF/versions"} {
 			resp := do(t, "POST", tr.url()+path, schemaBody(t, plainProto))
-			if resp.status != http.StatusUnprocessableEntity || resp.errorCode() != registry.CodeInvalidSubject {
-				t.Errorf("POST %s: %d %s, want 422 %d", path, resp.status, resp.body, registry.CodeInvalidSubject)
+			if resp.status != http.StatusUnprocessableEntity || resp.errorCode() != regclient.CodeInvalidSubject {
+				t.Errorf("POST %s: %d %s, want 422 %d", path, resp.status, resp.body, regclient.CodeInvalidSubject)
 			}
 		}
 		if got := string(mustOK(t, do(t, "GET", tr.url()+"/subjects?deleted=true", nil)).body); strings.TrimSpace(got) != "[]" {
@@ -168,8 +169,8 @@ func TestHostileSubjectNotUTF8(t *testing.T) {
 		if err == nil {
 			t.Fatal("a subject that is not UTF-8 was registered")
 		}
-		_, err = g.core.Register(t.Context(), "\xff\xfe", registry.SchemaInput{Text: plainProto})
-		wantCode(t, err, registry.CodeInvalidSubject)
+		_, err = g.core.Register(t.Context(), "\xff\xfe", regclient.SchemaInput{Text: plainProto})
+		wantCode(t, err, regclient.CodeInvalidSubject)
 		g.register(t, "plain.Ping", plainProto, nil)
 		resp, err := g.client.ListSubjects(t.Context(), &registryv1.ListSubjectsRequest{IncludeDeleted: true})
 		if err != nil || len(resp.GetSubjects()) != 1 {
@@ -216,13 +217,13 @@ message Answer {
 
 // rulesInput is a rulesProto schema, with protovalidate's file registered
 // in r as the reference it imports.
-func rulesInput(t *testing.T, r *registry.Registry, body string) registry.SchemaInput {
+func rulesInput(t *testing.T, r *registry.Registry, body string) regclient.SchemaInput {
 	t.Helper()
-	if err := registry.RegisterFiles(t.Context(), r, validate.File_buf_validate_validate_proto); err != nil {
+	if err := regclient.RegisterFiles(t.Context(), r, validate.File_buf_validate_validate_proto); err != nil {
 		t.Fatal(err)
 	}
-	ref := registry.Reference{Name: "buf/validate/validate.proto", Subject: "buf/validate/validate.proto", Version: 1}
-	return registry.SchemaInput{Type: registry.TypeProtobuf, Text: fmt.Sprintf(rulesProto, body), References: []registry.Reference{ref}}
+	ref := regclient.Reference{Name: "buf/validate/validate.proto", Subject: "buf/validate/validate.proto", Version: 1}
+	return regclient.SchemaInput{Type: regclient.TypeProtobuf, Text: fmt.Sprintf(rulesProto, body), References: []regclient.Reference{ref}}
 }
 
 // TestHostileRuleThatDoesNotCompile registers versions whose protovalidate
@@ -248,14 +249,14 @@ func TestHostileRuleThatDoesNotCompile(t *testing.T) {
 			t.Parallel()
 			r := open(t, "sqlite")
 			_, err := r.Register(t.Context(), "rules.v1.Answer", rulesInput(t, r, c.body))
-			wantCode(t, err, registry.CodeInvalidSchema)
+			wantCode(t, err, regclient.CodeInvalidSchema)
 			t.Logf("refused: %v", err)
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
 			}
-			if _, err := r.Versions(t.Context(), "rules.v1.Answer", true); !registry.IsNotFound(err) {
+			if _, err := r.Versions(t.Context(), "rules.v1.Answer", true); !regclient.IsNotFound(err) {
 				t.Fatalf("versions after a refused rule: %v", err)
 			}
 			good := `string text = 1 [(buf.validate.field).cel = {id: "text.short", message: "too long", expression: "size(this) < 100"}];`
@@ -271,7 +272,7 @@ func TestHostileRuleThatDoesNotCompile(t *testing.T) {
   string text = 1;`
 		in := rulesInput(t, tr.Registry, body)
 		resp := do(t, "POST", tr.url()+"/subjects/rules.v1.Answer/versions", schemaBody(t, in.Text, in.References...))
-		if resp.status != http.StatusUnprocessableEntity || resp.errorCode() != registry.CodeInvalidSchema || !strings.Contains(string(resp.body), "answer.broken") {
+		if resp.status != http.StatusUnprocessableEntity || resp.errorCode() != regclient.CodeInvalidSchema || !strings.Contains(string(resp.body), "answer.broken") {
 			t.Fatalf("POST a rule that does not compile: %d %s", resp.status, resp.body)
 		}
 	})
@@ -287,7 +288,7 @@ func TestHostileSchemaTypeOmitted(t *testing.T) {
 	body := jsonBody(t, map[string]any{"schema": plainProto})
 	for _, path := range []string{"/subjects/plain.Ping/versions", "/subjects/plain.Ping", "/compatibility/subjects/plain.Ping/versions/latest"} {
 		resp := do(t, "POST", tr.url()+path, body)
-		if resp.status != http.StatusUnprocessableEntity || resp.errorCode() != registry.CodeInvalidSchema || !strings.Contains(string(resp.body), "AVRO") {
+		if resp.status != http.StatusUnprocessableEntity || resp.errorCode() != regclient.CodeInvalidSchema || !strings.Contains(string(resp.body), "AVRO") {
 			t.Errorf("POST %s without schemaType: %d %s, want 422 saying AVRO is not supported", path, resp.status, resp.body)
 		}
 	}
@@ -325,12 +326,12 @@ func TestHostileEventOptionChange(t *testing.T) {
 	r := open(t, "sqlite")
 	ctx := t.Context()
 	// The options proto is a reference, registered as the hunt's files are.
-	if err := registry.RegisterFiles(ctx, r, optionsv1.File_cairn_options_v1_options_proto); err != nil {
+	if err := regclient.RegisterFiles(ctx, r, optionsv1.File_cairn_options_v1_options_proto); err != nil {
 		t.Fatal(err)
 	}
-	refs := []registry.Reference{{Name: "cairn/options/v1/options.proto", Subject: "cairn/options/v1/options.proto", Version: 1}}
-	in := func(options string) registry.SchemaInput {
-		return registry.SchemaInput{Type: registry.TypeProtobuf, Text: fmt.Sprintf(eventProto, options), References: refs}
+	refs := []regclient.Reference{{Name: "cairn/options/v1/options.proto", Subject: "cairn/options/v1/options.proto", Version: 1}}
+	in := func(options string) regclient.SchemaInput {
+		return regclient.SchemaInput{Type: regclient.TypeProtobuf, Text: fmt.Sprintf(eventProto, options), References: refs}
 	}
 	for i, level := range []string{"BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"} {
 		subject := fmt.Sprintf("game.v1.AnswerSubmitted-%d", i)
@@ -342,7 +343,7 @@ func TestHostileEventOptionChange(t *testing.T) {
 		}
 		for _, c := range changes {
 			_, err := r.Register(ctx, subject, in(c.options))
-			wantCode(t, err, registry.CodeIncompatible)
+			wantCode(t, err, regclient.CodeIncompatible)
 			if !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), "EVENT_OPTION_CHANGED") {
 				t.Errorf("%s, %s changed: %v does not name the option", level, c.name, err)
 			}

@@ -9,6 +9,8 @@ import (
 	"buf.build/go/protovalidate"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // ruleValidator compiles the protovalidate rules of registered schemas. It
@@ -27,24 +29,33 @@ var ruleValidator = sync.OnceValues(func() (protovalidate.Validator, error) {
 // declares, nested ones included, and refuses the first that does not
 // compile with its rule id, its field path and the compiler's error: a
 // rule that does not compile would fail every publish of the type.
-func checkRules(s *Schema) error {
+func checkRules(s *regclient.Schema) error {
 	v, err := ruleValidator()
 	if err != nil {
 		return err
 	}
-	var first error
-	walkMessages(s.File.Messages(), func(md protoreflect.MessageDescriptor) {
-		if first != nil {
-			return
+	return compileRules(v, s.File.Messages())
+}
+
+// compileRules compiles the rules of msgs and of the messages they nest,
+// depth first, and stops at the first that does not compile.
+func compileRules(v protovalidate.Validator, msgs protoreflect.MessageDescriptors) error {
+	for i := range msgs.Len() {
+		md := msgs.Get(i)
+		if md.IsMapEntry() {
+			continue
 		}
 		// Validating an empty message builds the evaluators of all its
 		// rules; a violation of them says nothing about compiling.
 		err := v.Validate(dynamicpb.NewMessage(md))
 		if cerr, ok := errors.AsType[*protovalidate.CompilationError](err); ok {
-			first = newError(CodeInvalidSchema, "Invalid schema: %s does not compile: %v", locateRule(md, cerr), cerr)
+			return regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: %s does not compile: %v", locateRule(md, cerr), cerr)
 		}
-	})
-	return first
+		if err := compileRules(v, md.Messages()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // locateRule names the rule a compilation error is about: its id and the

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb"
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // answerSubject is the subject whose latest version the tests make
@@ -43,7 +44,7 @@ func divergedRegistry(t *testing.T) (string, *registry.Registry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := registry.RegisterFiles(ctx, reg, files...); err != nil {
+	if err := regclient.RegisterFiles(ctx, reg, files...); err != nil {
 		t.Fatal(err)
 	}
 	v1, err := reg.Version(ctx, answerSubject, -1, false)
@@ -57,7 +58,7 @@ func divergedRegistry(t *testing.T) (string, *registry.Registry) {
 	if _, err := reg.SetCompatibility(ctx, answerSubject, "NONE"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Register(ctx, answerSubject, registry.SchemaInput{Type: registry.TypeProtobuf, Text: text, References: v1.Schema.References}); err != nil {
+	if _, err := reg.Register(ctx, answerSubject, regclient.SchemaInput{Type: regclient.TypeProtobuf, Text: text, References: v1.Schema.References}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reg.DeleteCompatibility(ctx, answerSubject); err != nil {

@@ -1,4 +1,4 @@
-package registry
+package regclient
 
 import (
 	"context"
@@ -67,7 +67,7 @@ func RegisterFiles(ctx context.Context, r Registrar, files ...protoreflect.FileD
 			}
 			if len(problems) > 0 {
 				return fmt.Errorf("register %s as subject %q: %w", fd.Path(), subject,
-					newError(CodeIncompatible, "the schema is incompatible with the subject's latest version: %s", strings.Join(problems, "; ")))
+					Errorf(CodeIncompatible, "the schema is incompatible with the subject's latest version: %s", strings.Join(problems, "; ")))
 			}
 			if _, err := r.Register(ctx, subject, in); err != nil {
 				return fmt.Errorf("register %s as subject %q: %w", fd.Path(), subject, err)
