@@ -46,16 +46,40 @@ func compileRules(v protovalidate.Validator, msgs protoreflect.MessageDescriptor
 			continue
 		}
 		// Validating an empty message builds the evaluators of all its
-		// rules; a violation of them says nothing about compiling.
-		err := v.Validate(dynamicpb.NewMessage(md))
-		if cerr, ok := errors.AsType[*protovalidate.CompilationError](err); ok {
-			return regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: %s does not compile: %v", locateRule(md, cerr), cerr)
+		// rules; a violation of them says nothing about compiling. A
+		// message without rules of its own is skipped: building the
+		// evaluators of, say, protovalidate's own FieldRules graph costs
+		// much and checks nothing.
+		if hasRules(md) {
+			err := v.Validate(dynamicpb.NewMessage(md))
+			if cerr, ok := errors.AsType[*protovalidate.CompilationError](err); ok {
+				return regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: %s does not compile: %v", locateRule(md, cerr), cerr)
+			}
 		}
 		if err := compileRules(v, md.Messages()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// hasRules reports whether md or one of its fields or oneofs declares
+// protovalidate rules.
+func hasRules(md protoreflect.MessageDescriptor) bool {
+	if r, _ := protovalidate.ResolveMessageRules(md); r != nil {
+		return true
+	}
+	for i := range md.Fields().Len() {
+		if r, _ := protovalidate.ResolveFieldRules(md.Fields().Get(i)); r != nil {
+			return true
+		}
+	}
+	for i := range md.Oneofs().Len() {
+		if r, _ := protovalidate.ResolveOneofRules(md.Oneofs().Get(i)); r != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // locateRule names the rule a compilation error is about: its id and the
