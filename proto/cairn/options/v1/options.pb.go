@@ -94,6 +94,11 @@ type EventOptions struct {
 	// player acting. The gateway checks it against the caller's identity. Empty
 	// when no player acts (events published by services).
 	ActorField string `protobuf:"bytes,3,opt,name=actor_field,json=actorField,proto3" json:"actor_field,omitempty"`
+	// derived marks an event that only Cairn's workers write: a fact derived
+	// from other events (a clue unlocked, an answer judged). The gateway
+	// refuses it from every caller. Like topic, key_field and actor_field, it
+	// is a security option: a new version of the schema may not change it.
+	Derived bool `protobuf:"varint,4,opt,name=derived,proto3" json:"derived,omitempty"`
 	// partitions is the topic's partition count. Default: the broker's
 	// num.partitions (Kafka: 1; cairn dev: its --partitions flag).
 	Partitions int32 `protobuf:"varint,10,opt,name=partitions,proto3" json:"partitions,omitempty"`
@@ -162,6 +167,13 @@ func (x *EventOptions) GetActorField() string {
 	return ""
 }
 
+func (x *EventOptions) GetDerived() bool {
+	if x != nil {
+		return x.Derived
+	}
+	return false
+}
+
 func (x *EventOptions) GetPartitions() int32 {
 	if x != nil {
 		return x.Partitions
@@ -213,12 +225,13 @@ var File_cairn_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_cairn_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/options/v1/options.proto\x12\x10cairn.options.v1\x1a google/protobuf/descriptor.proto\"\x9c\x02\n" +
+	"\x1ecairn/options/v1/options.proto\x12\x10cairn.options.v1\x1a google/protobuf/descriptor.proto\"\xb6\x02\n" +
 	"\fEventOptions\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1b\n" +
 	"\tkey_field\x18\x02 \x01(\tR\bkeyField\x12\x1f\n" +
 	"\vactor_field\x18\x03 \x01(\tR\n" +
-	"actorField\x12\x1e\n" +
+	"actorField\x12\x18\n" +
+	"\aderived\x18\x04 \x01(\bR\aderived\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\n" +
 	" \x01(\x05R\n" +
