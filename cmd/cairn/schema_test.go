@@ -237,10 +237,10 @@ func TestSchemaCheckAndPush(t *testing.T) {
 	// A change of a security option: the event's topic.
 	writeFiles(t, dir, map[string]string{"proto/shop/v1/order_placed.proto": strings.Replace(placed, `topic: "shop.orders"`, `topic: "shop.orders-v2"`, 1)})
 	code, out, _ = env.schema(t, "check", "--registry-addr", env.registryAddr, dir)
-	if code == 0 {
-		t.Skip("the registry does not refuse a change of an event's routing options yet (trust boundary in DESIGN.md)")
+	if code != 1 {
+		t.Fatalf("check of a topic change: exit %d, want 1", code)
 	}
-	mustContain(t, "check of a topic change", out, "shop.v1.OrderPlaced")
+	mustContain(t, "check of a topic change", out, "INCOMPATIBLE   shop.v1.OrderPlaced", "EVENT_OPTION_CHANGED", "topic")
 	if code, _, _ = env.schema(t, append([]string{"push"}, append(env.flags(ownerKey), dir)...)...); code != 1 {
 		t.Fatalf("push of a topic change: exit %d, want 1", code)
 	}
