@@ -285,3 +285,30 @@ func checkExactlyOnce(t *testing.T, acked map[string]*gatewayv1.Accepted, record
 	}
 	return found
 }
+
+// checkAtLeastOnce checks that every acknowledged event is in Kafka, and
+// returns how many records hold those events and how many events are there
+// more than once.
+func checkAtLeastOnce(t *testing.T, acked map[string]*gatewayv1.Accepted, records []record) (found, dups int) {
+	t.Helper()
+	count := make(map[string]int)
+	for _, r := range records {
+		if _, ok := acked[r.eventID]; ok {
+			count[r.eventID]++
+			found++
+		}
+	}
+	missing := 0
+	for id := range acked {
+		switch n := count[id]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("of %d acknowledged events, %d are not in Kafka", len(acked), missing)
+	}
+	return found, dups
+}

@@ -294,11 +294,18 @@ type worker struct {
 
 func startWorker(t *testing.T, name, group, databaseURL string, extra ...string) *worker {
 	t.Helper()
+	w := launchWorker(t, name, group, databaseURL, extra...)
+	waitReady(t, w.process, w.admin)
+	return w
+}
+
+// launchWorker starts a worker without waiting until it is ready.
+func launchWorker(t *testing.T, name, group, databaseURL string, extra ...string) *worker {
+	t.Helper()
 	w := &worker{addr: freeAddr(t), admin: freeAddr(t)}
 	w.process = start(t, name, append([]string{"worker", "--grpc-addr", w.addr, "--admin-addr", w.admin,
 		"--kafka-brokers", suite.brokers, "--group", group, "--registry-addr", suite.registryAddr,
 		"--database-url", databaseURL, "--auth-file", suite.authFile, "--dead-letter-topic", deadLetterTopic}, extra...)...)
-	waitReady(t, w.process, w.admin)
 	return w
 }
 
@@ -350,9 +357,18 @@ func httpStatus(u string) error {
 // labels contain every one of match ("name=\"value\"").
 func metric(t *testing.T, admin, name string, match ...string) float64 {
 	t.Helper()
+	v, err := scrape(admin, name, match...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// scrape is metric, returning its error.
+func scrape(admin, name string, match ...string) (float64, error) {
 	resp, err := httpClient.Get("http://" + admin + "/metrics")
 	if err != nil {
-		t.Fatalf("metrics: %v", err)
+		return 0, fmt.Errorf("metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	var sum float64
@@ -376,11 +392,11 @@ func metric(t *testing.T, admin, name string, match ...string) float64 {
 		}
 		v, err := strconv.ParseFloat(f[0], 64)
 		if err != nil {
-			t.Fatalf("metric line %q: %v", line, err)
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
 		}
 		sum += v
 	}
-	return sum
+	return sum, sc.Err()
 }
 
 func allIn(s string, subs []string) bool {
