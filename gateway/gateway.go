@@ -29,20 +29,27 @@ import (
 	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Registry resolves a payload's message type to its registered schema.
 type Registry interface {
-	Resolve(ctx context.Context, name protoreflect.FullName) (*registry.Type, error)
+	Resolve(ctx context.Context, name protoreflect.FullName) (*regclient.Type, error)
 	// Ping checks that the registry answers.
 	Ping(ctx context.Context) error
 }
 
-// Producer hands records to Kafka in the order sent; each Delivery says
-// when Kafka has acknowledged its record.
+// Producer hands records to Kafka. *kafkax.Producer is the real one.
 type Producer interface {
-	Send(r kafkax.Record) (*kafkax.Delivery, error)
+	// Send hands r to Kafka without waiting; records sent one after
+	// another reach their partition in that order. A failure to take r is
+	// wrapped around kafkax.ErrProduce when a retry may succeed. The
+	// returned wait blocks until Kafka has acknowledged r (its position),
+	// or r failed, or ctx ends; the gateway calls it again after a ctx
+	// ended, to learn Kafka's late answer, but never from two goroutines
+	// at once. Kafka answers every record within a bounded time, or the
+	// producer closes.
+	Send(r kafkax.Record) (wait func(ctx context.Context) (kafkax.Position, error), err error)
 	// Ping checks that Kafka answers.
 	Ping(ctx context.Context) error
 }

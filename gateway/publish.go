@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -23,7 +22,7 @@ import (
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Record header names the gateway sets on every record, besides the W3C
@@ -124,8 +123,8 @@ type pendingEvent struct {
 	owner bool // this event produces; otherwise it waits for entry
 
 	// Set once handed to Kafka.
-	t        *registry.Type
-	delivery *kafkax.Delivery
+	t        *regclient.Type
+	wait     func(context.Context) (kafkax.Position, error) // Kafka's answer
 	ctx      context.Context // the produce budget, carrying the span
 	cancel   context.CancelFunc
 	span     trace.Span
@@ -218,7 +217,7 @@ func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 // check resolves the payload's type, checks that p may publish it, decodes
 // it strictly with the registered descriptor, runs its validation rules and
 // checks its actor. The type is returned once resolved, even on error.
-func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*registry.Type, protoreflect.Message, error) {
+func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*regclient.Type, protoreflect.Message, error) {
 	url := ev.GetPayload().GetTypeUrl()
 	name := protoreflect.FullName(url[strings.LastIndexByte(url, '/')+1:])
 	if !name.IsValid() {
@@ -286,7 +285,7 @@ func (s *Server) checkPlayerClock(name protoreflect.FullName, msg protoreflect.M
 // send frames the event, waits for room among the in-flight bytes and
 // hands the record to the producer, in a span whose context travels in the
 // record's headers.
-func (s *Server) send(ctx context.Context, pe *pendingEvent, t *registry.Type, payload protoreflect.Message) error {
+func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, payload protoreflect.Message) error {
 	ev := pe.ev
 	value := ev.GetPayload().GetValue()
 	record := kafkax.Record{
@@ -322,12 +321,12 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *registry.Type, p
 		))
 	s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
 	pe.t, pe.ctx, pe.cancel, pe.span, pe.size, pe.start = t, pctx, cancel, span, size, time.Now()
-	d, err := s.cfg.Producer.Send(record)
+	wait, err := s.cfg.Producer.Send(record)
 	if err != nil {
 		s.release(pe, err)
 		return err
 	}
-	pe.delivery = d
+	pe.wait = wait
 	return nil
 }
 
@@ -337,7 +336,7 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *registry.Type, p
 // retry with the same event_id gets that answer instead of producing the
 // event a second time.
 func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, error) {
-	pos, err := pe.delivery.Wait(pe.ctx)
+	pos, err := pe.wait(pe.ctx)
 	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
 	if err != nil && pe.ctx.Err() != nil {
 		s.release(pe, err)
@@ -365,7 +364,7 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 // librdkafka guarantees within the delivery timeout, or when the producer
 // closes.
 func (s *Server) settle(pe *pendingEvent) {
-	pos, err := pe.delivery.Wait(context.Background())
+	pos, err := pe.wait(context.Background())
 	var acc *gatewayv1.Accepted
 	if err == nil {
 		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
@@ -397,23 +396,23 @@ func (s *Server) produceContext(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(ctx, budget)
 }
 
-func headers(ev *gatewayv1.Event, t *registry.Type, p *auth.Principal) []kafka.Header {
-	h := make([]kafka.Header, 0, 7+len(ev.GetHeaders()))
+func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal) []kafkax.Header {
+	h := make([]kafkax.Header, 0, 7+len(ev.GetHeaders()))
 	h = append(h,
-		kafka.Header{Key: HeaderEventID, Value: []byte(ev.GetEventId())},
-		kafka.Header{Key: HeaderEventType, Value: []byte(t.Name())},
-		kafka.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(t.SchemaID), 10)},
-		kafka.Header{Key: HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
-		kafka.Header{Key: HeaderPrincipal, Value: []byte(p.ID)},
+		kafkax.Header{Key: HeaderEventID, Value: []byte(ev.GetEventId())},
+		kafkax.Header{Key: HeaderEventType, Value: []byte(t.Name())},
+		kafkax.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(t.SchemaID), 10)},
+		kafkax.Header{Key: HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
+		kafkax.Header{Key: HeaderPrincipal, Value: []byte(p.ID)},
 	)
 	for k, v := range ev.GetHeaders() {
-		h = append(h, kafka.Header{Key: k, Value: []byte(v)})
+		h = append(h, kafkax.Header{Key: k, Value: []byte(v)})
 	}
 	return h
 }
 
 // headerCarrier lets a propagator write trace context into record headers.
-type headerCarrier struct{ h *[]kafka.Header }
+type headerCarrier struct{ h *[]kafkax.Header }
 
 func (c headerCarrier) Get(key string) string {
 	for _, h := range *c.h {
@@ -431,7 +430,7 @@ func (c headerCarrier) Set(key, value string) {
 			return
 		}
 	}
-	*c.h = append(*c.h, kafka.Header{Key: key, Value: []byte(value)})
+	*c.h = append(*c.h, kafkax.Header{Key: key, Value: []byte(value)})
 }
 
 func (c headerCarrier) Keys() []string {

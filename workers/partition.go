@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Dead-letter record headers, beside the record's own.
@@ -270,7 +270,7 @@ func (p *partition) decode(ctx context.Context, m *kafka.Message) (*Event, proto
 		return nil, nil, &poison{m, ReasonUndecodable, err}, nil
 	}
 	t, err := p.w.cfg.Registry.ResolveID(ctx, h.SchemaID, h.Indexes)
-	if errors.Is(err, registry.ErrNotFound) {
+	if errors.Is(err, regclient.ErrNotFound) {
 		return nil, nil, &poison{m, ReasonUnknownSchema, err}, nil
 	} else if err != nil {
 		return nil, nil, nil, err
@@ -281,7 +281,7 @@ func (p *partition) decode(ctx context.Context, m *kafka.Message) (*Event, proto
 		Partition: tp.Partition,
 		Offset:    int64(tp.Offset),
 		Key:       m.Key,
-		Headers:   m.Headers,
+		Headers:   kafkax.Headers(m.Headers),
 		Type:      t,
 	}
 	if ev.EventID = ev.Header(HeaderEventID); ev.EventID == "" {
@@ -311,14 +311,14 @@ func (p *partition) deadLetter(ctx context.Context, bad []poison) error {
 	recs := make([]kafkax.Record, len(bad))
 	for i, b := range bad {
 		tp := b.m.TopicPartition
-		hs := append(make([]kafka.Header, 0, len(b.m.Headers)+6), b.m.Headers...)
+		hs := append(make([]kafkax.Header, 0, len(b.m.Headers)+6), kafkax.Headers(b.m.Headers)...)
 		hs = append(hs,
-			kafka.Header{Key: HeaderDLQReason, Value: []byte(b.reason)},
-			kafka.Header{Key: HeaderDLQError, Value: []byte(b.err.Error())},
-			kafka.Header{Key: HeaderDLQTopic, Value: []byte(*tp.Topic)},
-			kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(tp.Partition)))},
-			kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(int64(tp.Offset), 10))},
-			kafka.Header{Key: HeaderDLQTime, Value: []byte(now)},
+			kafkax.Header{Key: HeaderDLQReason, Value: []byte(b.reason)},
+			kafkax.Header{Key: HeaderDLQError, Value: []byte(b.err.Error())},
+			kafkax.Header{Key: HeaderDLQTopic, Value: []byte(*tp.Topic)},
+			kafkax.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(tp.Partition)))},
+			kafkax.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(int64(tp.Offset), 10))},
+			kafkax.Header{Key: HeaderDLQTime, Value: []byte(now)},
 		)
 		recs[i] = kafkax.Record{Topic: p.w.cfg.DeadLetterTopic, Key: b.m.Key, Value: b.m.Value, Headers: hs}
 	}
@@ -362,7 +362,7 @@ func (p *partition) relay(ctx context.Context) error {
 			Topic: t.Event.GetTopic(),
 			Key:   []byte(key),
 			Value: wire.Append(make([]byte, 0, 16+len(row.Payload)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
-			Headers: []kafka.Header{
+			Headers: []kafkax.Header{
 				{Key: HeaderEventID, Value: []byte(row.EventID)},
 				{Key: "cairn-event-type", Value: []byte(row.Type)},
 				{Key: "cairn-schema-id", Value: []byte(strconv.Itoa(int(t.SchemaID)))},

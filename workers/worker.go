@@ -51,7 +51,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Event is one decoded record.
@@ -60,11 +60,11 @@ type Event struct {
 	Partition int32
 	Offset    int64
 	Key       []byte
-	Headers   []kafka.Header
+	Headers   []kafkax.Header
 	// EventID is the cairn-event-id header, or topic/partition/offset for a
 	// record without one.
 	EventID string
-	Type    *registry.Type
+	Type    *regclient.Type
 	Message protoreflect.Message
 }
 
