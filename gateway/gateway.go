@@ -220,6 +220,8 @@ type Server struct {
 	draining  chan struct{} // closed by Shutdown: streams stop reading
 	drainOnce sync.Once
 	watching  sync.WaitGroup // the readiness watcher
+	settling  sync.WaitGroup // settle calls: late answers on timed-out records
+	abandon   chan struct{}  // closed by Shutdown when its ctx ends: settle calls give up
 }
 
 // New builds a server. It does not listen until Serve.
@@ -241,6 +243,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		// Stop returns once the handlers have: after it, none starts a
+		// settle call that Shutdown would not wait for.
+		grpc.WaitForHandlers(true),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
@@ -258,6 +263,7 @@ func New(cfg Config) (*Server, error) {
 		inflight:  semaphore.NewWeighted(cfg.MaxInFlightBytes),
 		dedup:     newDedup(cfg.DedupWindow, cfg.DedupEntries),
 		draining:  make(chan struct{}),
+		abandon:   make(chan struct{}),
 	}
 	gatewayv1.RegisterEventGatewayServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -323,8 +329,10 @@ func (s *Server) checkReady() {
 
 // Shutdown stops taking new calls, ends streams after their events in
 // flight are answered, and waits for calls in progress to finish, until ctx
-// ends; then it cancels what is left. The caller closes the producer
-// afterwards, which flushes what the finished calls produced.
+// ends; then it cancels what is left. It also waits, within ctx, for
+// Kafka's late answers on records whose callers stopped waiting. The caller
+// closes the producer afterwards, which flushes what the finished calls
+// produced.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.drainOnce.Do(func() { close(s.draining) })
 	s.health.Shutdown() // report NOT_SERVING so balancers move away
@@ -339,5 +347,18 @@ func (s *Server) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-stopped
+	}
+	// Records whose callers stopped waiting are still owed Kafka's answer,
+	// for the retries' sake; wait for it within ctx.
+	settled := make(chan struct{})
+	go func() {
+		s.settling.Wait()
+		close(settled)
+	}()
+	select {
+	case <-settled:
+	case <-ctx.Done():
+		close(s.abandon)
+		<-settled
 	}
 }
