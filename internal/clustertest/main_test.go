@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
 // The suite's fixed choices.
@@ -591,9 +592,9 @@ func readAll(t *testing.T, topics ...string) []record {
 			rec := record{topic: r.Topic, partition: r.Partition, offset: r.Offset, value: r.Value}
 			for _, h := range r.Headers {
 				switch h.Key {
-				case "cairn-event-id":
+				case wire.HeaderEventID:
 					rec.eventID = string(h.Value)
-				case "cairn-event-type":
+				case wire.HeaderEventType:
 					rec.eventType = string(h.Value)
 				}
 			}
