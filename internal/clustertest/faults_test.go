@@ -109,6 +109,7 @@ func TestLeaderLossUnderLoad(t *testing.T) {
 	var killedAt, restartedAt time.Time
 	var restartTook time.Duration
 	var faultErr error
+	var restartNote string
 	var fault sync.WaitGroup
 	fault.Go(func() {
 		select {
@@ -124,7 +125,12 @@ func TestLeaderLossUnderLoad(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		restartedAt = time.Now()
 		if out, err := execScript("start", strconv.Itoa(int(victim))); err != nil {
-			faultErr = fmt.Errorf("restart: %v: %s", err, out)
+			// Kafka 4.1 can find a torn record at the end of its metadata
+			// log after SIGKILL and stop; its next start recovers.
+			restartNote = fmt.Sprintf("first restart failed (%s); ", strings.TrimSpace(string(out)))
+			if out, err := execScript("start", strconv.Itoa(int(victim))); err != nil {
+				faultErr = fmt.Errorf("restart: %v: %s", err, out)
+			}
 		}
 		restartTook = time.Since(restartedAt)
 	})
@@ -167,10 +173,10 @@ func TestLeaderLossUnderLoad(t *testing.T) {
 		outage = fmt.Sprintf("calls failed from %.1fs to %.1fs after the kill", l.firstFail.Sub(killedAt).Seconds(), l.lastFail.Sub(killedAt).Seconds())
 	}
 	t.Logf("RESULT leader loss: killed broker %d (leader of %s/%d, %d of %d hunts) at %.1fs into a %.1fs load; "+
-		"restarted 10s later, ready in %.1fs; acked %d, found in Kafka %d, applied %v (duplicates skipped %v), "+
+		"restarted 10s later, %sready in %.1fs; acked %d, found in Kafka %d, applied %v (duplicates skipped %v), "+
 		"UNAVAILABLE answers %d in %d failed calls (slowest failure %v); %s; worker caught up %.1fs after the load; gateway readiness: %s",
 		victim, huntTopic, busiest, perPartition[busiest], len(hunts), killedAt.Sub(t0).Seconds(), loadTook.Seconds(),
-		restartTook.Seconds(), len(l.acked), found, applied, dups, l.unavailable, l.failedCalls, l.slowestFail.Round(time.Millisecond),
+		restartNote, restartTook.Seconds(), len(l.acked), found, applied, dups, l.unavailable, l.failedCalls, l.slowestFail.Round(time.Millisecond),
 		outage, time.Since(applyStart).Seconds(), ready)
 }
 
