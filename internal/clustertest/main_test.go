@@ -470,8 +470,8 @@ func admin(t *testing.T) *kadm.Client {
 
 // freshTopics deletes Cairn's topics and creates them again, empty, with
 // the suite's partitions and replication, so that each test starts from
-// empty logs. Nothing in Cairn creates topics on a real cluster yet (the
-// event options name a topic but not its shape), so the suite does.
+// empty logs. The suite creates them with Kafka's admin API rather than
+// through `cairn schema push --kafka-brokers`.
 func freshTopics(t *testing.T) {
 	t.Helper()
 	adm := admin(t)
