@@ -119,13 +119,13 @@ func NewReader(opts ReaderOptions) (*Reader, error) {
 	_, _ = rand.Read(suffix[:])
 	cfg := baseConfig(opts.Brokers, "cairn-reader")
 	for k, v := range map[string]kafka.ConfigValue{
-		"group.id":                "cairn-reader-" + hex.EncodeToString(suffix[:]),
-		"enable.auto.commit":      false,
+		"group.id":                 "cairn-reader-" + hex.EncodeToString(suffix[:]),
+		"enable.auto.commit":       false,
 		"enable.auto.offset.store": false,
-		"auto.offset.reset":       "earliest",
-		"enable.partition.eof":    true,
-		"fetch.wait.max.ms":       50,
-		"isolation.level":         "read_committed",
+		"auto.offset.reset":        "earliest",
+		"enable.partition.eof":     true,
+		"fetch.wait.max.ms":        50,
+		"isolation.level":          "read_committed",
 	} {
 		cfg[k] = v
 	}
