@@ -49,7 +49,8 @@ func startDev(t *testing.T) *devStack {
 			t.Error("dev did not stop")
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a loaded CI machine can take long to migrate and register.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		resp, err := http.Get("http://" + s.admin + "/readyz")
 		if err == nil {
@@ -128,10 +129,10 @@ func (s *devStack) metric(t *testing.T, name string, want ...string) float64 {
 	return sum
 }
 
-// waitFor polls cond until it holds, or fails the test after 30 s.
+// waitFor polls cond until it holds, or fails the test after a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
