@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
 )
 
 // TestDLQReplay is the operator's session: a record framed with a schema
@@ -18,10 +20,24 @@ func TestDLQReplay(t *testing.T) {
 	// A record no fix will make decodable, dead-lettered beside it.
 	s.produce(t, "cairn.hunt.events", "junk", []byte("not framed at all"))
 
+	// A dead letter whose source topic has since been deleted.
+	s.produce(t, "cairn.deadletter", "old", []byte("whatever it was"),
+		kafkax.Header{Key: "cairn-event-id", Value: []byte("retired-1")},
+		kafkax.Header{Key: "cairn-dlq-reason", Value: []byte("undecodable")},
+		kafkax.Header{Key: "cairn-dlq-error", Value: []byte("from a topic that is gone")},
+		kafkax.Header{Key: "cairn-dlq-topic", Value: []byte("cairn.retired.events")},
+		kafkax.Header{Key: "cairn-dlq-partition", Value: []byte("0")},
+		kafkax.Header{Key: "cairn-dlq-offset", Value: []byte("7")},
+	)
+
 	var dls []map[string]any
-	waitFor(t, "two dead letters", func() bool { dls = s.deadLetters(t); return len(dls) == 2 })
-	var poisonID, junkID string
+	waitFor(t, "three dead letters", func() bool { dls = s.deadLetters(t); return len(dls) == 3 })
+	var poisonID, junkID, retiredID string
 	for _, d := range dls {
+		if d["source_topic"] == "cairn.retired.events" {
+			retiredID = d["id"].(string)
+			continue
+		}
 		switch d["reason"] {
 		case "unknown_schema":
 			poisonID = d["id"].(string)
@@ -32,8 +48,8 @@ func TestDLQReplay(t *testing.T) {
 			junkID = d["id"].(string)
 		}
 	}
-	if poisonID == "" || junkID == "" {
-		t.Fatalf("dead letters %v: want one unknown_schema and one undecodable", dls)
+	if poisonID == "" || junkID == "" || retiredID == "" {
+		t.Fatalf("dead letters %v: want one unknown_schema, one undecodable and one from cairn.retired.events", dls)
 	}
 
 	dlq := func(args ...string) (int, string, string) {
@@ -72,9 +88,13 @@ func TestDLQReplay(t *testing.T) {
 	if applied := s.metric(t, "cairn_worker_events_applied_total"); applied != 0 {
 		t.Fatalf("a dry run applied %v events", applied)
 	}
-	// Replay everything: the junk is refused, the hunt replayed.
+	// Replay everything: the junk and the orphan are refused, the hunt
+	// replayed.
 	code, out, _ = dlq("replay", "--yes")
-	if code != 1 || !strings.Contains(out, "replayed   "+poisonID) || !strings.Contains(out, "refused    "+junkID+": still does not decode (unframed)") || !strings.Contains(out, "1 replayed, 0 would be replayed (dry run), 1 refused") {
+	if code != 1 || !strings.Contains(out, "replayed   "+poisonID) ||
+		!strings.Contains(out, "refused    "+junkID+": still does not decode (unframed)") ||
+		!strings.Contains(out, "refused    "+retiredID+": source topic cairn.retired.events no longer exists") ||
+		!strings.Contains(out, "1 replayed, 0 would be replayed (dry run), 2 refused") {
 		t.Errorf("replay: exit %d:\n%s", code, out)
 	}
 	waitFor(t, "the replayed hunt applied", func() bool { return s.metric(t, "cairn_worker_events_applied_total") == 1 })

@@ -45,7 +45,11 @@ func startAdminConsole(addr string, metrics prometheus.Gatherer, ready func(cont
 	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console})
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(lis) }()
-	log.Info("admin listening", "addr", lis.Addr().String(), "paths", "/metrics /healthz /readyz")
+	paths := "/metrics /healthz /readyz"
+	if console != nil {
+		paths = "/ (console) " + paths
+	}
+	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
 	return func(ctx context.Context) error {
 		return errors.Join(adm.Shutdown(ctx), <-done)
 	}, nil
