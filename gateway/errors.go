@@ -21,7 +21,7 @@ import (
 	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // rejection is an event the gateway refuses: the client must change it.
@@ -71,7 +71,7 @@ func invalidPayload(name protoreflect.FullName, err error) error {
 }
 
 func unknownType(name protoreflect.FullName, err error) error {
-	if !errors.Is(err, registry.ErrNotFound) {
+	if !errors.Is(err, regclient.ErrNotFound) {
 		return fmt.Errorf("%w: resolve %s: %w", errRegistry, name, err)
 	}
 	return &rejection{msg: fmt.Sprintf("unknown event type %q: no schema registered for it", name)}

@@ -29,12 +29,12 @@ import (
 	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Registry resolves a payload's message type to its registered schema.
 type Registry interface {
-	Resolve(ctx context.Context, name protoreflect.FullName) (*registry.Type, error)
+	Resolve(ctx context.Context, name protoreflect.FullName) (*regclient.Type, error)
 	// Ping checks that the registry answers.
 	Ping(ctx context.Context) error
 }

@@ -33,6 +33,7 @@ import (
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/registrytest"
 )
 
@@ -40,7 +41,7 @@ import (
 type stack struct {
 	broker   *devbroker.Broker
 	registry *registry.Registry
-	types    *registry.Client
+	types    *regclient.Client
 	client   gatewayv1.EventGatewayClient
 	conn     *grpc.ClientConn
 	gateway  *gateway.Server
@@ -266,7 +267,7 @@ func TestPublishRejectsRuleViolationAndProducesNothing(t *testing.T) {
 func TestPublishRejectsBadEnvelopesAndPayloads(t *testing.T) {
 	t.Parallel()
 	s := start(t)
-	plain := registry.SchemaInput{Text: "syntax = \"proto3\";\npackage test.v1;\nmessage Plain { string id = 1; }\n"}
+	plain := regclient.SchemaInput{Text: "syntax = \"proto3\";\npackage test.v1;\nmessage Plain { string id = 1; }\n"}
 	if _, err := s.registry.Register(t.Context(), "test.v1.Plain", plain); err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Record header names the gateway sets on every record, besides the W3C
@@ -124,7 +124,7 @@ type pendingEvent struct {
 	owner bool // this event produces; otherwise it waits for entry
 
 	// Set once handed to Kafka.
-	t        *registry.Type
+	t        *regclient.Type
 	delivery *kafkax.Delivery
 	ctx      context.Context // the produce budget, carrying the span
 	cancel   context.CancelFunc
@@ -218,7 +218,7 @@ func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 // check resolves the payload's type, checks that p may publish it, decodes
 // it strictly with the registered descriptor, runs its validation rules and
 // checks its actor. The type is returned once resolved, even on error.
-func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*registry.Type, protoreflect.Message, error) {
+func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*regclient.Type, protoreflect.Message, error) {
 	url := ev.GetPayload().GetTypeUrl()
 	name := protoreflect.FullName(url[strings.LastIndexByte(url, '/')+1:])
 	if !name.IsValid() {
@@ -286,7 +286,7 @@ func (s *Server) checkPlayerClock(name protoreflect.FullName, msg protoreflect.M
 // send frames the event, waits for room among the in-flight bytes and
 // hands the record to the producer, in a span whose context travels in the
 // record's headers.
-func (s *Server) send(ctx context.Context, pe *pendingEvent, t *registry.Type, payload protoreflect.Message) error {
+func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, payload protoreflect.Message) error {
 	ev := pe.ev
 	value := ev.GetPayload().GetValue()
 	record := kafkax.Record{
@@ -397,7 +397,7 @@ func (s *Server) produceContext(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(ctx, budget)
 }
 
-func headers(ev *gatewayv1.Event, t *registry.Type, p *auth.Principal) []kafka.Header {
+func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal) []kafka.Header {
 	h := make([]kafka.Header, 0, 7+len(ev.GetHeaders()))
 	h = append(h,
 		kafka.Header{Key: HeaderEventID, Value: []byte(ev.GetEventId())},

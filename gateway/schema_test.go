@@ -5,10 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnhq/cairn/registry/regclient"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/cairnhq/cairn/registry"
 )
 
 // TestNewRuleAppliesWithoutRestart registers a version of PlayerRegistered
@@ -31,7 +30,7 @@ func TestNewRuleAppliesWithoutRestart(t *testing.T) {
 	if stricter == sv.Schema.Text {
 		t.Fatalf("registered schema has no max_len: 40 to tighten:\n%s", sv.Schema.Text)
 	}
-	if _, err := s.registry.Register(t.Context(), subject, registry.SchemaInput{Text: stricter, References: sv.Schema.References}); err != nil {
+	if _, err := s.registry.Register(t.Context(), subject, regclient.SchemaInput{Text: stricter, References: sv.Schema.References}); err != nil {
 		t.Fatalf("register the stricter version: %v", err)
 	}
 

@@ -12,9 +12,8 @@ import (
 	"time"
 	"unicode"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Options configures Open.
@@ -52,30 +51,9 @@ type Registry struct {
 // index is the registry's state in memory. It is replaced, never mutated,
 // so readers may keep one without a lock.
 type index struct {
-	schemas  map[int32]*Schema
+	schemas  map[int32]*regclient.Schema
 	subjects map[string][]versionRow // by version, ascending
 	settings map[[2]string]string
-}
-
-// SubjectVersion is one version of a subject.
-type SubjectVersion struct {
-	Subject string
-	Version int
-	Schema  *Schema
-	Deleted bool
-}
-
-// SchemaInput is a schema as a client sends it.
-type SchemaInput struct {
-	// Type is the schema type; empty means PROTOBUF.
-	Type string
-	// Text is .proto source or a base64 FileDescriptorProto.
-	Text       string
-	References []Reference
-	// ID and Version are set only in IMPORT mode, to keep another
-	// registry's ids.
-	ID      int32
-	Version int
 }
 
 // Open migrates the database, loads the index and starts following writes
@@ -96,7 +74,7 @@ func Open(ctx context.Context, opts Options) (*Registry, error) {
 	r := &Registry{
 		db:     opts.DB,
 		log:    opts.Logger,
-		idx:    &index{schemas: map[int32]*Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}},
+		idx:    &index{schemas: map[int32]*regclient.Schema{}, subjects: map[string][]versionRow{}, settings: map[[2]string]string{}},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		broken: make(map[int32]bool),
@@ -152,7 +130,7 @@ func (r *Registry) refresh(ctx context.Context) error {
 		return err
 	}
 	next := &index{
-		schemas:  make(map[int32]*Schema, len(old.schemas)+len(snap.schemas)),
+		schemas:  make(map[int32]*regclient.Schema, len(old.schemas)+len(snap.schemas)),
 		subjects: make(map[string][]versionRow),
 		settings: snap.settings,
 	}
@@ -206,12 +184,12 @@ func (r *Registry) refreshIfStale(ctx context.Context) bool {
 }
 
 // build compiles a stored schema row against the schemas it references.
-func (x *index) build(row schemaRow) (*Schema, error) {
+func (x *index) build(row schemaRow) (*regclient.Schema, error) {
 	deps, err := x.resolveRefs(row.refs)
 	if err != nil {
 		return nil, err
 	}
-	s, err := compile(mainPath, row.text, deps)
+	s, err := regclient.Compile(row.text, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -219,39 +197,24 @@ func (x *index) build(row schemaRow) (*Schema, error) {
 	return s, nil
 }
 
-// mainPath is the file name a schema is compiled under when it is not
-// imported. It only needs to differ from the import paths of references.
-const mainPath = "cairn-registry/schema.proto"
-
 // resolveRefs finds the schemas that references name.
-func (x *index) resolveRefs(refs []Reference) ([]dependency, error) {
-	deps := make([]dependency, 0, len(refs))
+func (x *index) resolveRefs(refs []regclient.Reference) ([]regclient.Dependency, error) {
+	deps := make([]regclient.Dependency, 0, len(refs))
 	for _, ref := range refs {
 		if ref.Name == "" {
-			return nil, newError(CodeInvalidSchema, "invalid schema: a reference has no name")
+			return nil, regclient.Errorf(regclient.CodeInvalidSchema, "invalid schema: a reference has no name")
 		}
 		v, err := x.version(ref.Subject, ref.Version, true)
 		if err != nil {
-			return nil, newError(CodeInvalidSchema, "invalid schema: reference %q to subject %q version %d: %v", ref.Name, ref.Subject, ref.Version, err)
+			return nil, regclient.Errorf(regclient.CodeInvalidSchema, "invalid schema: reference %q to subject %q version %d: %v", ref.Name, ref.Subject, ref.Version, err)
 		}
 		s, ok := x.schemas[v.schemaID]
 		if !ok {
-			return nil, newError(CodeInvalidSchema, "invalid schema: reference %q: schema %d is not loaded", ref.Name, v.schemaID)
+			return nil, regclient.Errorf(regclient.CodeInvalidSchema, "invalid schema: reference %q: schema %d is not loaded", ref.Name, v.schemaID)
 		}
-		deps = append(deps, dependency{name: ref.Name, schema: s})
+		deps = append(deps, regclient.Dependency{Name: ref.Name, Schema: s})
 	}
 	return deps, nil
-}
-
-func walkMessages(msgs protoreflect.MessageDescriptors, fn func(protoreflect.MessageDescriptor)) {
-	for i := range msgs.Len() {
-		md := msgs.Get(i)
-		if md.IsMapEntry() {
-			continue
-		}
-		fn(md)
-		walkMessages(md.Messages(), fn)
-	}
 }
 
 func latestLive(vs []versionRow) *versionRow {
@@ -268,7 +231,7 @@ func (x *index) version(subject string, version int, deleted bool) (*versionRow,
 	vs := x.subjects[subject]
 	live := latestLive(vs) != nil
 	if len(vs) == 0 || !live && !deleted {
-		return nil, newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		return nil, regclient.Errorf(regclient.CodeSubjectNotFound, "Subject '%s' not found.", subject)
 	}
 	if version == -1 {
 		for i := len(vs) - 1; i >= 0; i-- {
@@ -280,18 +243,18 @@ func (x *index) version(subject string, version int, deleted bool) (*versionRow,
 	for i := range vs {
 		if vs[i].version == version {
 			if vs[i].deleted && !deleted {
-				return nil, newError(CodeVersionNotFound, "Version %d not found.", version)
+				return nil, regclient.Errorf(regclient.CodeVersionNotFound, "Version %d not found.", version)
 			}
 			return &vs[i], nil
 		}
 	}
-	return nil, newError(CodeVersionNotFound, "Version %d not found.", version)
+	return nil, regclient.Errorf(regclient.CodeVersionNotFound, "Version %d not found.", version)
 }
 
 // checkSubject rejects subject names no client could mean.
 func checkSubject(subject string) error {
 	if subject == "" || len(subject) > 255 || strings.IndexFunc(subject, unicode.IsControl) >= 0 || strings.TrimSpace(subject) != subject {
-		return newError(CodeInvalidSubject, "Invalid subject %q: it must be 1 to 255 characters, without control characters or surrounding spaces.", subject)
+		return regclient.Errorf(regclient.CodeInvalidSubject, "Invalid subject %q: it must be 1 to 255 characters, without control characters or surrounding spaces.", subject)
 	}
 	return nil
 }
@@ -304,7 +267,7 @@ func ParseVersion(s string) (int, error) {
 	}
 	var v int
 	if _, err := fmt.Sscanf(s, "%d", &v); err != nil || v < 1 || v > math.MaxInt32 || fmt.Sprint(v) != s {
-		return 0, newError(CodeInvalidVersion, "The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", s)
+		return 0, regclient.Errorf(regclient.CodeInvalidVersion, "The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", s)
 	}
 	return v, nil
 }
@@ -317,7 +280,7 @@ func (r *Registry) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if errors.Is(err, errStale) {
 		return err
 	}
-	var e *Error
+	var e *regclient.Error
 	if errors.As(err, &e) {
 		return e
 	}

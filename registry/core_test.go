@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 func open(t testing.TB, engine sqldb.Engine) *registry.Registry {
@@ -48,8 +49,8 @@ func wantCode(t *testing.T, err error, code int) {
 	}
 }
 
-func proto3(body string) registry.SchemaInput {
-	return registry.SchemaInput{Text: "syntax = \"proto3\";\npackage test.v1;\n" + body}
+func proto3(body string) regclient.SchemaInput {
+	return regclient.SchemaInput{Text: "syntax = \"proto3\";\npackage test.v1;\n" + body}
 }
 
 const (
@@ -66,7 +67,7 @@ func TestRegisterHuntFilesAndResolve(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := registry.RegisterFiles(ctx, r, files...); err != nil {
+		if err := regclient.RegisterFiles(ctx, r, files...); err != nil {
 			t.Fatal(err)
 		}
 		subjects := r.Subjects(ctx, "", false)
@@ -75,7 +76,7 @@ func TestRegisterHuntFilesAndResolve(t *testing.T) {
 				t.Errorf("subjects %v lack %s", subjects, want)
 			}
 		}
-		c := registry.NewClient(r, 0)
+		c := regclient.NewClient(r, 0)
 		tests := []struct{ name, topic, key, actor string }{
 			{"cairn.hunt.v1.PlayerRegistered", "cairn.player.events", "player_id", "player_id"},
 			{"cairn.hunt.v1.HuntCreated", "cairn.hunt.events", "hunt_id", ""},
@@ -119,7 +120,7 @@ func TestRegisterHuntFilesAndResolve(t *testing.T) {
 		}
 		// Registering the same files again changes nothing.
 		before := r.Subjects(ctx, "", true)
-		if err := registry.RegisterFiles(ctx, r, files...); err != nil {
+		if err := regclient.RegisterFiles(ctx, r, files...); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range before {
@@ -128,10 +129,10 @@ func TestRegisterHuntFilesAndResolve(t *testing.T) {
 			}
 		}
 		// Unknown names and ids.
-		if _, err := c.Resolve(ctx, "cairn.hunt.v1.Nope"); !registry.IsNotFound(err) {
+		if _, err := c.Resolve(ctx, "cairn.hunt.v1.Nope"); !regclient.IsNotFound(err) {
 			t.Errorf("Resolve(unknown) = %v, want not found", err)
 		}
-		if _, err := c.ResolveID(ctx, 9999, []int{0}); !registry.IsNotFound(err) {
+		if _, err := c.ResolveID(ctx, 9999, []int{0}); !regclient.IsNotFound(err) {
 			t.Errorf("ResolveID(9999) = %v, want not found", err)
 		}
 	})
@@ -159,7 +160,7 @@ func TestSchemaLifecycle(t *testing.T) {
 			t.Fatalf("compatible v2 = %d, %v", id2, err)
 		}
 		_, err = r.Register(ctx, "s", proto3(thingBreak))
-		wantCode(t, err, registry.CodeIncompatible)
+		wantCode(t, err, regclient.CodeIncompatible)
 		if !strings.Contains(err.Error(), "FIELD_SCALAR_KIND_CHANGED #/Thing/2") {
 			t.Errorf("409 message %q does not name the change and its path", err)
 		}
@@ -171,18 +172,18 @@ func TestSchemaLifecycle(t *testing.T) {
 			t.Fatalf("LookUp = %+v, %v", sv, err)
 		}
 		_, err = r.LookUp(ctx, "s", proto3("message Other { string x = 1; }"), false)
-		wantCode(t, err, registry.CodeSchemaNotFound)
+		wantCode(t, err, regclient.CodeSchemaNotFound)
 		_, err = r.LookUp(ctx, "nope", proto3(thingV1), false)
-		wantCode(t, err, registry.CodeSubjectNotFound)
+		wantCode(t, err, regclient.CodeSubjectNotFound)
 
 		// Soft, then permanent, delete of one version.
 		_, err = r.DeleteVersion(ctx, "s", 2, true)
-		wantCode(t, err, registry.CodeVersionNotSoftDeleted)
+		wantCode(t, err, regclient.CodeVersionNotSoftDeleted)
 		if v, err := r.DeleteVersion(ctx, "s", 2, false); err != nil || v != 2 {
 			t.Fatalf("soft delete v2 = %d, %v", v, err)
 		}
 		_, err = r.DeleteVersion(ctx, "s", 2, false)
-		wantCode(t, err, registry.CodeVersionSoftDeleted)
+		wantCode(t, err, regclient.CodeVersionSoftDeleted)
 		if vs, _ := r.Versions(ctx, "s", false); !slices.Equal(vs, []int{1}) {
 			t.Errorf("live versions = %v, want [1]", vs)
 		}
@@ -190,7 +191,7 @@ func TestSchemaLifecycle(t *testing.T) {
 			t.Errorf("all versions = %v, want [1 2]", vs)
 		}
 		_, err = r.Version(ctx, "s", 2, false)
-		wantCode(t, err, registry.CodeVersionNotFound)
+		wantCode(t, err, regclient.CodeVersionNotFound)
 		if _, err := r.SchemaByID(ctx, id2); err != nil {
 			t.Errorf("a soft-deleted version's schema is gone: %v", err)
 		}
@@ -198,16 +199,16 @@ func TestSchemaLifecycle(t *testing.T) {
 			t.Fatalf("permanent delete v2 = %d, %v", v, err)
 		}
 		_, err = r.SchemaByID(ctx, id2)
-		wantCode(t, err, registry.CodeSchemaNotFound)
+		wantCode(t, err, regclient.CodeSchemaNotFound)
 
 		// Soft, then permanent, delete of the subject.
 		_, err = r.DeleteSubject(ctx, "s", true)
-		wantCode(t, err, registry.CodeSubjectNotSoftDeleted)
+		wantCode(t, err, regclient.CodeSubjectNotSoftDeleted)
 		if vs, err := r.DeleteSubject(ctx, "s", false); err != nil || !slices.Equal(vs, []int{1}) {
 			t.Fatalf("soft delete subject = %v, %v", vs, err)
 		}
 		_, err = r.DeleteSubject(ctx, "s", false)
-		wantCode(t, err, registry.CodeSubjectSoftDeleted)
+		wantCode(t, err, regclient.CodeSubjectSoftDeleted)
 		if got := r.Subjects(ctx, "", false); !slices.Equal(got, []string{"s2"}) {
 			t.Errorf("subjects = %v, want [s2]", got)
 		}
@@ -218,7 +219,7 @@ func TestSchemaLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = r.Versions(ctx, "s", true)
-		wantCode(t, err, registry.CodeSubjectNotFound)
+		wantCode(t, err, regclient.CodeSubjectNotFound)
 		if _, err := r.SchemaByID(ctx, id1); err != nil {
 			t.Errorf("schema %d, still used by s2, is gone: %v", id1, err)
 		}
@@ -230,7 +231,7 @@ func TestSchemaLifecycle(t *testing.T) {
 			t.Fatalf("new schema after permanent delete = %d, %v; want an id above %d", id3, err, id2)
 		}
 		_, err = r.DeleteSubject(ctx, "never", false)
-		wantCode(t, err, registry.CodeSubjectNotFound)
+		wantCode(t, err, regclient.CodeSubjectNotFound)
 	})
 }
 
@@ -238,14 +239,14 @@ func TestReferences(t *testing.T) {
 	t.Parallel()
 	onEachEngine(t, func(t *testing.T, r *registry.Registry) {
 		ctx := t.Context()
-		common := registry.SchemaInput{Text: "syntax = \"proto3\";\npackage deps.v1;\nmessage Point { double x = 1; double y = 2; }\n"}
+		common := regclient.SchemaInput{Text: "syntax = \"proto3\";\npackage deps.v1;\nmessage Point { double x = 1; double y = 2; }\n"}
 		depID, err := r.Register(ctx, "deps/common.proto", common)
 		if err != nil {
 			t.Fatal(err)
 		}
-		main := registry.SchemaInput{
+		main := regclient.SchemaInput{
 			Text:       "syntax = \"proto3\";\npackage test.v1;\nimport \"deps/common.proto\";\nimport \"google/protobuf/timestamp.proto\";\nmessage Place { deps.v1.Point at = 1; google.protobuf.Timestamp seen = 2; }\n",
-			References: []registry.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}},
+			References: []regclient.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}},
 		}
 		id, err := r.Register(ctx, "test.v1.Place", main)
 		if err != nil {
@@ -258,11 +259,11 @@ func TestReferences(t *testing.T) {
 			t.Errorf("ReferencedBy = %v, %v; want [%d]", ids, err, id)
 		}
 		_, err = r.DeleteSubject(ctx, "deps/common.proto", false)
-		wantCode(t, err, registry.CodeReferenceExists)
+		wantCode(t, err, regclient.CodeReferenceExists)
 		_, err = r.DeleteVersion(ctx, "deps/common.proto", 1, false)
-		wantCode(t, err, registry.CodeReferenceExists)
+		wantCode(t, err, regclient.CodeReferenceExists)
 
-		c := registry.NewClient(r, 0)
+		c := regclient.NewClient(r, 0)
 		typ, err := c.Resolve(ctx, "test.v1.Place")
 		if err != nil {
 			t.Fatal(err)
@@ -274,11 +275,11 @@ func TestReferences(t *testing.T) {
 		noRef := main
 		noRef.References = nil
 		_, err = r.Register(ctx, "test.v1.Other", noRef)
-		wantCode(t, err, registry.CodeInvalidSchema)
+		wantCode(t, err, regclient.CodeInvalidSchema)
 		badRef := main
-		badRef.References = []registry.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 7}}
+		badRef.References = []regclient.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 7}}
 		_, err = r.Register(ctx, "test.v1.Other", badRef)
-		wantCode(t, err, registry.CodeInvalidSchema)
+		wantCode(t, err, regclient.CodeInvalidSchema)
 		if got := r.Subjects(ctx, "test.v1.Other", true); len(got) != 0 {
 			t.Errorf("a refused registration left subject %v", got)
 		}
@@ -292,19 +293,19 @@ func TestInvalidInput(t *testing.T) {
 	tests := []struct {
 		name    string
 		subject string
-		in      registry.SchemaInput
+		in      regclient.SchemaInput
 		code    int
 		want    string
 	}{
-		{"syntax error", "s", proto3("message { }"), registry.CodeInvalidSchema, "syntax error"},
-		{"unknown type", "s", proto3("message A { Nope b = 1; }"), registry.CodeInvalidSchema, "Nope"},
-		{"empty", "s", registry.SchemaInput{}, registry.CodeInvalidSchema, "empty"},
-		{"avro", "s", registry.SchemaInput{Type: "AVRO", Text: `{"type": "string"}`}, registry.CodeInvalidSchema, "PROTOBUF"},
-		{"bad base64 descriptor", "s", registry.SchemaInput{Text: "Zm9vYmFy"}, registry.CodeInvalidSchema, "invalid schema"},
-		{"empty subject", "", proto3(thingV1), registry.CodeInvalidSubject, "Invalid subject"},
-		{"control characters", "a\nb", proto3(thingV1), registry.CodeInvalidSubject, "Invalid subject"},
-		{"reference without name", "s", registry.SchemaInput{Text: proto3(thingV1).Text, References: []registry.Reference{{Subject: "x", Version: 1}}}, registry.CodeInvalidSchema, "no name"},
-		{"id outside import mode", "s", registry.SchemaInput{Text: proto3(thingV1).Text, ID: 5}, registry.CodeOperationNotPermitted, "import mode"},
+		{"syntax error", "s", proto3("message { }"), regclient.CodeInvalidSchema, "syntax error"},
+		{"unknown type", "s", proto3("message A { Nope b = 1; }"), regclient.CodeInvalidSchema, "Nope"},
+		{"empty", "s", regclient.SchemaInput{}, regclient.CodeInvalidSchema, "empty"},
+		{"avro", "s", regclient.SchemaInput{Type: "AVRO", Text: `{"type": "string"}`}, regclient.CodeInvalidSchema, "PROTOBUF"},
+		{"bad base64 descriptor", "s", regclient.SchemaInput{Text: "Zm9vYmFy"}, regclient.CodeInvalidSchema, "invalid schema"},
+		{"empty subject", "", proto3(thingV1), regclient.CodeInvalidSubject, "Invalid subject"},
+		{"control characters", "a\nb", proto3(thingV1), regclient.CodeInvalidSubject, "Invalid subject"},
+		{"reference without name", "s", regclient.SchemaInput{Text: proto3(thingV1).Text, References: []regclient.Reference{{Subject: "x", Version: 1}}}, regclient.CodeInvalidSchema, "no name"},
+		{"id outside import mode", "s", regclient.SchemaInput{Text: proto3(thingV1).Text, ID: 5}, regclient.CodeOperationNotPermitted, "import mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,7 +320,7 @@ func TestInvalidInput(t *testing.T) {
 		t.Errorf("refused registrations left subjects %v", got)
 	}
 	for _, v := range []string{"0", "x", "1.5", "-2", "01", ""} {
-		if _, err := registry.ParseVersion(v); registry.AsError(err).Code != registry.CodeInvalidVersion {
+		if _, err := registry.ParseVersion(v); registry.AsError(err).Code != regclient.CodeInvalidVersion {
 			t.Errorf("ParseVersion(%q) = %v, want 42202", v, err)
 		}
 	}
@@ -341,18 +342,18 @@ func TestSettings(t *testing.T) {
 			t.Fatalf("SetCompatibility = %s, %v", l, err)
 		}
 		_, err := r.Compatibility(ctx, "s", false)
-		wantCode(t, err, registry.CodeSubjectConfigNotFound)
+		wantCode(t, err, regclient.CodeSubjectConfigNotFound)
 		if l, _ := r.Compatibility(ctx, "s", true); l != "FULL" {
 			t.Errorf("subject level defaulting to global = %s, want FULL", l)
 		}
 		_, err = r.SetCompatibility(ctx, "s", "SIDEWAYS")
-		wantCode(t, err, registry.CodeInvalidCompatibility)
+		wantCode(t, err, regclient.CodeInvalidCompatibility)
 
 		if _, err := r.Register(ctx, "s", proto3(thingV2)); err != nil {
 			t.Fatal(err)
 		}
 		_, err = r.Register(ctx, "s", proto3(thingBreak))
-		wantCode(t, err, registry.CodeIncompatible)
+		wantCode(t, err, regclient.CodeIncompatible)
 		if _, err := r.SetCompatibility(ctx, "s", "NONE"); err != nil {
 			t.Fatal(err)
 		}
@@ -368,14 +369,14 @@ func TestSettings(t *testing.T) {
 		}
 
 		_, err = r.SetMode(ctx, "", "SOMETIMES")
-		wantCode(t, err, registry.CodeInvalidMode)
+		wantCode(t, err, regclient.CodeInvalidMode)
 		if _, err := r.SetMode(ctx, "s", "readonly"); err != nil {
 			t.Fatal(err)
 		}
 		_, err = r.Register(ctx, "s", proto3("message Thing { string id = 1; bytes more = 3; }"))
-		wantCode(t, err, registry.CodeOperationNotPermitted)
+		wantCode(t, err, regclient.CodeOperationNotPermitted)
 		_, err = r.DeleteSubject(ctx, "s", false)
-		wantCode(t, err, registry.CodeOperationNotPermitted)
+		wantCode(t, err, regclient.CodeOperationNotPermitted)
 		if _, err := r.DeleteMode(ctx, "s"); err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +446,7 @@ func TestInstancesShareDatabase(t *testing.T) {
 				}()
 			}
 			for range 2 {
-				if err := <-errs; err != nil && registry.AsError(err).Code != registry.CodeIncompatible {
+				if err := <-errs; err != nil && registry.AsError(err).Code != regclient.CodeIncompatible {
 					t.Errorf("concurrent register: %v", err)
 				}
 			}
@@ -480,7 +481,7 @@ func TestInstancesCheckWhatTheStoreHolds(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = b.Register(ctx, "s", proto3(thingBreak))
-			wantCode(t, err, registry.CodeIncompatible)
+			wantCode(t, err, regclient.CodeIncompatible)
 			if _, err := b.Register(ctx, "s", proto3(thingV2)); err != nil {
 				t.Fatal(err)
 			}
@@ -514,13 +515,13 @@ func TestPermanentDeleteKeepsWhatSoftDeletedSchemasReference(t *testing.T) {
 	t.Parallel()
 	r := open(t, sqldb.SQLite)
 	ctx := t.Context()
-	common := registry.SchemaInput{Text: "syntax = \"proto3\";\npackage deps.v1;\nmessage Point { double x = 1; }\n"}
+	common := regclient.SchemaInput{Text: "syntax = \"proto3\";\npackage deps.v1;\nmessage Point { double x = 1; }\n"}
 	if _, err := r.Register(ctx, "deps/common.proto", common); err != nil {
 		t.Fatal(err)
 	}
-	main := registry.SchemaInput{
+	main := regclient.SchemaInput{
 		Text:       "syntax = \"proto3\";\npackage test.v1;\nimport \"deps/common.proto\";\nmessage Place { deps.v1.Point at = 1; }\n",
-		References: []registry.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}},
+		References: []regclient.Reference{{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}},
 	}
 	if _, err := r.Register(ctx, "test.v1.Place", main); err != nil {
 		t.Fatal(err)
@@ -534,7 +535,7 @@ func TestPermanentDeleteKeepsWhatSoftDeletedSchemasReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := r.DeleteSubject(ctx, "deps/common.proto", true)
-	wantCode(t, err, registry.CodeReferenceExists)
+	wantCode(t, err, regclient.CodeReferenceExists)
 }
 
 // TestConcurrentStartOnOneDatabase: instances starting together migrate

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // GRPCService serves the registry's gRPC API, cairn.registry.v1.RegistryService,
@@ -149,10 +150,6 @@ func handle[Resp any](ctx context.Context, s *GRPCService, req proto.Message, ca
 	return resp, nil
 }
 
-// errorDomain is the domain of the google.rpc.ErrorInfo details the API
-// sends.
-const errorDomain = "registry.cairn"
-
 // status maps an error to the status the client sees. It is the one place
 // where the gRPC API chooses codes:
 //
@@ -186,13 +183,13 @@ func (s *GRPCService) status(ctx context.Context, err error) error {
 	e := AsError(err)
 	var code codes.Code
 	switch class := e.HTTPStatus(); {
-	case e.Code == CodeUnauthorized:
+	case e.Code == regclient.CodeUnauthorized:
 		code = codes.Unauthenticated
-	case e.Code == CodeForbidden:
+	case e.Code == regclient.CodeForbidden:
 		code = codes.PermissionDenied
 	case class == 404:
 		code = codes.NotFound
-	case e.Code == CodeIncompatible, e.Code == CodeOperationNotPermitted, e.Code == CodeReferenceExists:
+	case e.Code == regclient.CodeIncompatible, e.Code == regclient.CodeOperationNotPermitted, e.Code == regclient.CodeReferenceExists:
 		code = codes.FailedPrecondition
 	case class == 422:
 		code = codes.InvalidArgument
@@ -208,7 +205,7 @@ func (s *GRPCService) status(ctx context.Context, err error) error {
 	st := status.New(code, msg)
 	detailed, derr := st.WithDetails(&errdetails.ErrorInfo{
 		Reason:   errorReason(e.Code),
-		Domain:   errorDomain,
+		Domain:   regclient.ErrorDomain,
 		Metadata: map[string]string{"error_code": strconv.Itoa(e.Code)},
 	})
 	if derr != nil {
@@ -220,27 +217,27 @@ func (s *GRPCService) status(ctx context.Context, err error) error {
 // errorReasons name the Confluent error codes for google.rpc.ErrorInfo,
 // whose reasons are UPPER_SNAKE_CASE identifiers.
 var errorReasons = map[int]string{
-	CodeUnauthorized:          "UNAUTHORIZED",
-	CodeForbidden:             "FORBIDDEN",
-	CodeSubjectNotFound:       "SUBJECT_NOT_FOUND",
-	CodeVersionNotFound:       "VERSION_NOT_FOUND",
-	CodeSchemaNotFound:        "SCHEMA_NOT_FOUND",
-	CodeSubjectSoftDeleted:    "SUBJECT_SOFT_DELETED",
-	CodeSubjectNotSoftDeleted: "SUBJECT_NOT_SOFT_DELETED",
-	CodeVersionSoftDeleted:    "VERSION_SOFT_DELETED",
-	CodeVersionNotSoftDeleted: "VERSION_NOT_SOFT_DELETED",
-	CodeSubjectConfigNotFound: "SUBJECT_CONFIG_NOT_FOUND",
-	CodeSubjectModeNotFound:   "SUBJECT_MODE_NOT_FOUND",
-	CodeIncompatible:          "INCOMPATIBLE_SCHEMA",
-	CodeInvalidSchema:         "INVALID_SCHEMA",
-	CodeInvalidVersion:        "INVALID_VERSION",
-	CodeInvalidCompatibility:  "INVALID_COMPATIBILITY_LEVEL",
-	CodeInvalidMode:           "INVALID_MODE",
-	CodeOperationNotPermitted: "OPERATION_NOT_PERMITTED",
-	CodeReferenceExists:       "REFERENCE_EXISTS",
-	CodeInvalidSubject:        "INVALID_SUBJECT",
-	CodeRequestTooLarge:       "REQUEST_TOO_LARGE",
-	CodeStore:                 "STORE_ERROR",
+	regclient.CodeUnauthorized:          "UNAUTHORIZED",
+	regclient.CodeForbidden:             "FORBIDDEN",
+	regclient.CodeSubjectNotFound:       "SUBJECT_NOT_FOUND",
+	regclient.CodeVersionNotFound:       "VERSION_NOT_FOUND",
+	regclient.CodeSchemaNotFound:        "SCHEMA_NOT_FOUND",
+	regclient.CodeSubjectSoftDeleted:    "SUBJECT_SOFT_DELETED",
+	regclient.CodeSubjectNotSoftDeleted: "SUBJECT_NOT_SOFT_DELETED",
+	regclient.CodeVersionSoftDeleted:    "VERSION_SOFT_DELETED",
+	regclient.CodeVersionNotSoftDeleted: "VERSION_NOT_SOFT_DELETED",
+	regclient.CodeSubjectConfigNotFound: "SUBJECT_CONFIG_NOT_FOUND",
+	regclient.CodeSubjectModeNotFound:   "SUBJECT_MODE_NOT_FOUND",
+	regclient.CodeIncompatible:          "INCOMPATIBLE_SCHEMA",
+	regclient.CodeInvalidSchema:         "INVALID_SCHEMA",
+	regclient.CodeInvalidVersion:        "INVALID_VERSION",
+	regclient.CodeInvalidCompatibility:  "INVALID_COMPATIBILITY_LEVEL",
+	regclient.CodeInvalidMode:           "INVALID_MODE",
+	regclient.CodeOperationNotPermitted: "OPERATION_NOT_PERMITTED",
+	regclient.CodeReferenceExists:       "REFERENCE_EXISTS",
+	regclient.CodeInvalidSubject:        "INVALID_SUBJECT",
+	regclient.CodeRequestTooLarge:       "REQUEST_TOO_LARGE",
+	regclient.CodeStore:                 "STORE_ERROR",
 }
 
 func errorReason(code int) string {
@@ -272,12 +269,12 @@ func invalidRequest(verr *protovalidate.ValidationError) error {
 	return detailed.Err()
 }
 
-func schemaInput(in *registryv1.SchemaInput) SchemaInput {
-	refs := make([]Reference, len(in.GetReferences()))
+func schemaInput(in *registryv1.SchemaInput) regclient.SchemaInput {
+	refs := make([]regclient.Reference, len(in.GetReferences()))
 	for i, r := range in.GetReferences() {
-		refs[i] = Reference{Name: r.GetName(), Subject: r.GetSubject(), Version: int(r.GetVersion())}
+		refs[i] = regclient.Reference{Name: r.GetName(), Subject: r.GetSubject(), Version: int(r.GetVersion())}
 	}
-	return SchemaInput{Type: schemaType(in.GetSchemaType()), Text: in.GetText(), References: refs}
+	return regclient.SchemaInput{Type: schemaType(in.GetSchemaType()), Text: in.GetText(), References: refs}
 }
 
 // schemaType names a SchemaType as the core does: SCHEMA_TYPE_PROTOBUF is
@@ -289,7 +286,7 @@ func schemaType(t registryv1.SchemaType) string {
 	return strings.TrimPrefix(t.String(), "SCHEMA_TYPE_")
 }
 
-func schemaProto(s *Schema, format registryv1.SchemaFormat) *registryv1.Schema {
+func schemaProto(s *regclient.Schema, format registryv1.SchemaFormat) *registryv1.Schema {
 	text := s.Text
 	if format == registryv1.SchemaFormat_SCHEMA_FORMAT_SERIALIZED {
 		text = s.Serialized()
@@ -306,7 +303,7 @@ func schemaProto(s *Schema, format registryv1.SchemaFormat) *registryv1.Schema {
 	}
 }
 
-func subjectVersionProto(sv *SubjectVersion, format registryv1.SchemaFormat) *registryv1.SubjectVersion {
+func subjectVersionProto(sv *regclient.SubjectVersion, format registryv1.SchemaFormat) *registryv1.SubjectVersion {
 	return &registryv1.SubjectVersion{
 		Subject: sv.Subject,
 		Version: int32(sv.Version),

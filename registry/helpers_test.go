@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Schemas the tests register: a dependency, a schema importing it, and
@@ -67,7 +68,7 @@ message Ping {
 
 // commonRef is how orderProto refers to commonProto registered as version
 // 1 of subject "deps/common.proto".
-var commonRef = registry.Reference{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}
+var commonRef = regclient.Reference{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 1}
 
 // openRegistry opens a registry on a fresh SQLite file in t's temporary
 // directory, closed when t ends. It logs at debug level into the returned

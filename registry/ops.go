@@ -6,13 +6,15 @@ import (
 	"errors"
 	"slices"
 	"strings"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Register adds a schema to a subject and returns its global id. If a live
 // version of the subject already holds the same schema, its id is returned
 // and nothing changes. The schema must be
 // compatible with the subject's versions under its compatibility level.
-func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput) (int32, error) {
+func (r *Registry) Register(ctx context.Context, subject string, in regclient.SchemaInput) (int32, error) {
 	if err := checkSubject(subject); err != nil {
 		return 0, err
 	}
@@ -22,13 +24,13 @@ func (r *Registry) Register(ctx context.Context, subject string, in SchemaInput)
 	}
 	switch {
 	case mode == ModeReadOnly:
-		return 0, newError(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+		return 0, regclient.Errorf(regclient.CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
 	case in.ID != 0 && mode != ModeImport:
-		return 0, newError(CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id may only be given in IMPORT mode", subject)
+		return 0, regclient.Errorf(regclient.CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id may only be given in IMPORT mode", subject)
 	case in.ID < 0:
-		return 0, newError(CodeInvalidSchema, "invalid schema id %d", in.ID)
+		return 0, regclient.Errorf(regclient.CodeInvalidSchema, "invalid schema id %d", in.ID)
 	}
-	s, err := r.parse(in)
+	s, err := r.parse(ctx, in)
 	if err != nil {
 		return 0, err
 	}
@@ -62,7 +64,7 @@ var errStale = errors.New("the registry's index is behind its store")
 
 // register adds s to subject in one transaction, checked against the
 // subject's versions as the store holds them.
-func (r *Registry) register(ctx context.Context, subject string, in SchemaInput, s *Schema, mode, level string) (int32, error) {
+func (r *Registry) register(ctx context.Context, subject string, in regclient.SchemaInput, s *regclient.Schema, mode, level string) (int32, error) {
 	var id int32
 	err := r.tx(ctx, func(tx *sql.Tx) error {
 		// Registrations to one subject take turns, across instances.
@@ -80,20 +82,20 @@ func (r *Registry) register(ctx context.Context, subject string, in SchemaInput,
 			}
 		}
 		for _, v := range versions {
-			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted && have.fingerprint == s.fingerprint {
+			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted && have.Fingerprint() == s.Fingerprint() {
 				id = v.schemaID
 				return nil
 			}
 		}
 		if mode != ModeImport {
-			var existing []*Schema
+			var existing []*regclient.Schema
 			for _, v := range versions {
 				if have, ok := x.schemas[v.schemaID]; ok && !v.deleted {
 					existing = append(existing, have)
 				}
 			}
 			if problems := checkCompatibility(level, s, existing); len(problems) > 0 {
-				return newError(CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", subject, strings.Join(problems, ", "))
+				return regclient.Errorf(regclient.CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", subject, strings.Join(problems, ", "))
 			}
 		}
 		if id, err = insertSchema(ctx, tx, s, in.References, in.ID); err != nil {
@@ -105,10 +107,10 @@ func (r *Registry) register(ctx context.Context, subject string, in SchemaInput,
 		}
 		if in.Version != 0 {
 			if mode != ModeImport {
-				return newError(CodeOperationNotPermitted, "a version may only be given in IMPORT mode")
+				return regclient.Errorf(regclient.CodeOperationNotPermitted, "a version may only be given in IMPORT mode")
 			}
 			if in.Version < version {
-				return newError(CodeInvalidVersion, "version %d of subject %s is already taken", in.Version, subject)
+				return regclient.Errorf(regclient.CodeInvalidVersion, "version %d of subject %s is already taken", in.Version, subject)
 			}
 			version = in.Version
 		}
@@ -119,23 +121,23 @@ func (r *Registry) register(ctx context.Context, subject string, in SchemaInput,
 }
 
 // parse compiles a schema the way a client sent it.
-func (r *Registry) parse(in SchemaInput) (*Schema, error) {
-	if in.Type != "" && in.Type != TypeProtobuf {
-		return nil, newError(CodeInvalidSchema, "Invalid schema: schema type %s is not supported; this registry holds PROTOBUF schemas", in.Type)
+func (r *Registry) parse(ctx context.Context, in regclient.SchemaInput) (*regclient.Schema, error) {
+	if in.Type != "" && in.Type != regclient.TypeProtobuf {
+		return nil, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: schema type %s is not supported; this registry holds PROTOBUF schemas", in.Type)
 	}
 	if strings.TrimSpace(in.Text) == "" {
-		return nil, newError(CodeInvalidSchema, "Invalid schema: the schema is empty")
+		return nil, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: the schema is empty")
 	}
 	x := r.current()
 	deps, err := x.resolveRefs(in.References)
-	if err != nil && IsNotFound(err) && r.refreshIfStale(context.Background()) {
+	if err != nil && regclient.IsNotFound(err) && r.refreshIfStale(ctx) {
 		x = r.current()
 		deps, err = x.resolveRefs(in.References)
 	}
 	if err != nil {
 		return nil, err
 	}
-	s, err := compile(mainPath, in.Text, deps)
+	s, err := regclient.Compile(in.Text, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -144,23 +146,23 @@ func (r *Registry) parse(in SchemaInput) (*Schema, error) {
 }
 
 // LookUp finds the version of subject that holds the given schema.
-func (r *Registry) LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error) {
-	s, err := r.parse(in)
+func (r *Registry) LookUp(ctx context.Context, subject string, in regclient.SchemaInput, deleted bool) (*regclient.SubjectVersion, error) {
+	s, err := r.parse(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return retry(ctx, r, func(x *index) (*SubjectVersion, error) {
+	return retry(ctx, r, func(x *index) (*regclient.SubjectVersion, error) {
 		vs := x.subjects[subject]
 		if len(vs) == 0 || latestLive(vs) == nil && !deleted {
-			return nil, newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+			return nil, regclient.Errorf(regclient.CodeSubjectNotFound, "Subject '%s' not found.", subject)
 		}
 		for i := len(vs) - 1; i >= 0; i-- {
 			v := vs[i]
-			if have, ok := x.schemas[v.schemaID]; ok && have.fingerprint == s.fingerprint && (deleted || !v.deleted) {
-				return &SubjectVersion{Subject: subject, Version: v.version, Schema: have, Deleted: v.deleted}, nil
+			if have, ok := x.schemas[v.schemaID]; ok && have.Fingerprint() == s.Fingerprint() && (deleted || !v.deleted) {
+				return &regclient.SubjectVersion{Subject: subject, Version: v.version, Schema: have, Deleted: v.deleted}, nil
 			}
 		}
-		return nil, newError(CodeSchemaNotFound, "Schema not found")
+		return nil, regclient.Errorf(regclient.CodeSchemaNotFound, "Schema not found")
 	})
 }
 
@@ -168,7 +170,7 @@ func (r *Registry) LookUp(ctx context.Context, subject string, in SchemaInput, d
 // after picking up writes made through other instances.
 func retry[T any](ctx context.Context, r *Registry, read func(*index) (T, error)) (T, error) {
 	v, err := read(r.current())
-	if err != nil && IsNotFound(err) && r.refreshIfStale(ctx) {
+	if err != nil && regclient.IsNotFound(err) && r.refreshIfStale(ctx) {
 		return read(r.current())
 	}
 	return v, err
@@ -176,27 +178,27 @@ func retry[T any](ctx context.Context, r *Registry, read func(*index) (T, error)
 
 // SchemaByID returns the schema with a global id. A schema is found while
 // any version of any subject, soft-deleted or not, uses it.
-func (r *Registry) SchemaByID(ctx context.Context, id int32) (*Schema, error) {
-	return retry(ctx, r, func(x *index) (*Schema, error) {
+func (r *Registry) SchemaByID(ctx context.Context, id int32) (*regclient.Schema, error) {
+	return retry(ctx, r, func(x *index) (*regclient.Schema, error) {
 		s, ok := x.schemas[id]
 		if !ok || len(x.usesOf(id, true)) == 0 {
-			return nil, newError(CodeSchemaNotFound, "Schema %d not found", id)
+			return nil, regclient.Errorf(regclient.CodeSchemaNotFound, "Schema %d not found", id)
 		}
 		return s, nil
 	})
 }
 
 // usesOf lists the versions that use schema id, by subject then version.
-func (x *index) usesOf(id int32, deleted bool) []SubjectVersion {
-	var uses []SubjectVersion
+func (x *index) usesOf(id int32, deleted bool) []regclient.SubjectVersion {
+	var uses []regclient.SubjectVersion
 	for subject, vs := range x.subjects {
 		for _, v := range vs {
 			if v.schemaID == id && (deleted || !v.deleted) {
-				uses = append(uses, SubjectVersion{Subject: subject, Version: v.version, Schema: x.schemas[id], Deleted: v.deleted})
+				uses = append(uses, regclient.SubjectVersion{Subject: subject, Version: v.version, Schema: x.schemas[id], Deleted: v.deleted})
 			}
 		}
 	}
-	slices.SortFunc(uses, func(a, b SubjectVersion) int {
+	slices.SortFunc(uses, func(a, b regclient.SubjectVersion) int {
 		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
 			return c
 		}
@@ -206,14 +208,14 @@ func (x *index) usesOf(id int32, deleted bool) []SubjectVersion {
 }
 
 // VersionsByID lists the subject versions that use schema id.
-func (r *Registry) VersionsByID(ctx context.Context, id int32, deleted bool) ([]SubjectVersion, error) {
-	return retry(ctx, r, func(x *index) ([]SubjectVersion, error) {
+func (r *Registry) VersionsByID(ctx context.Context, id int32, deleted bool) ([]regclient.SubjectVersion, error) {
+	return retry(ctx, r, func(x *index) ([]regclient.SubjectVersion, error) {
 		if _, ok := x.schemas[id]; !ok {
-			return nil, newError(CodeSchemaNotFound, "Schema %d not found", id)
+			return nil, regclient.Errorf(regclient.CodeSchemaNotFound, "Schema %d not found", id)
 		}
 		uses := x.usesOf(id, deleted)
 		if len(uses) == 0 {
-			return nil, newError(CodeSchemaNotFound, "Schema %d not found", id)
+			return nil, regclient.Errorf(regclient.CodeSchemaNotFound, "Schema %d not found", id)
 		}
 		return uses, nil
 	})
@@ -238,7 +240,7 @@ func (r *Registry) Versions(ctx context.Context, subject string, deleted bool) (
 	return retry(ctx, r, func(x *index) ([]int, error) {
 		vs := x.subjects[subject]
 		if len(vs) == 0 || latestLive(vs) == nil && !deleted {
-			return nil, newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+			return nil, regclient.Errorf(regclient.CodeSubjectNotFound, "Subject '%s' not found.", subject)
 		}
 		out := []int{}
 		for _, v := range vs {
@@ -251,17 +253,17 @@ func (r *Registry) Versions(ctx context.Context, subject string, deleted bool) (
 }
 
 // Version returns one version of a subject; version -1 is the latest.
-func (r *Registry) Version(ctx context.Context, subject string, version int, deleted bool) (*SubjectVersion, error) {
-	return retry(ctx, r, func(x *index) (*SubjectVersion, error) {
+func (r *Registry) Version(ctx context.Context, subject string, version int, deleted bool) (*regclient.SubjectVersion, error) {
+	return retry(ctx, r, func(x *index) (*regclient.SubjectVersion, error) {
 		v, err := x.version(subject, version, deleted)
 		if err != nil {
 			return nil, err
 		}
 		s, ok := x.schemas[v.schemaID]
 		if !ok {
-			return nil, newError(CodeSchemaNotFound, "Schema %d not found", v.schemaID)
+			return nil, regclient.Errorf(regclient.CodeSchemaNotFound, "Schema %d not found", v.schemaID)
 		}
-		return &SubjectVersion{Subject: subject, Version: v.version, Schema: s, Deleted: v.deleted}, nil
+		return &regclient.SubjectVersion{Subject: subject, Version: v.version, Schema: s, Deleted: v.deleted}, nil
 	})
 }
 
@@ -309,19 +311,19 @@ func (r *Registry) DeleteSubject(ctx context.Context, subject string, permanent 
 			return err
 		}
 		if len(vs) == 0 {
-			return newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+			return regclient.Errorf(regclient.CodeSubjectNotFound, "Subject '%s' not found.", subject)
 		}
 		live := latestLive(vs) != nil
 		switch {
 		case !permanent && !live:
-			return newError(CodeSubjectSoftDeleted, "Subject '%s' was soft deleted. Set permanent=true to delete permanently", subject)
+			return regclient.Errorf(regclient.CodeSubjectSoftDeleted, "Subject '%s' was soft deleted. Set permanent=true to delete permanently", subject)
 		case permanent && live:
-			return newError(CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", subject)
+			return regclient.Errorf(regclient.CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", subject)
 		}
 		x := r.current()
 		for _, v := range vs {
 			if refs := x.referrers(subject, v.version, permanent); len(refs) > 0 {
-				return newError(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
+				return regclient.Errorf(regclient.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
 			}
 			deleted = append(deleted, v.version)
 		}
@@ -360,12 +362,12 @@ func (r *Registry) DeleteVersion(ctx context.Context, subject string, version in
 		}
 		switch {
 		case !permanent && v.deleted:
-			return newError(CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted. Set permanent=true to delete permanently", subject, v.version)
+			return regclient.Errorf(regclient.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted. Set permanent=true to delete permanently", subject, v.version)
 		case permanent && !v.deleted:
-			return newError(CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", subject, v.version)
+			return regclient.Errorf(regclient.CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", subject, v.version)
 		}
 		if refs := r.current().referrers(subject, v.version, permanent); len(refs) > 0 {
-			return newError(CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
+			return regclient.Errorf(regclient.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, v.version, refs)
 		}
 		deleted = v.version
 		if permanent {
@@ -385,7 +387,7 @@ func (r *Registry) writable(ctx context.Context, subject string) error {
 		return err
 	}
 	if mode == ModeReadOnly {
-		return newError(CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
+		return regclient.Errorf(regclient.CodeOperationNotPermitted, "Subject %s is in read-only mode", subject)
 	}
 	return nil
 }
@@ -396,8 +398,8 @@ func (r *Registry) writable(ctx context.Context, subject string) error {
 // report means compatible. As in Confluent, a subject without live
 // versions has nothing to be incompatible with when checked against its
 // latest or all versions; a numbered version must exist.
-func (r *Registry) CheckCompatibility(ctx context.Context, subject string, version int, in SchemaInput) ([]string, error) {
-	s, err := r.parse(in)
+func (r *Registry) CheckCompatibility(ctx context.Context, subject string, version int, in regclient.SchemaInput) ([]string, error) {
+	s, err := r.parse(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -406,7 +408,7 @@ func (r *Registry) CheckCompatibility(ctx context.Context, subject string, versi
 		return nil, err
 	}
 	x := r.current()
-	var existing []*Schema
+	var existing []*regclient.Schema
 	switch {
 	case version == 0:
 		for _, v := range x.subjects[subject] {
@@ -421,7 +423,7 @@ func (r *Registry) CheckCompatibility(ctx context.Context, subject string, versi
 		if err != nil {
 			return nil, err
 		}
-		existing = []*Schema{sv.Schema}
+		existing = []*regclient.Schema{sv.Schema}
 	}
 	return checkCompatibility(level, s, existing), nil
 }

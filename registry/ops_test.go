@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // expectCode fails t unless err is a registry error with the given code.
@@ -24,7 +25,7 @@ func TestCheckCompatibilityWithoutVersions(t *testing.T) {
 	t.Parallel()
 	reg, _, _ := openRegistry(t)
 	ctx := t.Context()
-	in := registry.SchemaInput{Text: plainProto}
+	in := regclient.SchemaInput{Text: plainProto}
 	for _, version := range []int{-1, 0} {
 		problems, err := reg.CheckCompatibility(ctx, "fresh", version, in)
 		if err != nil || len(problems) != 0 {
@@ -32,7 +33,7 @@ func TestCheckCompatibilityWithoutVersions(t *testing.T) {
 		}
 	}
 	_, err := reg.CheckCompatibility(ctx, "fresh", 1, in)
-	expectCode(t, "version 1 of a subject without versions", err, registry.CodeSubjectNotFound)
+	expectCode(t, "version 1 of a subject without versions", err, regclient.CodeSubjectNotFound)
 
 	// A subject whose versions are all soft-deleted has none to compare with.
 	if _, err := reg.Register(ctx, "gone", in); err != nil {
@@ -41,7 +42,7 @@ func TestCheckCompatibilityWithoutVersions(t *testing.T) {
 	if _, err := reg.DeleteSubject(ctx, "gone", false); err != nil {
 		t.Fatal(err)
 	}
-	if problems, err := reg.CheckCompatibility(ctx, "gone", -1, registry.SchemaInput{Text: "syntax = \"proto3\";\npackage other;\nmessage Pong {}\n"}); err != nil || len(problems) != 0 {
+	if problems, err := reg.CheckCompatibility(ctx, "gone", -1, regclient.SchemaInput{Text: "syntax = \"proto3\";\npackage other;\nmessage Pong {}\n"}); err != nil || len(problems) != 0 {
 		t.Errorf("latest of a soft-deleted subject: %v, %v; want compatible", problems, err)
 	}
 }
@@ -51,9 +52,9 @@ func TestDeleteSettingNotSet(t *testing.T) {
 	reg, _, _ := openRegistry(t)
 	ctx := t.Context()
 	_, err := reg.DeleteCompatibility(ctx, "unset")
-	expectCode(t, "delete a level never set", err, registry.CodeSubjectNotFound)
+	expectCode(t, "delete a level never set", err, regclient.CodeSubjectNotFound)
 	_, err = reg.DeleteMode(ctx, "unset")
-	expectCode(t, "delete a mode never set", err, registry.CodeSubjectNotFound)
+	expectCode(t, "delete a mode never set", err, regclient.CodeSubjectNotFound)
 
 	// The global settings always have a value to reset.
 	if level, err := reg.DeleteCompatibility(ctx, ""); err != nil || level != registry.DefaultCompatibility {
@@ -71,16 +72,16 @@ func TestDeleteVersionTwice(t *testing.T) {
 	t.Parallel()
 	reg, _, _ := openRegistry(t)
 	ctx := t.Context()
-	if _, err := reg.Register(ctx, "s", registry.SchemaInput{Text: plainProto}); err != nil {
+	if _, err := reg.Register(ctx, "s", regclient.SchemaInput{Text: plainProto}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := reg.DeleteVersion(ctx, "s", 1, false); err != nil {
 		t.Fatal(err)
 	}
 	_, err := reg.DeleteVersion(ctx, "s", 1, false)
-	expectCode(t, "soft-delete a soft-deleted version", err, registry.CodeVersionSoftDeleted)
+	expectCode(t, "soft-delete a soft-deleted version", err, regclient.CodeVersionSoftDeleted)
 	_, err = reg.DeleteVersion(ctx, "s", 2, false)
-	expectCode(t, "soft-delete a version that never was", err, registry.CodeVersionNotFound)
+	expectCode(t, "soft-delete a version that never was", err, regclient.CodeVersionNotFound)
 	if v, err := reg.DeleteVersion(ctx, "s", 1, true); err != nil || v != 1 {
 		t.Errorf("permanently delete a soft-deleted version: %d, %v", v, err)
 	}
@@ -95,6 +96,6 @@ func TestParseVersion(t *testing.T) {
 	}
 	for _, s := range []string{"0", "-2", "2147483648", "99999999999", "1.0", "one", ""} {
 		_, err := registry.ParseVersion(s)
-		expectCode(t, "ParseVersion("+s+")", err, registry.CodeInvalidVersion)
+		expectCode(t, "ParseVersion("+s+")", err, regclient.CodeInvalidVersion)
 	}
 }

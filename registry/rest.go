@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // DefaultMaxBodyBytes is the request body limit when HandlerOptions sets
@@ -119,7 +121,7 @@ func (h *restHandler) routes() {
 	h.handle("GET /subjects/{subject}/versions/{version}/schema", read, h.getVersionText)
 	h.handle("GET /subjects/{subject}/versions/{version}/referencedby", read, h.referencedBy)
 
-	h.handle("GET /schemas/types", read, func(*http.Request) (any, error) { return []string{TypeProtobuf}, nil })
+	h.handle("GET /schemas/types", read, func(*http.Request) (any, error) { return []string{regclient.TypeProtobuf}, nil })
 	h.handle("GET /schemas/ids/{id}", read, h.schemaByID)
 	h.handle("GET /schemas/ids/{id}/schema", read, h.schemaTextByID)
 	h.handle("GET /schemas/ids/{id}/subjects", read, h.subjectsByID)
@@ -143,7 +145,7 @@ func (h *restHandler) routes() {
 
 	// Anything else gets Confluent's bodies for 404 and 405.
 	h.handle("/", read, func(*http.Request) (any, error) {
-		return nil, newError(codeNotFound, "HTTP 404 Not Found")
+		return nil, regclient.Errorf(codeNotFound, "HTTP 404 Not Found")
 	})
 }
 
@@ -155,7 +157,7 @@ func (h *restHandler) handle(pattern string, need access, fn endpoint) {
 	if _, path, ok := strings.Cut(pattern, " "); ok && !h.paths[path] {
 		h.paths[path] = true
 		h.mux.Handle(path, h.serve(read, func(*http.Request) (any, error) {
-			return nil, newError(codeMethodNotAllowed, "HTTP 405 Method Not Allowed")
+			return nil, regclient.Errorf(codeMethodNotAllowed, "HTTP 405 Method Not Allowed")
 		}))
 	}
 }
@@ -174,7 +176,7 @@ func (h *restHandler) serve(need access, fn endpoint) http.Handler {
 		}
 		if err != nil {
 			e := AsError(err)
-			if e.Code == CodeStore {
+			if e.Code == regclient.CodeStore {
 				h.log.ErrorContext(r.Context(), "registry request failed", "method", r.Method, "path", r.URL.EscapedPath(), "error", err)
 			}
 			writeError(w, r, e)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Role says what a principal may do through the REST API.
@@ -97,18 +99,18 @@ func basicDigest(username, password string) [sha256.Size]byte {
 // the given access, or the error to answer with. A nil authenticator lets
 // everything through. Invalid credentials are refused even on open reads,
 // so a misconfigured client learns of it at once.
-func (a *authenticator) authorize(r *http.Request, need access) *Error {
+func (a *authenticator) authorize(r *http.Request, need access) *regclient.Error {
 	if a == nil {
 		return nil
 	}
 	c, presented := a.identify(r)
 	switch {
 	case presented && c == nil:
-		return newError(CodeUnauthorized, "Unauthorized: the credentials are not valid")
+		return regclient.Errorf(regclient.CodeUnauthorized, "Unauthorized: the credentials are not valid")
 	case c == nil && (need == write || a.protectReads):
-		return newError(CodeUnauthorized, "Unauthorized: this operation needs credentials")
+		return regclient.Errorf(regclient.CodeUnauthorized, "Unauthorized: this operation needs credentials")
 	case need == write && c.role != RoleSchemaOwner:
-		return newError(CodeForbidden, "Forbidden: principal %s may not change schemas or settings", c.principal)
+		return regclient.Errorf(regclient.CodeForbidden, "Forbidden: principal %s may not change schemas or settings", c.principal)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package registry
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/cairnhq/cairn/registry/regclient"
+)
 
 // POST /compatibility/subjects/{subject}/versions/{version} (?verbose):
 // may the schema follow that version (latest: the latest live one)?
@@ -29,7 +33,7 @@ func (h *restHandler) check(r *http.Request, version int) (any, error) {
 	verbose := flag(r, "verbose")
 	problems, err := h.reg.CheckCompatibility(r.Context(), r.PathValue("subject"), version, q.input())
 	if err != nil {
-		if e := AsError(err); verbose && e.Code == CodeInvalidSchema {
+		if e := AsError(err); verbose && e.Code == regclient.CodeInvalidSchema {
 			return compatibilityCheckResponse{Messages: []string{e.Message}}, nil
 		}
 		return nil, err

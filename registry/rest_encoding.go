@@ -9,6 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // The media types of Confluent's REST API. Requests may carry any of them
@@ -36,15 +38,15 @@ const (
 // requests. Fields Cairn does not use (metadata, ruleSet, …) are ignored,
 // as Confluent ignores unknown ones.
 type schemaRequest struct {
-	Schema     *string     `json:"schema"`
-	SchemaType string      `json:"schemaType"`
-	References []Reference `json:"references"`
-	ID         int32       `json:"id"`
-	Version    int         `json:"version"`
+	Schema     *string               `json:"schema"`
+	SchemaType string                `json:"schemaType"`
+	References []regclient.Reference `json:"references"`
+	ID         int32                 `json:"id"`
+	Version    int                   `json:"version"`
 }
 
-func (q *schemaRequest) input() SchemaInput {
-	in := SchemaInput{Type: q.SchemaType, References: q.References}
+func (q *schemaRequest) input() regclient.SchemaInput {
+	in := regclient.SchemaInput{Type: q.SchemaType, References: q.References}
 	if q.Schema != nil {
 		in.Text = *q.Schema
 	}
@@ -57,19 +59,19 @@ func (q *schemaRequest) input() SchemaInput {
 // schemaResponse is a subject's version, as GET /subjects/{s}/versions/{v}
 // and POST /subjects/{s} answer it.
 type schemaResponse struct {
-	Subject    string      `json:"subject"`
-	Version    int         `json:"version"`
-	ID         int32       `json:"id"`
-	SchemaType string      `json:"schemaType"`
-	References []Reference `json:"references"`
-	Schema     string      `json:"schema"`
+	Subject    string                `json:"subject"`
+	Version    int                   `json:"version"`
+	ID         int32                 `json:"id"`
+	SchemaType string                `json:"schemaType"`
+	References []regclient.Reference `json:"references"`
+	Schema     string                `json:"schema"`
 }
 
 // schemaByIDResponse is a schema as GET /schemas/ids/{id} answers it.
 type schemaByIDResponse struct {
-	SchemaType string      `json:"schemaType"`
-	References []Reference `json:"references"`
-	Schema     string      `json:"schema"`
+	SchemaType string                `json:"schemaType"`
+	References []regclient.Reference `json:"references"`
+	Schema     string                `json:"schema"`
 }
 
 type idResponse struct {
@@ -106,9 +108,9 @@ type errorResponse struct {
 // rawText is an answer sent as is rather than as JSON: a schema's text.
 type rawText string
 
-func refsOrEmpty(refs []Reference) []Reference {
+func refsOrEmpty(refs []regclient.Reference) []regclient.Reference {
 	if refs == nil {
-		return []Reference{}
+		return []regclient.Reference{}
 	}
 	return refs
 }
@@ -121,7 +123,7 @@ func (h *restHandler) decode(r *http.Request, v any) error {
 	if err := checkContentType(r); err != nil {
 		return err
 	}
-	tooLarge := newError(CodeRequestTooLarge, "request body exceeds the limit of %d bytes", h.limit)
+	tooLarge := regclient.Errorf(regclient.CodeRequestTooLarge, "request body exceeds the limit of %d bytes", h.limit)
 	if r.ContentLength > h.limit {
 		return tooLarge
 	}
@@ -130,38 +132,38 @@ func (h *restHandler) decode(r *http.Request, v any) error {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return tooLarge
 		}
-		return newError(codeBadRequest, "could not read the request body")
+		return regclient.Errorf(codeBadRequest, "could not read the request body")
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 || string(trimmed) == "null" {
-		return newError(codeUnprocessable, "The request body is missing; it must be a JSON object")
+		return regclient.Errorf(codeUnprocessable, "The request body is missing; it must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return newError(codeBadRequest, "Unexpected content after the JSON object in the request body")
+		return regclient.Errorf(codeBadRequest, "Unexpected content after the JSON object in the request body")
 	}
 	return nil
 }
 
 // jsonError describes a JSON decoding failure without echoing the body.
-func jsonError(err error) *Error {
+func jsonError(err error) *regclient.Error {
 	if e, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		field := e.Field
 		if field == "" {
-			return newError(codeBadRequest, "Cannot deserialize the request body: expected a JSON object, got %s", e.Value)
+			return regclient.Errorf(codeBadRequest, "Cannot deserialize the request body: expected a JSON object, got %s", e.Value)
 		}
-		return newError(codeBadRequest, "Cannot deserialize the request body: field %q must be %s, not %s", field, jsonKind(e.Type.Kind().String()), e.Value)
+		return regclient.Errorf(codeBadRequest, "Cannot deserialize the request body: field %q must be %s, not %s", field, jsonKind(e.Type.Kind().String()), e.Value)
 	}
 	if e, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return newError(codeBadRequest, "Unrecognized JSON in the request body at offset %d: %v", e.Offset, e)
+		return regclient.Errorf(codeBadRequest, "Unrecognized JSON in the request body at offset %d: %v", e.Offset, e)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return newError(codeBadRequest, "Unexpected end of the JSON request body")
+		return regclient.Errorf(codeBadRequest, "Unexpected end of the JSON request body")
 	}
-	return newError(codeBadRequest, "Cannot read the JSON request body")
+	return regclient.Errorf(codeBadRequest, "Cannot read the JSON request body")
 }
 
 func jsonKind(goKind string) string {
@@ -178,7 +180,7 @@ func jsonKind(goKind string) string {
 	return "of another type"
 }
 
-func checkContentType(r *http.Request) *Error {
+func checkContentType(r *http.Request) *regclient.Error {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
 		return nil
@@ -190,7 +192,7 @@ func checkContentType(r *http.Request) *Error {
 			return nil
 		}
 	}
-	return newError(codeUnsupportedMediaType, "HTTP 415 Unsupported Media Type")
+	return regclient.Errorf(codeUnsupportedMediaType, "HTTP 415 Unsupported Media Type")
 }
 
 // responseType picks the answer's media type from the Accept header: the
@@ -235,8 +237,8 @@ func writeBody(w http.ResponseWriter, r *http.Request, body any) error {
 
 // writeError sends e as Confluent does: {"error_code": …, "message": …}
 // with the HTTP status its code starts with.
-func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
-	if e.Code == CodeUnauthorized {
+func writeError(w http.ResponseWriter, r *http.Request, e *regclient.Error) {
+	if e.Code == regclient.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="cairn-registry"`)
 	}
 	b, _ := json.Marshal(errorResponse{ErrorCode: e.Code, Message: e.Message})

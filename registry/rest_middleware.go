@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"runtime/debug"
 	"time"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // logged logs each request at debug level, and those answered with a 5xx
@@ -39,7 +41,7 @@ func (h *restHandler) recovered(next http.Handler) http.Handler {
 			h.log.ErrorContext(r.Context(), "registry handler panicked",
 				"method", r.Method, "path", r.URL.EscapedPath(), "panic", p, "stack", string(debug.Stack()))
 			if sw, ok := w.(*statusWriter); !ok || sw.status == 0 {
-				writeError(w, r, &Error{Code: CodeStore, Message: "Internal error in the schema registry"})
+				writeError(w, r, &regclient.Error{Code: regclient.CodeStore, Message: "Internal error in the schema registry"})
 			}
 		}()
 		next.ServeHTTP(w, r)

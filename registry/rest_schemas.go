@@ -3,6 +3,8 @@ package registry
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // pathID reads the {id} path segment. An id that is not a number, or not a
@@ -11,12 +13,12 @@ func pathID(r *http.Request) (int32, error) {
 	s := r.PathValue("id")
 	id, err := strconv.ParseInt(s, 10, 32)
 	if err != nil || id < 1 {
-		return 0, newError(CodeSchemaNotFound, "Schema %s not found", s)
+		return 0, regclient.Errorf(regclient.CodeSchemaNotFound, "Schema %s not found", s)
 	}
 	return int32(id), nil
 }
 
-func (h *restHandler) schema(r *http.Request) (*Schema, error) {
+func (h *restHandler) schema(r *http.Request) (*regclient.Schema, error) {
 	id, err := pathID(r)
 	if err != nil {
 		return nil, err
@@ -32,7 +34,7 @@ func (h *restHandler) schemaByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return schemaByIDResponse{SchemaType: TypeProtobuf, References: refsOrEmpty(s.References), Schema: schemaText(r, s)}, nil
+	return schemaByIDResponse{SchemaType: regclient.TypeProtobuf, References: refsOrEmpty(s.References), Schema: schemaText(r, s)}, nil
 }
 
 // GET /schemas/ids/{id}/schema: the text alone.
@@ -44,7 +46,7 @@ func (h *restHandler) schemaTextByID(r *http.Request) (any, error) {
 	return rawText(schemaText(r, s)), nil
 }
 
-func (h *restHandler) uses(r *http.Request) ([]SubjectVersion, error) {
+func (h *restHandler) uses(r *http.Request) ([]regclient.SubjectVersion, error) {
 	id, err := pathID(r)
 	if err != nil {
 		return nil, err

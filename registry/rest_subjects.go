@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // flag reads a boolean query parameter as Confluent does: "true", in any
@@ -19,19 +21,19 @@ func pathVersion(r *http.Request) (int, error) {
 
 // schemaText is the schema as the format parameter asks: "serialized" is a
 // base64 FileDescriptorProto; anything else is the registered text.
-func schemaText(r *http.Request, s *Schema) string {
+func schemaText(r *http.Request, s *regclient.Schema) string {
 	if r.URL.Query().Get("format") == "serialized" {
 		return s.Serialized()
 	}
 	return s.Text
 }
 
-func versionResponse(r *http.Request, sv *SubjectVersion) schemaResponse {
+func versionResponse(r *http.Request, sv *regclient.SubjectVersion) schemaResponse {
 	return schemaResponse{
 		Subject:    sv.Subject,
 		Version:    sv.Version,
 		ID:         sv.Schema.ID,
-		SchemaType: TypeProtobuf,
+		SchemaType: regclient.TypeProtobuf,
 		References: refsOrEmpty(sv.Schema.References),
 		Schema:     schemaText(r, sv.Schema),
 	}
@@ -81,7 +83,7 @@ func (h *restHandler) listVersions(r *http.Request) (any, error) {
 	return h.reg.Versions(r.Context(), r.PathValue("subject"), flag(r, "deleted"))
 }
 
-func (h *restHandler) version(r *http.Request) (*SubjectVersion, error) {
+func (h *restHandler) version(r *http.Request) (*regclient.SubjectVersion, error) {
 	v, err := pathVersion(r)
 	if err != nil {
 		return nil, err

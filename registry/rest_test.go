@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // testRegistry is a registry on a fresh SQLite file, served over loopback.
@@ -99,7 +100,7 @@ func jsonBody(t testing.TB, v any) []byte {
 	return b
 }
 
-func schemaBody(t testing.TB, text string, refs ...registry.Reference) []byte {
+func schemaBody(t testing.TB, text string, refs ...regclient.Reference) []byte {
 	return jsonBody(t, map[string]any{"schema": text, "schemaType": "PROTOBUF", "references": refs})
 }
 
@@ -323,8 +324,8 @@ func TestRESTBadInput(t *testing.T) {
 		{"no schemaType means AVRO to Confluent, PROTOBUF here", "POST", "/subjects/s/versions", jsonBody(t, map[string]string{"schema": `{"type":"string"}`}), nil, 422, 42201},
 		{"unparsable proto", "POST", "/subjects/s/versions", schemaBody(t, "syntax = \"proto3\";\nmessage {"), nil, 422, 42201},
 		{"missing import", "POST", "/subjects/s/versions", schemaBody(t, orderProto), nil, 422, 42201},
-		{"reference to a missing subject", "POST", "/subjects/s/versions", schemaBody(t, orderProto, registry.Reference{Name: "deps/common.proto", Subject: "nope", Version: 1}), nil, 422, 42201},
-		{"reference to a missing version", "POST", "/subjects/s/versions", schemaBody(t, orderProto, registry.Reference{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 7}), nil, 422, 42201},
+		{"reference to a missing subject", "POST", "/subjects/s/versions", schemaBody(t, orderProto, regclient.Reference{Name: "deps/common.proto", Subject: "nope", Version: 1}), nil, 422, 42201},
+		{"reference to a missing version", "POST", "/subjects/s/versions", schemaBody(t, orderProto, regclient.Reference{Name: "deps/common.proto", Subject: "deps/common.proto", Version: 7}), nil, 422, 42201},
 		{"body too large", "POST", "/subjects/s/versions", huge, nil, 422, 42209},
 		{"body too large, chunked", "POST", "/subjects/s/versions", huge, []string{"Transfer-Encoding", "chunked"}, 422, 42209},
 		{"incompatible", "POST", "/subjects/orders-value/versions", schemaBody(t, orderProtoBroken, commonRef), nil, 409, 409},

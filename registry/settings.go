@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/registry/compat"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // The registry's modes.
@@ -25,7 +26,7 @@ const DefaultCompatibility = "BACKWARD"
 // if defaultToGlobal, else error 40408.
 func (r *Registry) Compatibility(_ context.Context, subject string, defaultToGlobal bool) (string, error) {
 	return r.current().setting(subject, settingCompatibility, defaultToGlobal, DefaultCompatibility,
-		newError(CodeSubjectConfigNotFound, "Subject '%s' does not have subject-level compatibility configured", subject))
+		regclient.Errorf(regclient.CodeSubjectConfigNotFound, "Subject '%s' does not have subject-level compatibility configured", subject))
 }
 
 // Mode returns a subject's mode; subject "" is the global mode. Without a
@@ -33,7 +34,7 @@ func (r *Registry) Compatibility(_ context.Context, subject string, defaultToGlo
 // error 40409.
 func (r *Registry) Mode(_ context.Context, subject string, defaultToGlobal bool) (string, error) {
 	return r.current().setting(subject, settingMode, defaultToGlobal, ModeReadWrite,
-		newError(CodeSubjectModeNotFound, "Subject '%s' does not have subject-level mode configured", subject))
+		regclient.Errorf(regclient.CodeSubjectModeNotFound, "Subject '%s' does not have subject-level mode configured", subject))
 }
 
 func (x *index) setting(subject, kind string, defaultToGlobal bool, def string, notFound error) (string, error) {
@@ -54,7 +55,7 @@ func (x *index) setting(subject, kind string, defaultToGlobal bool, def string, 
 func (r *Registry) SetCompatibility(ctx context.Context, subject, level string) (string, error) {
 	l, err := compat.ParseLevel(level)
 	if err != nil {
-		return "", newError(CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+		return "", regclient.Errorf(regclient.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
 	}
 	if err := r.checkSettingSubject(subject); err != nil {
 		return "", err
@@ -68,7 +69,7 @@ func (r *Registry) SetCompatibility(ctx context.Context, subject, level string) 
 func (r *Registry) SetMode(ctx context.Context, subject, mode string) (string, error) {
 	m := strings.ToUpper(mode)
 	if m != ModeReadWrite && m != ModeReadOnly && m != ModeImport {
-		return "", newError(CodeInvalidMode, "Invalid mode. Valid values are READWRITE, READONLY and IMPORT")
+		return "", regclient.Errorf(regclient.CodeInvalidMode, "Invalid mode. Valid values are READWRITE, READONLY and IMPORT")
 	}
 	if err := r.checkSettingSubject(subject); err != nil {
 		return "", err
@@ -102,8 +103,8 @@ func (r *Registry) DeleteMode(ctx context.Context, subject string) (string, erro
 func (r *Registry) deleteSetting(ctx context.Context, subject, kind string, get func(context.Context, string, bool) (string, error)) (string, error) {
 	prev, err := get(ctx, subject, false)
 	if err != nil {
-		if subject != "" && IsNotFound(err) {
-			return "", newError(CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		if subject != "" && regclient.IsNotFound(err) {
+			return "", regclient.Errorf(regclient.CodeSubjectNotFound, "Subject '%s' not found.", subject)
 		}
 		return "", err
 	}
@@ -115,7 +116,7 @@ func (r *Registry) deleteSetting(ctx context.Context, subject, kind string, get 
 
 // checkCompatibility compares a candidate with a subject's live versions,
 // oldest first, and describes each incompatibility.
-func checkCompatibility(level string, candidate *Schema, existing []*Schema) []string {
+func checkCompatibility(level string, candidate *regclient.Schema, existing []*regclient.Schema) []string {
 	l, err := compat.ParseLevel(level)
 	if err != nil {
 		l = compat.FullTransitive // a stored level we cannot read: be strict

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // migrations create the registry's tables. Append only.
@@ -48,7 +49,7 @@ type schemaRow struct {
 	id          int32
 	typ         string
 	text        string
-	refs        []Reference
+	refs        []regclient.Reference
 	fingerprint string
 }
 
@@ -153,13 +154,13 @@ func readSnapshot(ctx context.Context, db *sqldb.DB, have func(int32) bool) (*sn
 
 // insertSchema stores a new schema, or finds the one with the same
 // fingerprint, and returns its id. A non-zero id (IMPORT mode) is used as is.
-func insertSchema(ctx context.Context, tx *sql.Tx, s *Schema, refs []Reference, id int32) (int32, error) {
+func insertSchema(ctx context.Context, tx *sql.Tx, s *regclient.Schema, refs []regclient.Reference, id int32) (int32, error) {
 	var existing int32
-	err := tx.QueryRowContext(ctx, `SELECT id FROM registry_schemas WHERE fingerprint = $1`, s.fingerprint).Scan(&existing)
+	err := tx.QueryRowContext(ctx, `SELECT id FROM registry_schemas WHERE fingerprint = $1`, s.Fingerprint()).Scan(&existing)
 	switch {
 	case err == nil:
 		if id != 0 && id != existing {
-			return 0, newError(CodeInvalidSchema, "schema is already registered with id %d, not %d", existing, id)
+			return 0, regclient.Errorf(regclient.CodeInvalidSchema, "schema is already registered with id %d, not %d", existing, id)
 		}
 		return existing, nil
 	case err != sql.ErrNoRows:
@@ -179,18 +180,18 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *Schema, refs []Reference, 
 			return 0, err
 		}
 		if taken {
-			return 0, newError(CodeInvalidSchema, "schema id %d is already taken by another schema", id)
+			return 0, regclient.Errorf(regclient.CodeInvalidSchema, "schema id %d is already taken by another schema", id)
 		}
 	}
 	if refs == nil {
-		refs = []Reference{}
+		refs = []regclient.Reference{}
 	}
 	refsJSON, err := json.Marshal(refs)
 	if err != nil {
 		return 0, err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO registry_schemas (id, schema_type, schema_text, refs, fingerprint) VALUES ($1, $2, $3, $4, $5)`,
-		id, s.Type, s.Text, string(refsJSON), s.fingerprint)
+		id, s.Type, s.Text, string(refsJSON), s.Fingerprint())
 	return id, err
 }
 

@@ -12,14 +12,14 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Registry resolves registered message types: framed records' schema ids
 // when consuming, derived events' names when producing.
 type Registry interface {
-	ResolveID(ctx context.Context, id int32, indexes []int) (*registry.Type, error)
-	Resolve(ctx context.Context, name protoreflect.FullName) (*registry.Type, error)
+	ResolveID(ctx context.Context, id int32, indexes []int) (*regclient.Type, error)
+	Resolve(ctx context.Context, name protoreflect.FullName) (*regclient.Type, error)
 }
 
 // Producer hands records to Kafka and waits for their acknowledgement, in

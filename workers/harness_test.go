@@ -22,7 +22,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/hunt"
@@ -31,7 +31,7 @@ import (
 // env is a broker, a registry, a producer and a store database.
 type env struct {
 	broker   *devbroker.Broker
-	types    *registry.Client
+	types    *regclient.Client
 	topics   []string // every topic the hunt schemas name
 	producer *kafkax.Producer
 	db       *sqldb.DB

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Dead-letter record headers, beside the record's own.
@@ -270,7 +270,7 @@ func (p *partition) decode(ctx context.Context, m *kafka.Message) (*Event, proto
 		return nil, nil, &poison{m, ReasonUndecodable, err}, nil
 	}
 	t, err := p.w.cfg.Registry.ResolveID(ctx, h.SchemaID, h.Indexes)
-	if errors.Is(err, registry.ErrNotFound) {
+	if errors.Is(err, regclient.ErrNotFound) {
 		return nil, nil, &poison{m, ReasonUnknownSchema, err}, nil
 	} else if err != nil {
 		return nil, nil, nil, err

@@ -51,7 +51,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Event is one decoded record.
@@ -64,7 +64,7 @@ type Event struct {
 	// EventID is the cairn-event-id header, or topic/partition/offset for a
 	// record without one.
 	EventID string
-	Type    *registry.Type
+	Type    *regclient.Type
 	Message protoreflect.Message
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/workers"
 )
 
@@ -85,7 +86,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := registry.RegisterFiles(ctx, reg, files...); err != nil {
+	if err := regclient.RegisterFiles(ctx, reg, files...); err != nil {
 		return fmt.Errorf("the hunt schemas cannot be registered in %s (to start afresh, remove that database): %w", cfg.DatabaseURL, err)
 	}
 	stopRegistry, err := serveRegistry(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log)
@@ -99,7 +100,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 			log.Warn("registry shutdown", "error", err)
 		}
 	}()
-	types := registry.NewClient(reg, 0)
+	types := regclient.NewClient(reg, 0)
 	inputs, err := workers.InputTopics(ctx, types)
 	if err != nil {
 		return err

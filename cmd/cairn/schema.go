@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/schemas"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 type schemaPushConfig struct {
@@ -56,7 +56,7 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	if err := registry.RegisterFiles(ctx, registry.NewRemote(conn), files...); err != nil {
+	if err := regclient.RegisterFiles(ctx, regclient.NewRemote(conn), files...); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "registered %d hunt schema files in %s\n", len(files), cfg.RegistryAddr)

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // newMetrics returns a metrics registry with the process's own metrics.
@@ -57,12 +58,12 @@ func startAdminConsole(addr string, metrics prometheus.Gatherer, ready func(cont
 
 // registryClient reads the registry at addr over its gRPC API, sending
 // token, if any, as a bearer credential.
-func registryClient(addr, token string) (*registry.Client, *grpc.ClientConn, error) {
+func registryClient(addr, token string) (*regclient.Client, *grpc.ClientConn, error) {
 	conn, err := dialRegistry(addr, token)
 	if err != nil {
 		return nil, nil, err
 	}
-	return registry.NewClient(registry.NewRemote(conn), 0), conn, nil
+	return regclient.NewClient(regclient.NewRemote(conn), 0), conn, nil
 }
 
 // dialRegistry connects to the registry's gRPC API at addr.

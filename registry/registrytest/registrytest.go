@@ -10,12 +10,13 @@ import (
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // Hunt returns a registry holding the hunt schemas, a client reading it,
 // and the topics the hunt events go to. Everything is closed when the test
 // ends.
-func Hunt(t testing.TB) (*registry.Registry, *registry.Client, []string) {
+func Hunt(t testing.TB) (*registry.Registry, *regclient.Client, []string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "registry.db"))
@@ -32,8 +33,8 @@ func Hunt(t testing.TB) (*registry.Registry, *registry.Client, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := registry.RegisterFiles(ctx, r, files...); err != nil {
+	if err := regclient.RegisterFiles(ctx, r, files...); err != nil {
 		t.Fatal(err)
 	}
-	return r, registry.NewClient(r, 0), schemas.Topics(files)
+	return r, regclient.NewClient(r, 0), schemas.Topics(files)
 }

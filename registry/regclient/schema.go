@@ -1,4 +1,4 @@
-package registry
+package regclient
 
 import (
 	"context"
@@ -43,11 +43,16 @@ type Schema struct {
 	// proto is File as a descriptor proto, without source info.
 	proto *descriptorpb.FileDescriptorProto
 	// imports are the schemas that References name, compiled.
-	imports []dependency
+	imports []Dependency
 	// fingerprint identifies the schema's content: the same content is the
 	// same schema, whatever its formatting.
 	fingerprint string
 }
+
+// Fingerprint identifies the schema's content, references included: two
+// schemas with the same fingerprint are the same schema, whatever their
+// formatting.
+func (s *Schema) Fingerprint() string { return s.fingerprint }
 
 // Serialized returns the schema as a base64 FileDescriptorProto, the
 // `format=serialized` form of Confluent's API.
@@ -59,38 +64,40 @@ func (s *Schema) Serialized() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// dependency is a compiled schema and the import path it is known by.
-type dependency struct {
-	name   string
-	schema *Schema
+// Dependency is a compiled schema and the import path its importer knows
+// it by.
+type Dependency struct {
+	Name   string
+	Schema *Schema
 }
 
-// compile parses text, either .proto source or a base64 FileDescriptorProto,
-// with its references already resolved to schemas. path is the file name
-// the schema gets when it has to be named.
-func compile(path, text string, deps []dependency) (*Schema, error) {
-	fdp, err := parseText(path, text, deps)
+// Compile parses text, either .proto source or a base64 FileDescriptorProto,
+// with its references already resolved to schemas. The returned schema has
+// no ID or References yet: the caller sets them. Failures are *Error with
+// CodeInvalidSchema.
+func Compile(text string, deps []Dependency) (*Schema, error) {
+	fdp, err := parseText(mainPath, text, deps)
 	if err != nil {
 		if b, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(text)); derr == nil {
 			fdp = new(descriptorpb.FileDescriptorProto)
 			if uerr := proto.Unmarshal(b, fdp); uerr != nil || fdp.GetName() == "" {
-				return nil, newError(CodeInvalidSchema, "invalid schema: %v", err)
+				return nil, Errorf(CodeInvalidSchema, "invalid schema: %v", err)
 			}
 		} else {
-			return nil, newError(CodeInvalidSchema, "invalid schema: %v", err)
+			return nil, Errorf(CodeInvalidSchema, "invalid schema: %v", err)
 		}
 	}
 	fdp.SourceCodeInfo = nil
 	if fdp, err = withTypedOptions(fdp); err != nil {
-		return nil, newError(CodeInvalidSchema, "invalid schema: %v", err)
+		return nil, Errorf(CodeInvalidSchema, "invalid schema: %v", err)
 	}
 	files := new(protoregistry.Files)
 	if err := registerDeps(files, deps, make(map[string]bool)); err != nil {
-		return nil, newError(CodeInvalidSchema, "invalid schema reference: %v", err)
+		return nil, Errorf(CodeInvalidSchema, "invalid schema reference: %v", err)
 	}
 	fd, err := protodesc.NewFile(fdp, resolver{files})
 	if err != nil {
-		return nil, newError(CodeInvalidSchema, "invalid schema: %v", err)
+		return nil, Errorf(CodeInvalidSchema, "invalid schema: %v", err)
 	}
 	s := &Schema{Type: TypeProtobuf, Text: text, File: fd, proto: fdp, imports: deps}
 	s.fingerprint = fingerprint(fdp, deps)
@@ -99,18 +106,18 @@ func compile(path, text string, deps []dependency) (*Schema, error) {
 
 // parseText compiles .proto source with protocompile, resolving imports
 // among deps and the well-known google/protobuf files.
-func parseText(path, text string, deps []dependency) (*descriptorpb.FileDescriptorProto, error) {
+func parseText(path, text string, deps []Dependency) (*descriptorpb.FileDescriptorProto, error) {
 	byName := make(map[string]*descriptorpb.FileDescriptorProto)
-	var collect func([]dependency)
-	collect = func(ds []dependency) {
+	var collect func([]Dependency)
+	collect = func(ds []Dependency) {
 		for _, d := range ds {
-			if _, ok := byName[d.name]; ok {
+			if _, ok := byName[d.Name]; ok {
 				continue
 			}
-			fdp := proto.Clone(d.schema.proto).(*descriptorpb.FileDescriptorProto)
-			fdp.Name = proto.String(d.name)
-			byName[d.name] = fdp
-			collect(d.schema.imports)
+			fdp := proto.Clone(d.Schema.proto).(*descriptorpb.FileDescriptorProto)
+			fdp.Name = proto.String(d.Name)
+			byName[d.Name] = fdp
+			collect(d.Schema.imports)
 		}
 	}
 	collect(deps)
@@ -158,37 +165,37 @@ func withTypedOptions(fdp *descriptorpb.FileDescriptorProto) (*descriptorpb.File
 
 // registerDeps adds deps and, first, their own dependencies to files, each
 // under the import path it is referenced by.
-func registerDeps(files *protoregistry.Files, deps []dependency, seen map[string]bool) error {
+func registerDeps(files *protoregistry.Files, deps []Dependency, seen map[string]bool) error {
 	for _, d := range deps {
-		if seen[d.name] {
+		if seen[d.Name] {
 			continue
 		}
-		seen[d.name] = true
-		if err := registerDeps(files, d.schema.imports, seen); err != nil {
+		seen[d.Name] = true
+		if err := registerDeps(files, d.Schema.imports, seen); err != nil {
 			return err
 		}
-		fdp := proto.Clone(d.schema.proto).(*descriptorpb.FileDescriptorProto)
-		fdp.Name = proto.String(d.name)
+		fdp := proto.Clone(d.Schema.proto).(*descriptorpb.FileDescriptorProto)
+		fdp.Name = proto.String(d.Name)
 		fd, err := protodesc.NewFile(fdp, resolver{files})
 		if err != nil {
-			return fmt.Errorf("%s: %w", d.name, err)
+			return fmt.Errorf("%s: %w", d.Name, err)
 		}
 		if err := files.RegisterFile(fd); err != nil {
-			return fmt.Errorf("%s: %w", d.name, err)
+			return fmt.Errorf("%s: %w", d.Name, err)
 		}
 	}
 	return nil
 }
 
 // fingerprint hashes the schema's content and its references' contents.
-func fingerprint(fdp *descriptorpb.FileDescriptorProto, deps []dependency) string {
+func fingerprint(fdp *descriptorpb.FileDescriptorProto, deps []Dependency) string {
 	c := proto.Clone(fdp).(*descriptorpb.FileDescriptorProto)
 	c.Name = nil
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	h := sha256.New()
 	h.Write(b)
 	for _, d := range deps {
-		io.WriteString(h, "\x00"+d.name+"\x00"+d.schema.fingerprint)
+		io.WriteString(h, "\x00"+d.Name+"\x00"+d.Schema.fingerprint)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -215,4 +222,40 @@ func (r resolver) FindDescriptorByName(name protoreflect.FullName) (protoreflect
 // Confluent's registry.
 func builtin(path string) bool {
 	return strings.HasPrefix(path, "google/protobuf/") || strings.HasPrefix(path, "google/type/")
+}
+
+// mainPath is the file name a schema is compiled under when it is not
+// imported. It only needs to differ from the import paths of references.
+const mainPath = "cairn-registry/schema.proto"
+
+// SubjectVersion is one version of a subject.
+type SubjectVersion struct {
+	Subject string
+	Version int
+	Schema  *Schema
+	Deleted bool
+}
+
+// SchemaInput is a schema as a client sends it.
+type SchemaInput struct {
+	// Type is the schema type; empty means PROTOBUF.
+	Type string
+	// Text is .proto source or a base64 FileDescriptorProto.
+	Text       string
+	References []Reference
+	// ID and Version are set only in IMPORT mode, to keep another
+	// registry's ids.
+	ID      int32
+	Version int
+}
+
+func walkMessages(msgs protoreflect.MessageDescriptors, fn func(protoreflect.MessageDescriptor)) {
+	for i := range msgs.Len() {
+		md := msgs.Get(i)
+		if md.IsMapEntry() {
+			continue
+		}
+		fn(md)
+		walkMessages(md.Messages(), fn)
+	}
 }

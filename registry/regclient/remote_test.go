@@ -1,4 +1,4 @@
-package registry_test
+package regclient_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/registrytest"
 )
 
@@ -44,7 +45,7 @@ func TestRemoteClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	remote := registry.NewClient(registry.NewRemote(conn), 0)
+	remote := regclient.NewClient(regclient.NewRemote(conn), 0)
 	ctx := t.Context()
 	for _, name := range []string{"cairn.hunt.v1.PlayerRegistered", "cairn.hunt.v1.AnswerSubmitted", "cairn.hunt.v1.HuntCompleted"} {
 		want, err := local.Resolve(ctx, protoreflect.FullName(name))
@@ -68,10 +69,10 @@ func TestRemoteClient(t *testing.T) {
 			t.Errorf("remote ResolveID(%d) = %v, %v", want.SchemaID, byID, err)
 		}
 	}
-	if _, err := remote.Resolve(ctx, "cairn.hunt.v1.Nope"); !registry.IsNotFound(err) {
+	if _, err := remote.Resolve(ctx, "cairn.hunt.v1.Nope"); !regclient.IsNotFound(err) {
 		t.Errorf("remote Resolve(unknown) = %v, want not found", err)
 	}
-	if _, err := remote.ResolveID(ctx, 4242, []int{0}); !registry.IsNotFound(err) {
+	if _, err := remote.ResolveID(ctx, 4242, []int{0}); !regclient.IsNotFound(err) {
 		t.Errorf("remote ResolveID(unknown) = %v, want not found", err)
 	}
 }

@@ -1,16 +1,22 @@
-// Package registry holds Cairn's schemas and answers the two questions the
-// gateway and the workers ask of them: which schema and descriptor belong to
-// a message type (to produce), and which message type a schema id and its
-// message indexes name (to consume).
+// Package regclient is what the schema registry's callers need, without the
+// registry's store: a registered message Type with its event options, a
+// caching Client that answers the two questions the gateway and the workers
+// ask (which schema and descriptor belong to a message type, to produce;
+// which message type a schema id and its message indexes name, to consume),
+// Remote, which reads a registry over its gRPC API, the compiled Schema and
+// its Confluent-coded Error, and RegisterFiles, which pushes compiled .proto
+// files through any Registrar.
 //
 // Schemas are stored per file, as the Confluent Schema Registry stores
 // protobuf schemas: each file gets a global schema id, and a message is
 // located inside its file by message indexes. A file's imports other than
-// google/protobuf/* are themselves registered files.
-package registry
+// google/protobuf/* and google/type/* are themselves registered files.
+//
+// The registry server (package registry) imports this package, never the
+// reverse: a gateway links the client, not SQL drivers.
+package regclient
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 
@@ -19,10 +25,6 @@ import (
 
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 )
-
-// ErrNotFound is returned (wrapped) when a message type or schema id is not
-// registered.
-var ErrNotFound = errors.New("not registered")
 
 // Type is a registered message type, resolved for producing and consuming.
 // A Type is immutable and safe for concurrent use.

@@ -1,4 +1,4 @@
-package registry
+package regclient
 
 import (
 	"context"
@@ -97,7 +97,7 @@ func inputProto(in SchemaInput) *registryv1.SchemaInput {
 // build compiles a fetched schema, fetching its references first.
 func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, error) {
 	refs := make([]Reference, 0, len(p.GetReferences()))
-	deps := make([]dependency, 0, len(p.GetReferences()))
+	deps := make([]Dependency, 0, len(p.GetReferences()))
 	for _, ref := range p.GetReferences() {
 		key := Reference{Subject: ref.GetSubject(), Version: int(ref.GetVersion())}
 		r.mu.Lock()
@@ -114,9 +114,9 @@ func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, erro
 			r.mu.Unlock()
 		}
 		refs = append(refs, Reference{Name: ref.GetName(), Subject: key.Subject, Version: key.Version})
-		deps = append(deps, dependency{name: ref.GetName(), schema: dep})
+		deps = append(deps, Dependency{Name: ref.GetName(), Schema: dep})
 	}
-	s, err := compile(mainPath, p.GetText(), deps)
+	s, err := Compile(p.GetText(), deps)
 	if err != nil {
 		return nil, fmt.Errorf("schema %d: %w", p.GetId(), err)
 	}
@@ -129,7 +129,7 @@ func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, erro
 func remoteError(err error) error {
 	st := status.Convert(err)
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
 			if code, cerr := strconv.Atoi(info.GetMetadata()["error_code"]); cerr == nil {
 				return &Error{Code: code, Message: st.Message()}
 			}
