@@ -11,6 +11,7 @@ import (
 	"github.com/cairnhq/cairn/internal/console"
 	"github.com/cairnhq/cairn/internal/inspect"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // registrySource shows an in-process registry in the console.
@@ -42,7 +43,7 @@ func (s registrySource) Version(ctx context.Context, subject string, version int
 	}
 	v := &console.Version{Subject: sv.Subject, Version: sv.Version, ID: int(sv.Schema.ID), Type: sv.Schema.Type, Text: sv.Schema.Text}
 	if v.Type == "" {
-		v.Type = registry.TypeProtobuf
+		v.Type = regclient.TypeProtobuf
 	}
 	for _, ref := range sv.Schema.References {
 		v.References = append(v.References, fmt.Sprintf("%s → %s v%d", ref.Name, ref.Subject, ref.Version))
@@ -51,7 +52,7 @@ func (s registrySource) Version(ctx context.Context, subject string, version int
 }
 
 func notFound(err error) error {
-	if registry.IsNotFound(err) {
+	if regclient.IsNotFound(err) {
 		return fmt.Errorf("%w: %w", console.ErrNotFound, err)
 	}
 	return err
@@ -61,7 +62,7 @@ func notFound(err error) error {
 // the process.
 type devConsoleConfig struct {
 	registry    *registry.Registry
-	types       *registry.Client
+	types       *regclient.Client
 	brokers     string
 	group       string
 	inputs      []string

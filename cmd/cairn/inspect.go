@@ -17,7 +17,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/inspect"
 	"github.com/cairnhq/cairn/internal/kafkax"
-	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // readerFlags are the flags of the commands that read Kafka and decode
@@ -65,16 +65,16 @@ func (c *readerFlags) open() (*kafkax.Reader, *inspect.Decoder, func(), error) {
 // registryResolver resolves schema ids through the registry's gRPC API,
 // each lookup bounded so that a registry that is down is noticed quickly.
 func registryResolver(conn grpc.ClientConnInterface) inspect.Resolver {
-	return resolver{registry.NewClient(registry.NewRemote(conn), 0)}
+	return resolver{regclient.NewClient(regclient.NewRemote(conn), 0)}
 }
 
-type resolver struct{ c *registry.Client }
+type resolver struct{ c *regclient.Client }
 
 func (r resolver) MessageType(ctx context.Context, id int32, indexes []int) (protoreflect.MessageDescriptor, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	t, err := r.c.ResolveID(ctx, id, indexes)
-	if errors.Is(err, registry.ErrNotFound) {
+	if errors.Is(err, regclient.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %w", inspect.ErrUnknownSchema, err)
 	}
 	if err != nil {
