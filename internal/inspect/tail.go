@@ -102,11 +102,12 @@ func Tail(ctx context.Context, src Source, dec *Decoder, opts TailOptions, out, 
 			continue
 		}
 		rec, derr := dec.Decode(ctx, m)
-		if derr != nil && !warned {
+		switch {
+		case derr != nil && !warned:
 			fmt.Fprintf(warn, "warning: %v; printing records undecoded until it answers\n", derr)
 			warned = true
-		} else if derr == nil && warned && rec.Status != StatusRegistryDown {
-			warned = false
+		case derr == nil && rec.SchemaID != 0:
+			warned = false // the registry answered: warn again if it goes
 		}
 		if opts.Type != "" && rec.Type != opts.Type && rec.Header("cairn-event-type") != opts.Type {
 			continue
