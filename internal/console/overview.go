@@ -26,7 +26,6 @@ type overviewData struct {
 	DeadByWhy   []inspect.Group
 	DeadErr     string
 	HasCluster  bool
-	HasMetrics  bool
 	DeadLetters int
 }
 
@@ -54,7 +53,7 @@ func (c *Console) overviewLive(w http.ResponseWriter, r *http.Request) {
 func (c *Console) overviewData(r *http.Request) overviewData {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	d := overviewData{At: time.Now().UTC(), HasCluster: c.cfg.Cluster != nil, HasMetrics: c.cfg.Metrics != nil, LagGroup: c.cfg.LagGroup}
+	d := overviewData{At: time.Now().UTC(), HasCluster: c.cfg.Cluster != nil, LagGroup: c.cfg.LagGroup}
 	var wg sync.WaitGroup
 	if c.cfg.Health != nil {
 		wg.Go(func() { d.Health = c.cfg.Health(ctx) })

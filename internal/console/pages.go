@@ -23,9 +23,6 @@ var funcs = template.FuncMap{
 	"perSec":   func(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) },
 	"count":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
 	"textLine": inspect.TextLine,
-	"json": func(b []byte) string {
-		return string(b)
-	},
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
@@ -220,11 +217,9 @@ func (c *Console) tailStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
-	started := false
+	started := false // nothing written yet: an error can still be a status
 	err = c.cfg.Cluster.Tail(r.Context(), topic, start, func(rec inspect.Record) error {
-		if !started {
-			started = true
-		}
+		started = true
 		line, err := jsonLine(rec)
 		if err != nil {
 			return err
