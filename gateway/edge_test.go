@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )
@@ -73,7 +74,7 @@ func records(t testing.TB, brokers, topic string, partitions int32) map[string]i
 			t.Fatalf("read %s: %v after %d of %d records", topic, err, len(seen), remaining)
 		}
 		for _, h := range m.Headers {
-			if h.Key == gateway.HeaderEventID {
+			if h.Key == wire.HeaderEventID {
 				seen[string(h.Value)]++
 			}
 		}
@@ -329,8 +330,8 @@ func TestRecordCarriesTraceContextAndPrincipal(t *testing.T) {
 	for _, h := range m.Headers {
 		headers[h.Key] = string(h.Value)
 	}
-	if headers[gateway.HeaderPrincipal] != "anonymous" {
-		t.Errorf("principal header = %q, want anonymous", headers[gateway.HeaderPrincipal])
+	if headers[wire.HeaderPrincipal] != "anonymous" {
+		t.Errorf("principal header = %q, want anonymous", headers[wire.HeaderPrincipal])
 	}
 	var produce tracetest.SpanStub
 	for _, sp := range spans.GetSpans() {

@@ -39,10 +39,17 @@ type Registry interface {
 	Ping(ctx context.Context) error
 }
 
-// Producer hands records to Kafka in the order sent; each Delivery says
-// when Kafka has acknowledged its record.
+// Producer hands records to Kafka. *kafkax.Producer is the real one.
 type Producer interface {
-	Send(r kafkax.Record) (*kafkax.Delivery, error)
+	// Send hands r to Kafka without waiting; records sent one after
+	// another reach their partition in that order. A failure to take r is
+	// wrapped around kafkax.ErrProduce when a retry may succeed. The
+	// returned wait blocks until Kafka has acknowledged r (its position),
+	// or r failed, or ctx ends; the gateway calls it again after a ctx
+	// ended, to learn Kafka's late answer, but never from two goroutines
+	// at once. Kafka answers every record within a bounded time, or the
+	// producer closes.
+	Send(r kafkax.Record) (wait func(ctx context.Context) (kafkax.Position, error), err error)
 	// Ping checks that Kafka answers.
 	Ping(ctx context.Context) error
 }
@@ -213,6 +220,8 @@ type Server struct {
 	draining  chan struct{} // closed by Shutdown: streams stop reading
 	drainOnce sync.Once
 	watching  sync.WaitGroup // the readiness watcher
+	settling  sync.WaitGroup // settle calls: late answers on timed-out records
+	abandon   chan struct{}  // closed by Shutdown when its ctx ends: settle calls give up
 }
 
 // New builds a server. It does not listen until Serve.
@@ -234,6 +243,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	opts := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		// Stop returns once the handlers have: after it, none starts a
+		// settle call that Shutdown would not wait for.
+		grpc.WaitForHandlers(true),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
@@ -251,6 +263,7 @@ func New(cfg Config) (*Server, error) {
 		inflight:  semaphore.NewWeighted(cfg.MaxInFlightBytes),
 		dedup:     newDedup(cfg.DedupWindow, cfg.DedupEntries),
 		draining:  make(chan struct{}),
+		abandon:   make(chan struct{}),
 	}
 	gatewayv1.RegisterEventGatewayServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -316,8 +329,10 @@ func (s *Server) checkReady() {
 
 // Shutdown stops taking new calls, ends streams after their events in
 // flight are answered, and waits for calls in progress to finish, until ctx
-// ends; then it cancels what is left. The caller closes the producer
-// afterwards, which flushes what the finished calls produced.
+// ends; then it cancels what is left. It also waits, within ctx, for
+// Kafka's late answers on records whose callers stopped waiting. The caller
+// closes the producer afterwards, which flushes what the finished calls
+// produced.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.drainOnce.Do(func() { close(s.draining) })
 	s.health.Shutdown() // report NOT_SERVING so balancers move away
@@ -332,5 +347,18 @@ func (s *Server) Shutdown(ctx context.Context) {
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-stopped
+	}
+	// Records whose callers stopped waiting are still owed Kafka's answer,
+	// for the retries' sake; wait for it within ctx.
+	settled := make(chan struct{})
+	go func() {
+		s.settling.Wait()
+		close(settled)
+	}()
+	select {
+	case <-settled:
+	case <-ctx.Done():
+		close(s.abandon)
+		<-settled
 	}
 }

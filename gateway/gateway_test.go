@@ -30,6 +30,7 @@ import (
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
@@ -203,17 +204,17 @@ func TestPublishReachesKafkaInWireFormat(t *testing.T) {
 		headers[h.Key] = string(h.Value)
 	}
 	for k, v := range map[string]string{
-		gateway.HeaderEventID:   req.GetEvent().GetEventId(),
-		gateway.HeaderEventType: "cairn.hunt.v1.PlayerRegistered",
-		gateway.HeaderSchemaID:  strconv.Itoa(int(want.SchemaID)),
-		"client-version":        "1.4.2",
+		wire.HeaderEventID:   req.GetEvent().GetEventId(),
+		wire.HeaderEventType: "cairn.hunt.v1.PlayerRegistered",
+		wire.HeaderSchemaID:  strconv.Itoa(int(want.SchemaID)),
+		"client-version":     "1.4.2",
 	} {
 		if headers[k] != v {
 			t.Errorf("header %s = %q, want %q", k, headers[k], v)
 		}
 	}
-	if _, err := time.Parse(time.RFC3339Nano, headers[gateway.HeaderOccurredAt]); err != nil {
-		t.Errorf("header %s: %v", gateway.HeaderOccurredAt, err)
+	if _, err := time.Parse(time.RFC3339Nano, headers[wire.HeaderOccurredAt]); err != nil {
+		t.Errorf("header %s: %v", wire.HeaderOccurredAt, err)
 	}
 }
 

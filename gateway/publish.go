@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"go.opentelemetry.io/otel/attribute"
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
@@ -24,16 +23,6 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry/regclient"
-)
-
-// Record header names the gateway sets on every record, besides the W3C
-// trace context (traceparent, tracestate).
-const (
-	HeaderEventID    = "cairn-event-id"
-	HeaderEventType  = "cairn-event-type"
-	HeaderSchemaID   = "cairn-schema-id"
-	HeaderOccurredAt = "cairn-occurred-at"
-	HeaderPrincipal  = "cairn-principal"
 )
 
 // anonymous is every caller when authentication is off.
@@ -124,13 +113,13 @@ type pendingEvent struct {
 	owner bool // this event produces; otherwise it waits for entry
 
 	// Set once handed to Kafka.
-	t        *regclient.Type
-	delivery *kafkax.Delivery
-	ctx      context.Context // the produce budget, carrying the span
-	cancel   context.CancelFunc
-	span     trace.Span
-	size     int64
-	start    time.Time
+	t      *regclient.Type
+	wait   func(context.Context) (kafkax.Position, error) // Kafka's answer
+	ctx    context.Context                                // the produce budget, carrying the span
+	cancel context.CancelFunc
+	span   trace.Span
+	size   int64
+	start  time.Time
 }
 
 // begin runs the pipeline for one event up to Kafka: rate limit, envelope,
@@ -292,7 +281,7 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 	record := kafkax.Record{
 		Topic:   t.Event.GetTopic(),
 		Key:     []byte(payload.Get(t.KeyField()).String()),
-		Value:   wire.Append(make([]byte, 0, 16+len(value)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
+		Value:   wire.Frame(wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
 		Headers: headers(ev, t, pe.p),
 	}
 	pctx, cancel := s.produceContext(ctx)
@@ -322,12 +311,12 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 		))
 	s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
 	pe.t, pe.ctx, pe.cancel, pe.span, pe.size, pe.start = t, pctx, cancel, span, size, time.Now()
-	d, err := s.cfg.Producer.Send(record)
+	wait, err := s.cfg.Producer.Send(record)
 	if err != nil {
 		s.release(pe, err)
 		return err
 	}
-	pe.delivery = d
+	pe.wait = wait
 	return nil
 }
 
@@ -337,11 +326,11 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 // retry with the same event_id gets that answer instead of producing the
 // event a second time.
 func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, error) {
-	pos, err := pe.delivery.Wait(pe.ctx)
+	pos, err := pe.wait(pe.ctx)
 	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
 	if err != nil && pe.ctx.Err() != nil {
 		s.release(pe, err)
-		go s.settle(pe)
+		s.settling.Go(func() { s.settle(pe) })
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -362,10 +351,19 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 
 // settle waits for Kafka's late answer on a record whose caller stopped
 // waiting, and records it for retries. It ends when Kafka answers, which
-// librdkafka guarantees within the delivery timeout, or when the producer
-// closes.
+// librdkafka guarantees within the delivery timeout, when the producer
+// closes, or when Shutdown gives up on it.
 func (s *Server) settle(pe *pendingEvent) {
-	pos, err := pe.delivery.Wait(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { // ends with settle, at the latest
+		select {
+		case <-s.abandon:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	pos, err := pe.wait(ctx)
 	var acc *gatewayv1.Accepted
 	if err == nil {
 		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
@@ -397,23 +395,20 @@ func (s *Server) produceContext(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(ctx, budget)
 }
 
-func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal) []kafka.Header {
-	h := make([]kafka.Header, 0, 7+len(ev.GetHeaders()))
+func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal) []kafkax.Header {
+	h := wire.AppendEventHeaders(make([]kafkax.Header, 0, 7+len(ev.GetHeaders())), ev.GetEventId(), string(t.Name()), t.SchemaID)
 	h = append(h,
-		kafka.Header{Key: HeaderEventID, Value: []byte(ev.GetEventId())},
-		kafka.Header{Key: HeaderEventType, Value: []byte(t.Name())},
-		kafka.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(t.SchemaID), 10)},
-		kafka.Header{Key: HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
-		kafka.Header{Key: HeaderPrincipal, Value: []byte(p.ID)},
+		kafkax.Header{Key: wire.HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
+		kafkax.Header{Key: wire.HeaderPrincipal, Value: []byte(p.ID)},
 	)
 	for k, v := range ev.GetHeaders() {
-		h = append(h, kafka.Header{Key: k, Value: []byte(v)})
+		h = append(h, kafkax.Header{Key: k, Value: []byte(v)})
 	}
 	return h
 }
 
 // headerCarrier lets a propagator write trace context into record headers.
-type headerCarrier struct{ h *[]kafka.Header }
+type headerCarrier struct{ h *[]kafkax.Header }
 
 func (c headerCarrier) Get(key string) string {
 	for _, h := range *c.h {
@@ -431,7 +426,7 @@ func (c headerCarrier) Set(key, value string) {
 			return
 		}
 	}
-	*c.h = append(*c.h, kafka.Header{Key: key, Value: []byte(value)})
+	*c.h = append(*c.h, kafkax.Header{Key: key, Value: []byte(value)})
 }
 
 func (c headerCarrier) Keys() []string {

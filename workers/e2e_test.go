@@ -19,9 +19,9 @@ import (
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
+	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/workers"
 )
 
 // startGateway serves a gateway over loopback, producing to e's broker.
@@ -215,7 +215,7 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 	derived := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", 8+7+5)
 	seen := make(map[string]bool)
 	for _, m := range derived {
-		id := header(m, workers.HeaderEventID)
+		id := header(m, wire.HeaderEventID)
 		if seen[id] {
 			t.Errorf("derived event %s produced twice", id)
 		}
@@ -227,8 +227,8 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 	if len(seen) != 8+7+5 {
 		t.Errorf("%d derived events, want %d", len(seen), 8+7+5)
 	}
-	if workers.HeaderEventID != gateway.HeaderEventID {
-		t.Errorf("workers read event ids from %q, the gateway writes %q", workers.HeaderEventID, gateway.HeaderEventID)
+	if wire.HeaderEventID != wire.HeaderEventID {
+		t.Errorf("workers read event ids from %q, the gateway writes %q", wire.HeaderEventID, wire.HeaderEventID)
 	}
 }
 

@@ -53,21 +53,21 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 	}
 	for i, m := range dead {
 		want := map[string]string{
-			workers.HeaderDLQReason:    []string{workers.ReasonUndecodable, workers.ReasonUnknownSchema}[i],
-			workers.HeaderDLQTopic:     "cairn.hunt.events",
-			workers.HeaderDLQPartition: strconv.Itoa(int(after.Partition)),
-			workers.HeaderDLQOffset:    strconv.FormatInt(poisonAt[i], 10),
+			wire.HeaderDLQReason:    []string{workers.ReasonUndecodable, workers.ReasonUnknownSchema}[i],
+			wire.HeaderDLQTopic:     "cairn.hunt.events",
+			wire.HeaderDLQPartition: strconv.Itoa(int(after.Partition)),
+			wire.HeaderDLQOffset:    strconv.FormatInt(poisonAt[i], 10),
 		}
 		for k, v := range want {
 			if got := header(m, k); got != v {
 				t.Errorf("dead letter %d: header %s = %q, want %q", i, k, got, v)
 			}
 		}
-		if _, err := time.Parse(time.RFC3339Nano, header(m, workers.HeaderDLQTime)); err != nil {
-			t.Errorf("dead letter %d: %s: %v", i, workers.HeaderDLQTime, err)
+		if _, err := time.Parse(time.RFC3339Nano, header(m, wire.HeaderDLQTime)); err != nil {
+			t.Errorf("dead letter %d: %s: %v", i, wire.HeaderDLQTime, err)
 		}
-		if header(m, workers.HeaderDLQError) == "" {
-			t.Errorf("dead letter %d has no %s", i, workers.HeaderDLQError)
+		if header(m, wire.HeaderDLQError) == "" {
+			t.Errorf("dead letter %d has no %s", i, wire.HeaderDLQError)
 		}
 	}
 	if got := r.counter(t, "cairn_worker_dead_lettered_total"); got != 2 {
@@ -229,7 +229,7 @@ func TestCrashSafety(t *testing.T) {
 	topic := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", len(outbox))
 	inTopic := make(map[string]int)
 	for _, m := range topic {
-		inTopic[header(m, workers.HeaderEventID)]++
+		inTopic[header(m, wire.HeaderEventID)]++
 	}
 	for _, id := range outbox {
 		if inTopic[id] == 0 {

@@ -140,7 +140,7 @@ func (f *feed) row(ctx context.Context, m *kafka.Message) (outboxRow, bool) {
 	}
 	id := ""
 	for _, hd := range m.Headers {
-		if hd.Key == HeaderEventID {
+		if hd.Key == wire.HeaderEventID {
 			id = string(hd.Value)
 		}
 	}

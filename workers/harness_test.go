@@ -170,7 +170,7 @@ func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Posi
 		Topic:   typ.Event.GetTopic(),
 		Key:     []byte(m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName(typ.KeyField().Name())).String()),
 		Value:   wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
-		Headers: []kafka.Header{{Key: workers.HeaderEventID, Value: []byte(eventID)}},
+		Headers: []kafkax.Header{{Key: wire.HeaderEventID, Value: []byte(eventID)}},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/cairnhq/cairn/internal/wire"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -26,7 +27,7 @@ func LogHandler(log *slog.Logger) Handler {
 	return func(_ context.Context, ev *Event) error {
 		log.Info("event",
 			"type", string(ev.Type.Name()),
-			"event_id", ev.Header(HeaderEventID),
+			"event_id", ev.Header(wire.HeaderEventID),
 			"topic", ev.Topic, "partition", ev.Partition, "offset", ev.Offset,
 			"payload", jsonValue{ev.Message})
 		return nil

@@ -18,16 +18,6 @@ import (
 	"github.com/cairnhq/cairn/registry/regclient"
 )
 
-// Dead-letter record headers, beside the record's own.
-const (
-	HeaderDLQReason    = "cairn-dlq-reason"
-	HeaderDLQError     = "cairn-dlq-error"
-	HeaderDLQTopic     = "cairn-dlq-topic"
-	HeaderDLQPartition = "cairn-dlq-partition"
-	HeaderDLQOffset    = "cairn-dlq-offset"
-	HeaderDLQTime      = "cairn-dlq-time"
-)
-
 // Reasons a record is dead-lettered, in the cairn-dlq-reason header.
 const (
 	ReasonUndecodable     = "undecodable"
@@ -281,10 +271,10 @@ func (p *partition) decode(ctx context.Context, m *kafka.Message) (*Event, proto
 		Partition: tp.Partition,
 		Offset:    int64(tp.Offset),
 		Key:       m.Key,
-		Headers:   m.Headers,
+		Headers:   kafkax.Headers(m.Headers),
 		Type:      t,
 	}
-	if ev.EventID = ev.Header(HeaderEventID); ev.EventID == "" {
+	if ev.EventID = ev.Header(wire.HeaderEventID); ev.EventID == "" {
 		ev.EventID = fallbackEventID(ev.Topic, ev.Partition, ev.Offset)
 	}
 	var msg proto.Message
@@ -311,14 +301,14 @@ func (p *partition) deadLetter(ctx context.Context, bad []poison) error {
 	recs := make([]kafkax.Record, len(bad))
 	for i, b := range bad {
 		tp := b.m.TopicPartition
-		hs := append(make([]kafka.Header, 0, len(b.m.Headers)+6), b.m.Headers...)
+		hs := append(make([]kafkax.Header, 0, len(b.m.Headers)+6), kafkax.Headers(b.m.Headers)...)
 		hs = append(hs,
-			kafka.Header{Key: HeaderDLQReason, Value: []byte(b.reason)},
-			kafka.Header{Key: HeaderDLQError, Value: []byte(b.err.Error())},
-			kafka.Header{Key: HeaderDLQTopic, Value: []byte(*tp.Topic)},
-			kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(tp.Partition)))},
-			kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(int64(tp.Offset), 10))},
-			kafka.Header{Key: HeaderDLQTime, Value: []byte(now)},
+			kafkax.Header{Key: wire.HeaderDLQReason, Value: []byte(b.reason)},
+			kafkax.Header{Key: wire.HeaderDLQError, Value: []byte(b.err.Error())},
+			kafkax.Header{Key: wire.HeaderDLQTopic, Value: []byte(*tp.Topic)},
+			kafkax.Header{Key: wire.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(tp.Partition)))},
+			kafkax.Header{Key: wire.HeaderDLQOffset, Value: []byte(strconv.FormatInt(int64(tp.Offset), 10))},
+			kafkax.Header{Key: wire.HeaderDLQTime, Value: []byte(now)},
 		)
 		recs[i] = kafkax.Record{Topic: p.w.cfg.DeadLetterTopic, Key: b.m.Key, Value: b.m.Value, Headers: hs}
 	}
@@ -359,14 +349,10 @@ func (p *partition) relay(ctx context.Context) error {
 			key = row.PlayerID
 		}
 		recs[i] = kafkax.Record{
-			Topic: t.Event.GetTopic(),
-			Key:   []byte(key),
-			Value: wire.Append(make([]byte, 0, 16+len(row.Payload)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
-			Headers: []kafka.Header{
-				{Key: HeaderEventID, Value: []byte(row.EventID)},
-				{Key: "cairn-event-type", Value: []byte(row.Type)},
-				{Key: "cairn-schema-id", Value: []byte(strconv.Itoa(int(t.SchemaID)))},
-			},
+			Topic:   t.Event.GetTopic(),
+			Key:     []byte(key),
+			Value:   wire.Frame(wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
+			Headers: wire.AppendEventHeaders(nil, row.EventID, string(row.Type), t.SchemaID),
 		}
 	}
 	if _, err := p.w.cfg.Producer.ProduceBatch(ctx, recs); err != nil {

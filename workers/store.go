@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -307,7 +308,7 @@ func newOutboxRow(cause string, m proto.Message) (outboxRow, error) {
 	}
 	name := m.ProtoReflect().Descriptor().FullName()
 	return outboxRow{
-		EventID:  derivedEventID(cause, name),
+		EventID:  wire.DerivedEventID(cause, string(name)),
 		Type:     name,
 		HuntID:   d.GetHuntId(),
 		PlayerID: d.GetPlayerId(),

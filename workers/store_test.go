@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
+	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -107,7 +108,7 @@ func TestStore(t *testing.T) {
 			if want := "[ClueUnlocked AnswerJudged ClueUnlocked AnswerJudged HuntCompleted]"; fmt.Sprint(kinds) != want {
 				t.Errorf("outbox = %v, want %s", kinds, want)
 			}
-			if rows[1].EventID != derivedEventID("e3", "cairn.hunt.v1.AnswerJudged") {
+			if rows[1].EventID != wire.DerivedEventID("e3", "cairn.hunt.v1.AnswerJudged") {
 				t.Errorf("derived event id %s is not derived from its cause", rows[1].EventID)
 			}
 			if err := s.markSent(ctx, rows[:2]); err != nil {

@@ -60,7 +60,7 @@ type Event struct {
 	Partition int32
 	Offset    int64
 	Key       []byte
-	Headers   []kafka.Header
+	Headers   []kafkax.Header
 	// EventID is the cairn-event-id header, or topic/partition/offset for a
 	// record without one.
 	EventID string

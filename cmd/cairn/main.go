@@ -30,6 +30,7 @@ func commands() []command {
 		{"publish", "publish one event through the gateway", runPublish},
 		{"hunt", "read hunts, progress and leaderboards; watch a player live", runHunt},
 		{"token", "print a player's JWT that cairn dev accepts", runToken},
+		{"bench", "drive load against a running gateway and measure it", runBench},
 		{"tail", "print the records of topics, decoded through the registry", runTail},
 		{"dlq", "list, show and replay dead letters", runDLQ},
 	}

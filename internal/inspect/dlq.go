@@ -11,20 +11,12 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
-// The headers a worker adds to a record it dead-letters, beside the
-// record's own.
-const (
-	headerDLQPrefix    = "cairn-dlq-"
-	headerDLQReason    = "cairn-dlq-reason"
-	headerDLQError     = "cairn-dlq-error"
-	headerDLQTopic     = "cairn-dlq-topic"
-	headerDLQPartition = "cairn-dlq-partition"
-	headerDLQOffset    = "cairn-dlq-offset"
-	headerDLQTime      = "cairn-dlq-time"
-	headerEventID      = "cairn-event-id"
-)
+// headerDLQPrefix starts the names of the headers a worker adds to a
+// record it dead-letters (wire.HeaderDLQReason …).
+const headerDLQPrefix = "cairn-dlq-"
 
 // DeadLetter is one record of the dead-letter topic: where it came from,
 // why it was set aside, and the original record decoded as far as possible.
@@ -50,7 +42,7 @@ type DeadLetter struct {
 }
 
 // EventID returns the original record's cairn-event-id, or "".
-func (d *DeadLetter) EventID() string { return d.Record.Header(headerEventID) }
+func (d *DeadLetter) EventID() string { return d.Record.Header(wire.HeaderEventID) }
 
 // ParseID parses a dead letter's id, "PARTITION:OFFSET".
 func ParseID(s string) (partition int32, offset int64, err error) {
@@ -72,21 +64,21 @@ func newDeadLetter(ctx context.Context, dec *Decoder, m *kafkax.Message) (DeadLe
 	for _, h := range m.Headers {
 		v := string(h.Value)
 		switch h.Key {
-		case headerDLQReason:
+		case wire.HeaderDLQReason:
 			d.Reason = v
-		case headerDLQError:
+		case wire.HeaderDLQError:
 			d.Error = v
-		case headerDLQTopic:
+		case wire.HeaderDLQTopic:
 			d.SourceTopic = v
-		case headerDLQPartition:
+		case wire.HeaderDLQPartition:
 			if p, err := strconv.ParseInt(v, 10, 32); err == nil {
 				d.SourcePartition = int32(p)
 			}
-		case headerDLQOffset:
+		case wire.HeaderDLQOffset:
 			if o, err := strconv.ParseInt(v, 10, 64); err == nil {
 				d.SourceOffset = o
 			}
-		case headerDLQTime:
+		case wire.HeaderDLQTime:
 			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 				d.DeadAt = t
 			}

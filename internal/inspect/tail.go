@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
 // Format is how Tail prints records.
@@ -109,7 +110,7 @@ func Tail(ctx context.Context, src Source, dec *Decoder, opts TailOptions, out, 
 		case derr == nil && rec.SchemaID != 0:
 			warned = false // the registry answered: warn again if it goes
 		}
-		if opts.Type != "" && rec.Type != opts.Type && rec.Header("cairn-event-type") != opts.Type {
+		if opts.Type != "" && rec.Type != opts.Type && rec.Header(wire.HeaderEventType) != opts.Type {
 			continue
 		}
 		if err := p.Print(out, rec); err != nil {

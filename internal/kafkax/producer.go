@@ -1,6 +1,9 @@
 // Package kafkax wraps confluent-kafka-go with the settings Cairn relies on:
 // an idempotent producer that waits for every in-sync replica, and a
-// consumer that stores offsets only for records that were handled.
+// consumer that stores offsets only for records that were handled. It is
+// the one package that imports confluent-kafka-go: its API speaks in its
+// own Record, Header and Position, so that callers can declare interfaces
+// over it and tests can implement them.
 package kafkax
 
 import (
@@ -19,7 +22,50 @@ type Record struct {
 	Topic   string
 	Key     []byte
 	Value   []byte
-	Headers []kafka.Header
+	Headers []Header
+}
+
+// Header is a record header. Kafka allows a key more than once; Cairn's own
+// headers (package wire names them) appear once.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// HeaderValue returns the value of the first header named key in hs, and
+// whether there is one.
+func HeaderValue(hs []Header, key string) ([]byte, bool) {
+	for _, h := range hs {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
+
+// kafkaHeaders converts headers to confluent-kafka-go's.
+func kafkaHeaders(hs []Header) []kafka.Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]kafka.Header, len(hs))
+	for i, h := range hs {
+		out[i] = kafka.Header{Key: h.Key, Value: h.Value}
+	}
+	return out
+}
+
+// Headers converts confluent-kafka-go's headers of a consumed record to
+// Headers.
+func Headers(hs []kafka.Header) []Header {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]Header, len(hs))
+	for i, h := range hs {
+		out[i] = Header{Key: h.Key, Value: h.Value}
+	}
+	return out
 }
 
 // Position is where Kafka stored a record.
@@ -107,9 +153,9 @@ func (p *Producer) events() {
 // records before and after it may have been delivered, so callers retry the
 // whole batch with the same event ids.
 func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, error) {
-	ds := make([]*Delivery, len(rs))
+	ds := make([]*delivery, len(rs))
 	for i, r := range rs {
-		d, err := p.Send(r)
+		d, err := p.send(r)
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +165,7 @@ func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, e
 	var first error
 	for i, d := range ds {
 		var err error
-		if pos[i], err = d.Wait(ctx); err != nil && first == nil {
+		if pos[i], err = d.wait(ctx); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -130,15 +176,26 @@ func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, e
 }
 
 // Send hands r to the producer without waiting. Records sent one after
-// another reach their partition in that order. The returned Delivery says
-// when Kafka has acknowledged r.
-func (p *Producer) Send(r Record) (*Delivery, error) {
-	d := &Delivery{topic: r.Topic, report: make(chan kafka.Event, 1), closed: p.done}
+// another reach their partition in that order. The returned wait blocks
+// until Kafka has acknowledged r (its position), or r failed, or ctx ends;
+// Kafka answers on every record within the producer's delivery timeout, or
+// the producer closes. wait may be called again after a ctx ended, to keep
+// waiting, but not from two goroutines at once.
+func (p *Producer) Send(r Record) (wait func(ctx context.Context) (Position, error), err error) {
+	d, err := p.send(r)
+	if err != nil {
+		return nil, err
+	}
+	return d.wait, nil
+}
+
+func (p *Producer) send(r Record) (*delivery, error) {
+	d := &delivery{topic: r.Topic, report: make(chan kafka.Event, 1), closed: p.done}
 	msg := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &d.topic, Partition: kafka.PartitionAny},
 		Key:            r.Key,
 		Value:          r.Value,
-		Headers:        r.Headers,
+		Headers:        kafkaHeaders(r.Headers),
 	}
 	if err := p.p.Produce(msg, d.report); err != nil {
 		return nil, fmt.Errorf("produce to %s: %w: %w", r.Topic, ErrProduce, err)
@@ -146,12 +203,8 @@ func (p *Producer) Send(r Record) (*Delivery, error) {
 	return d, nil
 }
 
-// Delivery is a record handed to Kafka. Kafka reports on every record
-// within the producer's delivery timeout, or the producer closes.
-//
-// Wait is safe to call again after a ctx ended, but not from two
-// goroutines at once.
-type Delivery struct {
+// delivery is a record handed to Kafka.
+type delivery struct {
 	topic  string
 	report chan kafka.Event
 	closed <-chan struct{} // the producer's event loop has ended
@@ -160,10 +213,10 @@ type Delivery struct {
 	err    error
 }
 
-// Wait returns the record's position once Kafka acknowledged it, or why it
+// wait returns the record's position once Kafka acknowledged it, or why it
 // was not delivered, or ctx's error if ctx ends first (the record may still
 // be delivered later).
-func (d *Delivery) Wait(ctx context.Context) (Position, error) {
+func (d *delivery) wait(ctx context.Context) (Position, error) {
 	if d.got {
 		return d.pos, d.err
 	}
@@ -183,7 +236,7 @@ func (d *Delivery) Wait(ctx context.Context) (Position, error) {
 }
 
 // take records Kafka's report on the record.
-func (d *Delivery) take(ev kafka.Event) (Position, error) {
+func (d *delivery) take(ev kafka.Event) (Position, error) {
 	d.got = true
 	m, ok := ev.(*kafka.Message)
 	switch {

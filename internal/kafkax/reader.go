@@ -39,12 +39,6 @@ func (m *Message) HeaderValue(key string) (string, bool) {
 	return "", false
 }
 
-// Header is a record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
-
 // TopicInfo describes a topic.
 type TopicInfo struct {
 	Name       string
@@ -364,9 +358,7 @@ func (r *Reader) Next(ctx context.Context) (*Message, error) {
 				Key:       ev.Key,
 				Value:     ev.Value,
 				Time:      ev.Timestamp,
-			}
-			for _, h := range ev.Headers {
-				m.Headers = append(m.Headers, Header{Key: h.Key, Value: h.Value})
+				Headers:   Headers(ev.Headers),
 			}
 			if r.stopAt != nil {
 				key := topicPartition{m.Topic, m.Partition}

@@ -1,5 +1,10 @@
-// Package wire frames protobuf payloads in the Confluent Schema Registry wire
-// format, so that any Confluent-compatible client can read Cairn's topics:
+// Package wire is the contract of a Cairn record: its framing, its header
+// names (HeaderEventID …, the dead-letter HeaderDLQReason …) and the ids of
+// derived events (DerivedEventID). The gateway and the workers write
+// records only through it.
+//
+// Payloads are framed in the Confluent Schema Registry wire format, so that
+// any Confluent-compatible client can read Cairn's topics:
 //
 //	0x00 | schema id (4 bytes, big endian) | message indexes | payload
 //
@@ -44,6 +49,12 @@ func Append(dst []byte, h Header, payload []byte) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(h.SchemaID))
 	dst = AppendIndexes(dst, h.Indexes)
 	return append(dst, payload...)
+}
+
+// Frame returns payload framed for the message type that h names, in a new
+// slice.
+func Frame(h Header, payload []byte) []byte {
+	return Append(make([]byte, 0, 16+len(payload)), h, payload)
 }
 
 // AppendIndexes appends the encoded message indexes to dst.

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestWriteTable(t *testing.T) {
+	t.Parallel()
+	gw := &Result{Path: "gateway", Sent: 1000, Accepted: 998, Errors: map[string]int64{"Unavailable": 2}, Elapsed: time.Second}
+	direct := &Result{Path: "direct", Sent: 1000, Accepted: 1000, Errors: map[string]int64{}, Elapsed: 500 * time.Millisecond}
+	for i := range 998 {
+		gw.Latency.Record(time.Duration(i+1) * 10 * time.Microsecond)
+	}
+	direct.Latency.Record(time.Millisecond)
+	rep := &Report{Config: Config{Mode: Publish, Concurrency: 64, Connections: 4, GatewayAddr: "gw:1"}, EventBytes: 191, Results: []*Result{gw, direct}}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := `cairn bench publish: 64 callers, one event per call over 4 connections to gw:1; events of 191 bytes
+
+     path  sent  accepted  errors  events/s     p50     p90     p99     max
+  gateway  1000       998       2       998  5.01ms  9.04ms  9.90ms  9.98ms
+   direct  1000      1000       0     2,000  1.00ms  1.00ms  1.00ms  1.00ms
+
+gateway errors: Unavailable 2
+ratio gateway/direct: 0.50×
+`
+	if got := b.String(); got != want {
+		t.Errorf("table:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestPlanHandsOutEachEventOnce(t *testing.T) {
+	t.Parallel()
+	p := newPlan(Config{Events: 1003})
+	seen := make([]int, 1003)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				first, n := p.take(context.Background(), 10)
+				if n == 0 {
+					return
+				}
+				mu.Lock()
+				for i := range n {
+					seen[first+int64(i)]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range seen {
+		if c != 1 {
+			t.Fatalf("event %d handed out %d times", i, c)
+		}
+	}
+}
+
+func TestPlanStopsWithContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := newPlan(Config{Events: 10, Rate: 0.001}) // the second event is due in 1000 s
+	if _, n := p.take(ctx, 1); n != 1 {
+		t.Fatalf("first take got %d events, want 1", n)
+	}
+	cancel()
+	if _, n := p.take(ctx, 1); n != 0 {
+		t.Errorf("take after cancel got %d events, want 0", n)
+	}
+}
+
+func TestNewUUID(t *testing.T) {
+	t.Parallel()
+	a, b := newUUID(), newUUID()
+	if a == b || len(a) != 36 || a[14] != '4' || !strings.ContainsRune("89ab", rune(a[19])) || strings.Count(a, "-") != 4 {
+		t.Errorf("newUUID() = %q, %q", a, b)
+	}
+}

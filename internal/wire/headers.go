@@ -1,0 +1,48 @@
+package wire
+
+import (
+	"strconv"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
+)
+
+// Record header names: what every Cairn record says about its event, for
+// the workers and for any downstream reader. The W3C trace context
+// (traceparent, tracestate) travels beside them under its own names.
+const (
+	// HeaderEventID is the event's id: the client's event_id, or a derived
+	// event's DerivedEventID.
+	HeaderEventID = "cairn-event-id"
+	// HeaderEventType is the payload's full message name.
+	HeaderEventType = "cairn-event-type"
+	// HeaderSchemaID is the registry id of the payload's schema, in decimal
+	// (the framing carries it too).
+	HeaderSchemaID = "cairn-schema-id"
+	// HeaderOccurredAt is when the client says the event happened, RFC 3339
+	// with nanoseconds.
+	HeaderOccurredAt = "cairn-occurred-at"
+	// HeaderPrincipal is who published the event through the gateway.
+	HeaderPrincipal = "cairn-principal"
+)
+
+// Dead-letter headers, added to a record's own when a worker sends it to
+// the dead-letter topic: why (reason, error), where from (topic,
+// partition, offset) and when (RFC 3339, UTC).
+const (
+	HeaderDLQReason    = "cairn-dlq-reason"
+	HeaderDLQError     = "cairn-dlq-error"
+	HeaderDLQTopic     = "cairn-dlq-topic"
+	HeaderDLQPartition = "cairn-dlq-partition"
+	HeaderDLQOffset    = "cairn-dlq-offset"
+	HeaderDLQTime      = "cairn-dlq-time"
+)
+
+// AppendEventHeaders appends the headers every Cairn record carries (event
+// id, type and schema id) to dst and returns the extended slice.
+func AppendEventHeaders(dst []kafkax.Header, eventID, eventType string, schemaID int32) []kafkax.Header {
+	return append(dst,
+		kafkax.Header{Key: HeaderEventID, Value: []byte(eventID)},
+		kafkax.Header{Key: HeaderEventType, Value: []byte(eventType)},
+		kafkax.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(schemaID), 10)},
+	)
+}
