@@ -76,3 +76,13 @@ fuzz: ## run each fuzz test for 30 seconds
 
 clean:
 	rm -rf $(BIN) build
+
+# The discovery tests against real etcd servers (Debian's etcd-server),
+# failing instead of skipping without one; scripts/etcd is started and
+# stopped around them so that it is checked too. Each test runs its own etcd.
+.PHONY: test-etcd
+test-etcd: ## discovery tests on real etcd
+	scripts/etcd start
+	CAIRN_REQUIRE_ETCD=1 go test -race -count=1 ./internal/discovery/... ; s=$$?; \
+		CAIRN_REQUIRE_ETCD=1 go test -race -count=1 -run Etcd ./cmd/cairn || s=1; \
+		scripts/etcd stop; exit $$s

@@ -32,6 +32,7 @@ type devConfig struct {
 	Partitions      int
 	ShutdownTimeout time.Duration
 	Log             logConfig
+	Etcd            etcdConfig
 }
 
 func (c *devConfig) Validate() error {
@@ -40,6 +41,9 @@ func (c *devConfig) Validate() error {
 		if err := checkAddr(a.flag, a.addr); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Etcd.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: want a SQLite path or a postgres:// URL"))
@@ -69,6 +73,7 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
+	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
@@ -160,6 +165,18 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	disc, err := cfg.Etcd.client(log)
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer disc.Close()
+	// HuntService is served on the gateway's port: it is the worker role too.
+	deregister, err := announce(disc, log, "gateway", lis.Addr().String(), "registry", cfg.RegistryAddr, "worker", lis.Addr().String())
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	con, closeConsole, err := newDevConsole(devConsoleConfig{
 		registry: reg, types: types, brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
 		deadLetters: workers.DefaultDeadLetterTopic, producer: producer, metrics: metrics, log: log,
@@ -169,6 +186,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		},
 	})
 	if err != nil {
+		deregister(context.Background())
 		lis.Close()
 		return err
 	}
@@ -177,6 +195,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		return errors.Join(gw.Ready(ctx), worker.Healthy())
 	}, con, log)
 	if err != nil {
+		deregister(context.Background())
 		lis.Close()
 		return err
 	}
@@ -204,6 +223,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	// finishes the ones in progress, and the producer delivers what it holds.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	deregister(shutdownCtx)
 	stopWorker()
 	errs := []error{runErr}
 	if err := <-workerDone; err != nil && err != runErr {

@@ -25,12 +25,14 @@ type readerFlags struct {
 	KafkaBrokers  string
 	RegistryAddr  string
 	RegistryToken string
+	Etcd          etcdConfig
 }
 
 func (c *readerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, host:port separated by commas")
 	fs.StringVar(&c.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address, to decode records")
 	fs.StringVar(&c.RegistryToken, "registry-token", "", "registry API key, when the registry checks reads")
+	c.Etcd.registerClient(fs)
 }
 
 func (c *readerFlags) validate() error {
@@ -38,7 +40,7 @@ func (c *readerFlags) validate() error {
 	if c.KafkaBrokers == "" {
 		errs = append(errs, errors.New("--kafka-brokers: required"))
 	}
-	if err := checkAddr("registry-addr", c.RegistryAddr); err != nil {
+	if err := c.Etcd.checkTarget("registry-addr", c.RegistryAddr); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -47,18 +49,24 @@ func (c *readerFlags) validate() error {
 // open returns a reader of the cluster and a decoder through the registry;
 // close closes both.
 func (c *readerFlags) open() (*kafkax.Reader, *inspect.Decoder, func(), error) {
-	conn, err := dialRegistry(c.RegistryAddr, c.RegistryToken)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	disc, err := c.Etcd.client(quiet)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	conn, err := dialRegistry(disc, c.RegistryAddr, c.RegistryToken)
+	if err != nil {
+		disc.Close()
+		return nil, nil, nil, err
+	}
 	r, err := kafkax.NewReader(kafkax.ReaderOptions{Brokers: c.KafkaBrokers, Logger: quiet})
 	if err != nil {
 		conn.Close()
+		disc.Close()
 		return nil, nil, nil, err
 	}
 	dec := inspect.NewDecoder(registryResolver(conn))
-	return r, dec, func() { r.Close(); conn.Close() }, nil
+	return r, dec, func() { r.Close(); conn.Close(); disc.Close() }, nil
 }
 
 // registryResolver resolves schema ids through the registry's gRPC API,

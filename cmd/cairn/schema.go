@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/cairnhq/cairn/internal/schemas"
@@ -15,10 +16,11 @@ type schemaPushConfig struct {
 	RegistryAddr  string
 	RegistryToken string
 	Timeout       time.Duration
+	Etcd          etcdConfig
 }
 
 func (c *schemaPushConfig) Validate() error {
-	if err := checkAddr("registry-addr", c.RegistryAddr); err != nil {
+	if err := c.Etcd.checkTarget("registry-addr", c.RegistryAddr); err != nil {
 		return err
 	}
 	return checkPositive("timeout", c.Timeout)
@@ -39,9 +41,10 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"under its full name. Registering them again changes nothing; a change that\n"+
 			"breaks the subject's compatibility level is refused with its reasons.",
 		stderr)
-	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
 	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "schema owner's API key, when the registry checks credentials")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "how long the whole push may take")
+	cfg.Etcd.registerClient(fs)
 	if err := parseConfig(fs, args[1:], &cfg); err != nil {
 		return err
 	}
@@ -49,7 +52,12 @@ func runSchema(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	conn, err := dialRegistry(cfg.RegistryAddr, cfg.RegistryToken)
+	disc, err := cfg.Etcd.client(slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	conn, err := dialRegistry(disc, cfg.RegistryAddr, cfg.RegistryToken)
 	if err != nil {
 		return err
 	}

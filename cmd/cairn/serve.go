@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnhq/cairn/internal/admin"
+	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -56,10 +57,10 @@ func startAdminConsole(addr string, metrics prometheus.Gatherer, ready func(cont
 	}, nil
 }
 
-// registryClient reads the registry at addr over its gRPC API, sending
-// token, if any, as a bearer credential.
-func registryClient(addr, token string) (*regclient.Client, *grpc.ClientConn, error) {
-	conn, err := dialRegistry(addr, token)
+// registryClient reads the registry at addr (host:port or etcd:///registry)
+// over its gRPC API, sending token, if any, as a bearer credential.
+func registryClient(disc *discovery.Client, addr, token string) (*regclient.Client, *grpc.ClientConn, error) {
+	conn, err := dialRegistry(disc, addr, token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,12 +68,12 @@ func registryClient(addr, token string) (*regclient.Client, *grpc.ClientConn, er
 }
 
 // dialRegistry connects to the registry's gRPC API at addr.
-func dialRegistry(addr, token string) (*grpc.ClientConn, error) {
+func dialRegistry(disc *discovery.Client, addr, token string) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
 	}
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := disc.Dial(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", addr, err)
 	}

@@ -33,14 +33,21 @@ type workerConfig struct {
 	AuthFile        string
 	ShutdownTimeout time.Duration
 	Log             logConfig
+	Etcd            etcdConfig
 }
 
 func (c *workerConfig) Validate() error {
 	var errs []error
-	for _, a := range []struct{ flag, addr string }{{"grpc-addr", c.GRPCAddr}, {"admin-addr", c.AdminAddr}, {"registry-addr", c.RegistryAddr}} {
+	for _, a := range []struct{ flag, addr string }{{"grpc-addr", c.GRPCAddr}, {"admin-addr", c.AdminAddr}} {
 		if err := checkAddr(a.flag, a.addr); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Etcd.checkTarget("registry-addr", c.RegistryAddr); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Etcd.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.KafkaBrokers == "" {
 		errs = append(errs, errors.New("--kafka-brokers: required, host:port[,host:port…]"))
@@ -75,7 +82,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9465", "admin HTTP listen address: /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
 	fs.StringVar(&cfg.Group, "group", "cairn-workers", "consumer group")
-	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API)")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
 	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "API key for the registry, when it protects reads")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "the game's state: postgres://… or sqlite:PATH")
 	fs.StringVar(&cfg.OffsetPolicy, "offset-policy", string(workers.OffsetEarliest), "when a saved offset is gone from the log: earliest (rebuild), latest (skip) or fail (stop the partition)")
@@ -83,6 +90,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.AuthFile, "auth-file", "", "who may call HuntService: the gateway's --auth-file format; a player may ask only about themselves")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for batches in progress on shutdown")
 	cfg.Log.register(fs)
+	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
@@ -101,7 +109,12 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	types, conn, err := registryClient(cfg.RegistryAddr, cfg.RegistryToken)
+	disc, err := cfg.Etcd.client(log)
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	types, conn, err := registryClient(disc, cfg.RegistryAddr, cfg.RegistryToken)
 	if err != nil {
 		return err
 	}
@@ -140,8 +153,14 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	deregister, err := announce(disc, log, "worker", lis.Addr().String())
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(context.Context) error { return worker.Healthy() }, log)
 	if err != nil {
+		deregister(context.Background())
 		lis.Close()
 		return err
 	}
@@ -164,6 +183,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	// what the producer holds.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	deregister(shutdownCtx)
 	healthSrv.Shutdown()
 	stopWorker()
 	errs := []error{runErr}
