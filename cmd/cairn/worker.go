@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -18,6 +19,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/huntapp"
 )
 
 type workerConfig struct {
@@ -119,9 +121,13 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer conn.Close()
-	inputs, err := workers.InputTopics(ctx, types)
+	inputs, err := huntapp.Topics(ctx, types)
 	if err != nil {
 		return err
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return fmt.Errorf("worker: build validator: %w", err)
 	}
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaBrokers, Logger: log})
 	if err != nil {
@@ -129,10 +135,23 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer producer.Close(context.Background()) // after a failed start; a run closes it first
 	metrics := newMetrics()
-	worker, err := workers.New(workers.Config{
+	app, err := huntapp.New(huntapp.Config{
+		DB:        db,
+		Registry:  types,
+		Brokers:   cfg.KafkaBrokers,
+		Group:     cfg.Group,
+		Validator: validator,
+		Metrics:   metrics,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	worker, err := workers.New(ctx, workers.Config{
 		Brokers:         cfg.KafkaBrokers,
 		Group:           cfg.Group,
 		Topics:          inputs,
+		App:             app,
 		Registry:        types,
 		DB:              db,
 		Producer:        producer,
@@ -145,7 +164,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	srv := grpc.NewServer(authn.ServerOptions()...)
-	huntv1.RegisterHuntServiceServer(srv, worker.HuntService())
+	huntv1.RegisterHuntServiceServer(srv, app.HuntService())
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
 	reflection.Register(srv)
@@ -164,19 +183,29 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
-	go func() { _ = srv.Serve(lis) }()
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(lis) }()
 	log.Info("HuntService listening", "addr", lis.Addr().String())
 
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	defer stopWorker()
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(workerCtx) }()
+	// The WatchPlayer feed ends with the worker, which ends the streams.
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		app.Follow(workerCtx)
+	}()
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case runErr = <-done:
 		done <- runErr
+	case runErr = <-serveDone:
+		runErr = fmt.Errorf("worker: serve HuntService: %w", runErr)
+		serveDone <- nil
 	}
 	// Finish the batches in progress (their derived events included), which
 	// also ends the WatchPlayer streams; stop serving reads; then deliver
@@ -190,7 +219,11 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := <-done; err != nil && err != runErr {
 		errs = append(errs, err)
 	}
+	<-feedDone
 	stopGRPC(shutdownCtx, srv)
+	if err := <-serveDone; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		errs = append(errs, fmt.Errorf("worker: serve HuntService: %w", err))
+	}
 	errs = append(errs, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
 	return errors.Join(errs...)
 }

@@ -105,7 +105,7 @@ func NewDecoder(r Resolver) *Decoder { return &Decoder{r: r} }
 // Decode decodes m as far as it can. When the registry could not be asked,
 // the record has StatusRegistryDown and err is that failure, so callers can
 // warn; the record is still usable.
-func (d *Decoder) Decode(ctx context.Context, m *kafkax.Message) (Record, error) {
+func (d *Decoder) Decode(ctx context.Context, m *kafkax.Read) (Record, error) {
 	rec := Record{Time: m.Time.UTC(), Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	if utf8.Valid(m.Key) {
 		rec.Key = string(m.Key)

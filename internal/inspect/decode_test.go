@@ -44,9 +44,9 @@ func TestDecode(t *testing.T) {
 	}
 	framed := wire.Append(nil, wire.Header{SchemaID: 7}, payload)
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	msg := func(key string, value []byte) *kafkax.Message {
-		return &kafkax.Message{Topic: "t", Partition: 1, Offset: 5, Key: []byte(key), Value: value, Time: at,
-			Headers: []kafkax.Header{{Key: "cairn-event-id", Value: []byte("e1")}, {Key: "traceparent", Value: []byte("x")}}}
+	msg := func(key string, value []byte) *kafkax.Read {
+		return &kafkax.Read{Message: kafkax.Message{Topic: "t", Partition: 1, Offset: 5, Key: []byte(key), Value: value,
+			Headers: []kafkax.Header{{Key: "cairn-event-id", Value: []byte("e1")}, {Key: "traceparent", Value: []byte("x")}}}, Time: at}
 	}
 	tests := []struct {
 		name     string
@@ -110,7 +110,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("text"))
 	dec := inspect.NewDecoder(schemas{byID: map[int32]protoreflect.MessageDescriptor{7: (&huntv1.PlayerRegistered{}).ProtoReflect().Descriptor()}})
 	f.Fuzz(func(t *testing.T, value []byte) {
-		rec, err := dec.Decode(context.Background(), &kafkax.Message{Topic: "t", Key: value, Value: value})
+		rec, err := dec.Decode(context.Background(), &kafkax.Read{Message: kafkax.Message{Topic: "t", Key: value, Value: value}})
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}

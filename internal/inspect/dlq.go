@@ -38,7 +38,7 @@ type DeadLetter struct {
 	// it decodes now, through today's registry.
 	Record Record `json:"record"`
 
-	msg *kafkax.Message // the original record: value, key, own headers
+	msg *kafkax.Read // the original record: value, key, own headers
 }
 
 // EventID returns the original record's cairn-event-id, or "".
@@ -57,7 +57,7 @@ func ParseID(s string) (partition int32, offset int64, err error) {
 
 // newDeadLetter splits a dead-letter topic record into its parts and
 // decodes the original record.
-func newDeadLetter(ctx context.Context, dec *Decoder, m *kafkax.Message) (DeadLetter, error) {
+func newDeadLetter(ctx context.Context, dec *Decoder, m *kafkax.Read) (DeadLetter, error) {
 	d := DeadLetter{Partition: m.Partition, Offset: m.Offset, ID: fmt.Sprintf("%d:%d", m.Partition, m.Offset), SourcePartition: -1, SourceOffset: -1}
 	orig := *m
 	orig.Headers = nil

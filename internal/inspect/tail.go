@@ -39,7 +39,7 @@ func ParseFormat(s string) (Format, error) {
 type Source interface {
 	Topics(ctx context.Context) ([]kafkax.TopicInfo, error)
 	Assign(ctx context.Context, topics []string, start kafkax.Start, stopAtEnd bool) error
-	Next(ctx context.Context) (*kafkax.Message, error)
+	Next(ctx context.Context) (*kafkax.Read, error)
 }
 
 // TailOptions configures Tail.

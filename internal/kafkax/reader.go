@@ -15,28 +15,11 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// Message is one record read by a Reader.
-type Message struct {
-	Topic     string
-	Partition int32
-	Offset    int64
-	Key       []byte
-	Value     []byte
-	Headers   []Header
-	// Time is the record's timestamp (producer's create time or the log's
-	// append time, as the topic says).
+// Read is a record a Reader read: the message and its timestamp (the
+// producer's create time or the log's append time, as the topic says).
+type Read struct {
+	Message
 	Time time.Time
-}
-
-// HeaderValue returns the value of the first header named key and whether
-// there is one.
-func (m *Message) HeaderValue(key string) (string, bool) {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
 }
 
 // TopicInfo describes a topic.
@@ -268,10 +251,6 @@ func (r *Reader) AssignPartition(ctx context.Context, topic string, partition in
 	return r.assign(ctx, []kafka.TopicPartition{{Topic: &topic, Partition: partition}}, start, stopAtEnd)
 }
 
-// ErrUnknownTopic is returned (wrapped) for a topic the cluster does not
-// have.
-var ErrUnknownTopic = errors.New("no such topic")
-
 func (r *Reader) assign(ctx context.Context, tps []kafka.TopicPartition, start Start, stopAtEnd bool) error {
 	if stopAtEnd {
 		r.stopAt = make(map[topicPartition]int64, len(tps))
@@ -338,7 +317,7 @@ func (r *Reader) assign(ctx context.Context, tps []kafka.TopicPartition, start S
 // Next returns the next record of the assigned partitions. It returns
 // io.EOF when the reader stops at the end and every partition got there,
 // and ctx's error when ctx ends first.
-func (r *Reader) Next(ctx context.Context) (*Message, error) {
+func (r *Reader) Next(ctx context.Context) (*Read, error) {
 	for {
 		if r.stopAt != nil && len(r.stopAt) == 0 {
 			return nil, io.EOF
@@ -351,15 +330,14 @@ func (r *Reader) Next(ctx context.Context) (*Message, error) {
 			if ev.TopicPartition.Error != nil {
 				return nil, fmt.Errorf("kafka reader: %w", ev.TopicPartition.Error)
 			}
-			m := &Message{
+			m := &Read{Message: Message{
 				Topic:     *ev.TopicPartition.Topic,
 				Partition: ev.TopicPartition.Partition,
 				Offset:    int64(ev.TopicPartition.Offset),
 				Key:       ev.Key,
 				Value:     ev.Value,
-				Time:      ev.Timestamp,
 				Headers:   Headers(ev.Headers),
-			}
+			}, Time: ev.Timestamp}
 			if r.stopAt != nil {
 				key := topicPartition{m.Topic, m.Partition}
 				end, ok := r.stopAt[key]
