@@ -189,9 +189,10 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		Topics:   eventTopics,
 		App:      eventlog.New(log),
 		Registry: types,
-		Producer: producer,
-		Metrics:  metrics,
-		Logger:   log,
+		// No producer: the log is an observer. The hunt worker dead-letters
+		// a poison record once; the log only logs that it skipped it.
+		Metrics: metrics,
+		Logger:  log,
 	})
 	if err != nil {
 		return err
