@@ -55,7 +55,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, events []*workers.Event) (worke
 				return res, err
 			}
 		}
-		derived, err := st.Apply(ev.EventID, ev.Message)
+		derived, err := st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
 		if rej, ok := errors.AsType[*hunt.RejectedError](err); ok {
 			res.Rejected = append(res.Rejected, rejection(ev, rej))
 			continue
