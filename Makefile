@@ -11,7 +11,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # Proto sources that are imported but not ours, printed offline (see cmd/protodeps).
 PROTODEPS := build/protodeps
 
-.PHONY: run build test lint breaking generate check-generated protodeps tools fuzz clean
+.PHONY: run build test test-kafka lint breaking generate check-generated protodeps tools fuzz clean
 
 run: ## run the whole system in one process
 	go run ./cmd/cairn dev
@@ -21,6 +21,16 @@ build: ## build bin/cairn
 
 test: lint breaking check-generated ## everything CI checks
 	go test -race ./...
+
+# The integration suite against a real three-node Kafka cluster (Java and
+# Maven needed; see scripts/kafka-cluster). The cluster starts empty and is
+# stopped afterwards, also when the suite fails.
+test-kafka: ## the real-cluster integration suite
+	scripts/kafka-cluster clean
+	@status=0; \
+	scripts/kafka-cluster start >/dev/null && \
+	CAIRN_KAFKA_BROKERS=$$(scripts/kafka-cluster bootstrap) go test -count=1 -timeout 20m -v ./internal/clustertest || status=$$?; \
+	scripts/kafka-cluster stop; exit $$status
 
 lint: tools protodeps
 	buf lint proto

@@ -9,7 +9,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/internal/schemaplan"
+	"github.com/cairnhq/cairn/registry/schemaplan"
 	"github.com/cairnhq/cairn/registry"
 )
 

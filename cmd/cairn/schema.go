@@ -15,7 +15,7 @@ import (
 	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/internal/schemaplan"
+	"github.com/cairnhq/cairn/registry/schemaplan"
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/registry/regclient"
 )
