@@ -53,7 +53,7 @@ func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	if err := ownRequest(p, req); err != nil {
 		return nil, err
 	}
-	return handler(ctx, req)
+	return handler(NewContext(ctx, p), req)
 }
 
 func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -65,12 +65,12 @@ func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 		return err
 	}
 	if p.Expires.IsZero() {
-		return handler(srv, &guardedStream{ServerStream: ss, ctx: ss.Context(), p: p})
+		return handler(srv, &guardedStream{ServerStream: ss, ctx: NewContext(ss.Context(), p), p: p})
 	}
 	// A stream lives no longer than the credentials it was opened with,
 	// as the gateway's PublishStream: its context ends when they expire,
 	// and the stream with Unauthenticated.
-	ctx, cancel := context.WithCancelCause(ss.Context())
+	ctx, cancel := context.WithCancelCause(NewContext(ss.Context(), p))
 	defer cancel(nil)
 	timer := time.AfterFunc(time.Until(p.Expires), func() { cancel(errExpired) })
 	defer timer.Stop()
@@ -129,4 +129,20 @@ func ownRequest(p *Principal, req any) error {
 		return status.Errorf(codes.PermissionDenied, "a player may ask only about themselves: player_id is not the token's subject")
 	}
 	return nil
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p, the caller the interceptors
+// authenticated.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller the interceptors authenticated, or false
+// for a call that was not authenticated (an open method, or no
+// Authenticator).
+func FromContext(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok
 }

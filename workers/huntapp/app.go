@@ -59,6 +59,12 @@ type Config struct {
 	// WatchBuffer is how many events a WatchPlayer stream may fall behind
 	// before it is dropped. 0 means 256.
 	WatchBuffer int
+	// ReadRate is how many GetHunt, GetLeaderboard and GetPlayerProgress
+	// calls a second each caller may make, with bursts of ReadBurst: more
+	// answer ResourceExhausted. 0 means 20 a second, bursts of 40; a
+	// negative ReadRate means no limit.
+	ReadRate  float64
+	ReadBurst int
 	// RetryBackoff is the first wait after the feed failed to start; it
 	// doubles up to MaxRetryBackoff. 0 means 100 ms and 5 s.
 	RetryBackoff, MaxRetryBackoff time.Duration
@@ -70,6 +76,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.ReadRate == 0 {
+		c.ReadRate = 20
+	}
+	if c.ReadBurst == 0 {
+		c.ReadBurst = 2 * int(max(c.ReadRate, 1))
 	}
 	if c.WatchBuffer == 0 {
 		c.WatchBuffer = 256
@@ -103,6 +115,9 @@ func (c *Config) Validate() error {
 	if c.WatchBuffer < 0 {
 		errs = append(errs, fmt.Errorf("hunt app: WatchBuffer %d is negative", c.WatchBuffer))
 	}
+	if c.ReadRate > 0 && c.ReadBurst < 1 {
+		errs = append(errs, fmt.Errorf("hunt app: ReadBurst %d is not positive", c.ReadBurst))
+	}
 	if c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 {
 		errs = append(errs, errors.New("hunt app: negative retry backoff"))
 	}
@@ -112,8 +127,9 @@ func (c *Config) Validate() error {
 // App is the hunt on the workers runtime (a workers.App), and the
 // services reading its tables. It is safe for concurrent use.
 type App struct {
-	cfg Config
-	hub *hub
+	cfg   Config
+	hub   *hub
+	limit *readLimiter // nil: no limit
 }
 
 var _ workers.App = (*App)(nil)
@@ -137,7 +153,11 @@ func New(cfg Config) (*App, error) {
 			return nil, fmt.Errorf("hunt app: metrics: %w", err)
 		}
 	}
-	return &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}, nil
+	a := &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}
+	if cfg.ReadRate > 0 {
+		a.limit = newReadLimiter(cfg.ReadRate, cfg.ReadBurst)
+	}
+	return a, nil
 }
 
 // Inputs implements workers.App: the hunt's events, as generated Go types.
