@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -195,6 +196,33 @@ func keyOf(m proto.Message) ([]byte, error) {
 // rejection turns a rules' refusal into the runtime's.
 func rejection(ev *workers.Event, rej *hunt.RejectedError) workers.Rejection {
 	return workers.Rejection{Event: ev, Reason: rej.Reason.Error(), Detail: rej.Detail}
+}
+
+// refused is the EventRefused telling a player that the rules refused
+// their join or answer, or nil for other events (a hunt's or a
+// registration: no player watches for those).
+func refused(ev *workers.Event, rej *hunt.RejectedError) *huntv1.EventRefused {
+	var huntID, playerID string
+	switch m := ev.Message.(type) {
+	case *huntv1.PlayerJoinedHunt:
+		huntID, playerID = m.GetHuntId(), m.GetPlayerId()
+	case *huntv1.AnswerSubmitted:
+		huntID, playerID = m.GetHuntId(), m.GetPlayerId()
+	default:
+		return nil
+	}
+	if playerID == "" {
+		return nil
+	}
+	return &huntv1.EventRefused{
+		HuntId:           huntID,
+		PlayerId:         playerID,
+		RefusedEventId:   ev.EventID,
+		RefusedEventType: string(ev.Message.ProtoReflect().Descriptor().FullName()),
+		Reason:           rej.Reason.Error(),
+		Message:          rej.Error(),
+		RefusedAt:        timestamppb.New(ev.ReceivedAt),
+	}
 }
 
 // isPlayerEvent reports whether an event is about a player rather than a

@@ -24,6 +24,7 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers/hunt"
 )
 
 // startGateway serves a gateway over loopback, producing to e's broker.
@@ -370,5 +371,45 @@ func TestClaimedTimesEndToEnd(t *testing.T) {
 	want := []string{"unlocked 0", "VERDICT_WRONG", "VERDICT_WRONG", "VERDICT_WRONG", "VERDICT_RATE_LIMITED", "VERDICT_RATE_LIMITED", "VERDICT_RATE_LIMITED"}
 	if got := kinds(t, stream, len(want)); !cmp.Equal(got, want) {
 		t.Errorf("watched %v, want %v", got, want)
+	}
+}
+
+// TestRefusalsReachThePlayer (issue 9, item 14): a join the rules refuse
+// (unknown hunt, hunt full) and an answer they refuse (not joined) reach
+// the player's WatchPlayer stream as EventRefused, naming the event and
+// the reason.
+func TestRefusalsReachThePlayer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	gw := startGateway(t, e)
+	r := e.startWorker(t, "refusals", nil)
+	hs := serve(t, r.app)
+	full, first, player := newID(), newID(), newID()
+	clues := [3]string{newID(), newID(), newID()}
+	stream := watch(t, hs, player)
+	h := scriptedHunt(full, clues)
+	h.MaxPlayers = 1
+	publish(t, gw, newID(), h)
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
+	nowhere, crowded, unjoined := newID(), newID(), newID()
+	publish(t, gw, nowhere, &huntv1.PlayerJoinedHunt{HuntId: newID(), PlayerId: player, JoinedAt: at(2)})
+	publish(t, gw, crowded, &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: player, JoinedAt: at(3)})
+	publish(t, gw, unjoined, answer(full, player, clues[0], "oak", 4))
+	var got []string
+	for range 3 {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("WatchPlayer after %v: %v", got, err)
+		}
+		ref := resp.GetEventRefused()
+		got = append(got, fmt.Sprintf("%s %s %s", ref.GetRefusedEventId(), ref.GetRefusedEventType(), ref.GetReason()))
+	}
+	want := []string{
+		nowhere + " cairn.hunt.v1.PlayerJoinedHunt " + hunt.ErrUnknownHunt.Error(),
+		crowded + " cairn.hunt.v1.PlayerJoinedHunt " + hunt.ErrHuntFull.Error(),
+		unjoined + " cairn.hunt.v1.AnswerSubmitted " + hunt.ErrNotJoined.Error(),
+	}
+	if !cmp.Equal(got, want) {
+		t.Errorf("watched %q, want %q", got, want)
 	}
 }

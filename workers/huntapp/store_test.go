@@ -92,7 +92,7 @@ func TestApply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Rejected) != 1 || len(res.Derived) != 3 {
+			if len(res.Rejected) != 1 || len(res.Derived) != 4 { // the refusal is told to the player too
 				t.Fatalf("first batch: %+v", res)
 			}
 			if res.Rejected[0].Event != batch[4] || res.Rejected[0].Reason != hunt.ErrUnknownHunt.Error() {
