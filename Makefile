@@ -81,6 +81,7 @@ $(BIN)/protoc-gen-go-grpc: Makefile
 
 fuzz: ## run each fuzz test for 30 seconds
 	go test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/wire
+	go test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./internal/inspect
 	go test -run='^$$' -fuzz=FuzzPublishPayload -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzPublishEnvelope -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzRegisterBody -fuzztime=30s ./registry

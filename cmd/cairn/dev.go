@@ -73,7 +73,7 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC listen address")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry REST and gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: the console on /, /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
@@ -219,9 +219,23 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		lis.Close()
 		return err
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(ctx context.Context) error {
+	con, closeConsole, err := newDevConsole(devConsoleConfig{
+		registry: reg, types: types, brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
+		deadLetters: workers.DefaultDeadLetterTopic, producer: producer, metrics: metrics, log: log,
+		checks: map[string]func(context.Context) error{
+			"gateway": gw.Ready, "worker": func(context.Context) error { return worker.Healthy() },
+			"registry": types.Ping, "kafka": producer.Ping,
+		},
+	})
+	if err != nil {
+		deregister(context.Background())
+		lis.Close()
+		return err
+	}
+	defer closeConsole()
+	stopAdmin, err := startAdminConsole(cfg.AdminAddr, metrics, func(ctx context.Context) error {
 		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
-	}, log)
+	}, con, log)
 	if err != nil {
 		deregister(context.Background())
 		lis.Close()

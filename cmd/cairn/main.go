@@ -31,6 +31,8 @@ func commands() []command {
 		{"hunt", "read hunts, progress and leaderboards; watch a player live", runHunt},
 		{"token", "print a player's JWT that cairn dev accepts", runToken},
 		{"bench", "drive load against a running gateway and measure it", runBench},
+		{"tail", "print the records of topics, decoded through the registry", runTail},
+		{"dlq", "list, show and replay dead letters", runDLQ},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,14 +34,24 @@ func newMetrics() *prometheus.Registry {
 // startAdmin serves /metrics, /healthz and /readyz on addr until the
 // returned stop is called.
 func startAdmin(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
+	return startAdminConsole(addr, metrics, ready, nil, log)
+}
+
+// startAdminConsole is startAdmin with the operator console on every other
+// path.
+func startAdminConsole(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) (stop func(context.Context) error, err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log})
+	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console})
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(lis) }()
-	log.Info("admin listening", "addr", lis.Addr().String(), "paths", "/metrics /healthz /readyz")
+	paths := "/metrics /healthz /readyz"
+	if console != nil {
+		paths = "/ (console) " + paths
+	}
+	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
 	return func(ctx context.Context) error {
 		return errors.Join(adm.Shutdown(ctx), <-done)
 	}, nil
