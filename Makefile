@@ -20,7 +20,7 @@ build: ## build bin/cairn
 	go build -o $(BIN)/cairn ./cmd/cairn
 
 test: lint breaking check-generated ## everything CI checks
-	go test -race ./...
+	go test -race -timeout 30m ./...
 
 # The integration suite against a real three-node Kafka cluster (Java and
 # Maven needed; see scripts/kafka-cluster). The cluster starts empty and is

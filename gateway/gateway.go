@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
@@ -94,8 +95,10 @@ type Config struct {
 	MaxInFlightBytes int64
 	// ProduceTimeout bounds the wait for Kafka's acknowledgement of one
 	// event (and for room among the in-flight bytes) when the call's own
-	// deadline is later or absent; zero means 10 seconds. An event that
-	// times out fails with UNAVAILABLE shortly before the call's deadline.
+	// deadline is later or absent; zero means no bound of the gateway's
+	// own: the producer's delivery timeout bounds every record. When the
+	// call has a deadline, an event that times out fails with UNAVAILABLE
+	// shortly before it.
 	ProduceTimeout time.Duration
 	// RateLimit limits the events each principal may publish.
 	RateLimit RateLimit
@@ -109,7 +112,10 @@ type Config struct {
 	// not registered.
 	Metrics prometheus.Registerer
 	// TracerProvider makes the spans of calls and produces; nil means
-	// otel.GetTracerProvider().
+	// otel.GetTracerProvider(). When it makes no spans (no SDK is
+	// installed: OpenTelemetry's no-op), New leaves tracing out of the
+	// call path altogether, and a record carries the caller's own trace
+	// context, when it sent one.
 	TracerProvider trace.TracerProvider
 	// Propagator writes the trace context into record headers and reads it
 	// from calls; nil means W3C trace context.
@@ -147,9 +153,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlightBytes == 0 {
 		c.MaxInFlightBytes = 64 << 20
-	}
-	if c.ProduceTimeout == 0 {
-		c.ProduceTimeout = 10 * time.Second
 	}
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 10 * time.Minute
@@ -207,15 +210,17 @@ func (c *Config) Validate() error {
 type Server struct {
 	gatewayv1.UnimplementedEventGatewayServer
 
-	cfg       Config
-	validator protovalidate.Validator
-	grpc      *grpc.Server
-	health    *health.Server
-	tracer    trace.Tracer
-	metrics   *metrics
-	limits    *limiters
-	inflight  *semaphore.Weighted
-	dedup     *dedup
+	cfg         Config
+	validator   protovalidate.Validator
+	grpc        *grpc.Server
+	health      *health.Server
+	tracer      trace.Tracer
+	tracing     bool     // tracer makes spans; otherwise no span is started
+	traceFields []string // the metadata keys Propagator reads
+	metrics     *metrics
+	limits      *limiters
+	inflight    *semaphore.Weighted
+	dedup       *dedup
 
 	draining  chan struct{} // closed by Shutdown: streams stop reading
 	drainOnce sync.Once
@@ -241,34 +246,55 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil {
 		cfg.Logger.Warn("gateway: authentication is off: every caller may publish every event type")
 	}
-	opts := append([]grpc.ServerOption{
+	tracer := cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/gateway")
+	tracing := traces(tracer)
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		// Stop returns once the handlers have: after it, none starts a
 		// settle call that Shutdown would not wait for.
 		grpc.WaitForHandlers(true),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(
+	}
+	if tracing {
+		// Spans only: the gateway's metrics are its own, and otelgrpc's
+		// per-call attribute sets cost a third of the server's
+		// allocations.
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(cfg.TracerProvider),
 			otelgrpc.WithPropagators(cfg.Propagator),
-		)),
-	}, cfg.ServerOptions...)
+			otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+		)))
+	}
+	opts = append(opts, cfg.ServerOptions...)
 	opts = append(opts, cfg.Auth.ServerOptions(gatewayv1.EventGateway_ServiceDesc.ServiceName)...)
 	s := &Server{
-		cfg:       cfg,
-		validator: validator,
-		grpc:      grpc.NewServer(opts...),
-		health:    health.NewServer(),
-		tracer:    cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/gateway"),
-		metrics:   m,
-		limits:    newLimiters(cfg.RateLimit),
-		inflight:  semaphore.NewWeighted(cfg.MaxInFlightBytes),
-		dedup:     newDedup(cfg.DedupWindow, cfg.DedupEntries),
-		draining:  make(chan struct{}),
-		abandon:   make(chan struct{}),
+		cfg:         cfg,
+		validator:   validator,
+		grpc:        grpc.NewServer(opts...),
+		health:      health.NewServer(),
+		tracer:      tracer,
+		tracing:     tracing,
+		traceFields: cfg.Propagator.Fields(),
+		metrics:     m,
+		limits:      newLimiters(cfg.RateLimit),
+		inflight:    semaphore.NewWeighted(cfg.MaxInFlightBytes),
+		dedup:       newDedup(cfg.DedupWindow, cfg.DedupEntries),
+		draining:    make(chan struct{}),
+		abandon:     make(chan struct{}),
 	}
 	gatewayv1.RegisterEventGatewayServer(s.grpc, s)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s, nil
+}
+
+// traces reports whether t makes spans. OpenTelemetry's no-op tracer, which
+// is what the global provider hands out until an SDK is installed, returns
+// spans that neither record nor carry a span context of their own; an SDK's
+// tracer gives every span an identity, even one its sampler drops.
+func traces(t trace.Tracer) bool {
+	_, span := t.Start(context.Background(), "probe")
+	defer span.End()
+	return span.IsRecording() || span.SpanContext().IsValid()
 }
 
 // RegisterService serves another gRPC service on the gateway's port, such

@@ -3,8 +3,10 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
 )
 
 // metrics are the gateway's Prometheus metrics.
@@ -14,6 +16,46 @@ type metrics struct {
 	produce     prometheus.Histogram   // seconds from produce to Kafka's ack
 	inflight    prometheus.Gauge       // bytes waiting for Kafka
 	rateLimited *prometheus.CounterVec // by role
+
+	// Counters of the common outcomes, looked up once: a label lookup
+	// hashes its values and takes a lock on every event.
+	okCalls sync.Map // method → prometheus.Counter of calls answered OK
+	okTypes sync.Map // event type → *typeCounters
+}
+
+// typeCounters are an event type's counters of accepted and duplicate
+// events.
+type typeCounters struct{ accepted, duplicate prometheus.Counter }
+
+// callDone counts a call by method and status code.
+func (m *metrics) callDone(method string, code codes.Code) {
+	if code != codes.OK {
+		m.requests.WithLabelValues(method, code.String()).Inc()
+		return
+	}
+	c, ok := m.okCalls.Load(method)
+	if !ok {
+		c, _ = m.okCalls.LoadOrStore(method, m.requests.WithLabelValues(method, codes.OK.String()))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+// eventDone counts an event of typeName that Kafka has, or had already
+// (duplicate).
+func (m *metrics) eventDone(typeName string, duplicate bool) {
+	v, ok := m.okTypes.Load(typeName)
+	if !ok {
+		v, _ = m.okTypes.LoadOrStore(typeName, &typeCounters{
+			accepted:  m.events.WithLabelValues(typeName, "accepted", codes.OK.String()),
+			duplicate: m.events.WithLabelValues(typeName, "duplicate", codes.OK.String()),
+		})
+	}
+	tc := v.(*typeCounters)
+	if duplicate {
+		tc.duplicate.Inc()
+	} else {
+		tc.accepted.Inc()
+	}
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {

@@ -12,6 +12,7 @@ import (
 	otelcodes "go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -75,7 +76,7 @@ func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRe
 
 // call authenticates the caller, runs fn and counts the call.
 func (s *Server) call(ctx context.Context, method string, fn func(*auth.Principal) (*gatewayv1.Accepted, *status.Status)) (acc *gatewayv1.Accepted, st *status.Status) {
-	defer func() { s.metrics.requests.WithLabelValues(method, st.Code().String()).Inc() }()
+	defer func() { s.metrics.callDone(method, st.Code()) }()
 	p, err := s.authenticate(ctx)
 	if err != nil {
 		return nil, s.status(s.cfg.Logger.With("method", method), err)
@@ -117,7 +118,7 @@ type pendingEvent struct {
 	wait   func(context.Context) (kafkax.Position, error) // Kafka's answer
 	ctx    context.Context                                // the produce budget, carrying the span
 	cancel context.CancelFunc
-	span   trace.Span
+	span   trace.Span // nil unless the gateway traces
 	size   int64
 	start  time.Time
 }
@@ -178,11 +179,7 @@ func (s *Server) end(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted
 		}
 		return nil, st
 	}
-	outcome := "accepted"
-	if !pe.owner {
-		outcome = "duplicate"
-	}
-	s.metrics.events.WithLabelValues(typeName, outcome, codes.OK.String()).Inc()
+	s.metrics.eventDone(typeName, !pe.owner)
 	return accepted, nil
 }
 
@@ -299,18 +296,26 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 	}
 	s.metrics.inflight.Add(float64(size))
 
-	pctx, span := s.tracer.Start(pctx, record.Topic+" publish",
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "kafka"),
-			attribute.String("messaging.operation.type", "send"),
-			attribute.String("messaging.destination.name", record.Topic),
-			attribute.String("messaging.message.id", ev.GetEventId()),
-			attribute.String("cairn.event_type", string(t.Name())),
-			attribute.Int("cairn.schema_id", int(t.SchemaID)),
-		))
-	s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
-	pe.t, pe.ctx, pe.cancel, pe.span, pe.size, pe.start = t, pctx, cancel, span, size, time.Now()
+	if s.tracing {
+		var span trace.Span
+		pctx, span = s.tracer.Start(pctx, record.Topic+" publish",
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "kafka"),
+				attribute.String("messaging.operation.type", "send"),
+				attribute.String("messaging.destination.name", record.Topic),
+				attribute.String("messaging.message.id", ev.GetEventId()),
+				attribute.String("cairn.event_type", string(t.Name())),
+				attribute.Int("cairn.schema_id", int(t.SchemaID)),
+			))
+		pe.span = span
+		s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
+	} else if s.callTraced(ctx) {
+		// No span of the gateway's own: the record carries the caller's
+		// trace context, as a no-op span would have passed it on.
+		s.cfg.Propagator.Inject(s.cfg.Propagator.Extract(ctx, incomingCarrier{ctx}), headerCarrier{&record.Headers})
+	}
+	pe.t, pe.ctx, pe.cancel, pe.size, pe.start = t, pctx, cancel, size, time.Now()
 	wait, err := s.cfg.Producer.Send(record)
 	if err != nil {
 		s.release(pe, err)
@@ -340,10 +345,12 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 	var acc *gatewayv1.Accepted
 	if err == nil {
 		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
-		pe.span.SetAttributes(
-			attribute.Int("messaging.destination.partition.id", int(pos.Partition)),
-			attribute.Int64("messaging.kafka.offset", pos.Offset),
-		)
+		if pe.span != nil {
+			pe.span.SetAttributes(
+				attribute.Int("messaging.destination.partition.id", int(pos.Partition)),
+				attribute.Int64("messaging.kafka.offset", pos.Offset),
+			)
+		}
 	}
 	s.dedup.finish(pe.entry, acc, err)
 	return acc, err
@@ -373,24 +380,35 @@ func (s *Server) settle(pe *pendingEvent) {
 
 // release ends the event's span and frees its in-flight bytes.
 func (s *Server) release(pe *pendingEvent, err error) {
-	if err != nil {
-		pe.span.RecordError(err)
-		pe.span.SetStatus(otelcodes.Error, "produce failed")
+	if pe.span != nil {
+		if err != nil {
+			pe.span.RecordError(err)
+			pe.span.SetStatus(otelcodes.Error, "produce failed")
+		}
+		pe.span.End()
 	}
-	pe.span.End()
 	pe.cancel()
 	s.inflight.Release(pe.size)
 	s.metrics.inflight.Sub(float64(pe.size))
 }
 
-// produceContext bounds a produce by ProduceTimeout and ends it shortly
-// before the call's own deadline, so that the client hears UNAVAILABLE
-// rather than running out of time.
+// produceContext bounds a produce by ProduceTimeout, if set, and ends it
+// shortly before the call's own deadline, so that the client hears
+// UNAVAILABLE rather than running out of time. A call with neither gets
+// its own context: the producer's delivery timeout bounds the record, and a
+// timer per event would cost more than it guards.
 func (s *Server) produceContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	budget := s.cfg.ProduceTimeout
-	if d, ok := ctx.Deadline(); ok {
+	d, ok := ctx.Deadline()
+	if !ok && budget == 0 {
+		return ctx, func() {}
+	}
+	if ok {
 		left := time.Until(d)
-		budget = min(budget, left-min(left/10, 500*time.Millisecond))
+		left -= min(left/10, 500*time.Millisecond)
+		if budget == 0 || left < budget {
+			budget = left
+		}
 	}
 	return context.WithTimeout(ctx, budget)
 }
@@ -433,6 +451,38 @@ func (c headerCarrier) Keys() []string {
 	keys := make([]string, len(*c.h))
 	for i, h := range *c.h {
 		keys[i] = h.Key
+	}
+	return keys
+}
+
+// callTraced reports whether the call's metadata carries trace context.
+func (s *Server) callTraced(ctx context.Context) bool {
+	for _, f := range s.traceFields {
+		if metadata.ValueFromIncomingContext(ctx, f) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// incomingCarrier reads trace context from a call's incoming metadata
+// without copying it.
+type incomingCarrier struct{ ctx context.Context }
+
+func (c incomingCarrier) Get(key string) string {
+	if v := metadata.ValueFromIncomingContext(c.ctx, key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c incomingCarrier) Set(string, string) {}
+
+func (c incomingCarrier) Keys() []string {
+	md, _ := metadata.FromIncomingContext(c.ctx)
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
 	}
 	return keys
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -17,8 +18,12 @@ import (
 // PublishStream implements gatewayv1.EventGatewayServer.
 //
 // A reader goroutine takes a window slot, then receives an event, checks it
-// and hands it to Kafka in the order received; a goroutine per event waits
-// for Kafka's answer, and the handler sends each result and frees its slot. With every slot taken the reader stops receiving, so gRPC
+// and hands it to Kafka in the order received; one waiter goroutine takes
+// the events in that order and waits for each one's answer, and the
+// handler sends each result and frees its slot. Kafka answers a
+// partition's records in order, so waiting in receive order costs little;
+// each event still gets its own answer. With every slot taken the reader
+// stops receiving, so gRPC
 // flow control holds the client back: a slow Kafka slows the client instead
 // of growing the gateway's memory. On Shutdown the stream stops reading,
 // answers the events in flight and ends with UNAVAILABLE.
@@ -32,7 +37,7 @@ func (s *Server) PublishStream(stream grpc.BidiStreamingServer[gatewayv1.Publish
 		return st.Err()
 	}
 	st := s.serveStream(stream, p)
-	s.metrics.requests.WithLabelValues(method, st.Code().String()).Inc()
+	s.metrics.callDone(method, st.Code())
 	return st.Err()
 }
 
@@ -40,6 +45,7 @@ func (s *Server) PublishStream(stream grpc.BidiStreamingServer[gatewayv1.Publish
 type streamState struct {
 	slots   chan struct{}               // one per event in flight, taken before Recv
 	results chan *gatewayv1.EventResult // as many as slots: senders never block
+	begun   chan *pendingEvent          // events handed to Kafka, in receive order; as many as slots
 	readErr chan error                  // the reader's end: io.EOF when the client closed
 	mu      sync.Mutex
 	stopped bool // no more events are started
@@ -51,8 +57,10 @@ func (s *Server) serveStream(stream grpc.BidiStreamingServer[gatewayv1.PublishSt
 		slots:   make(chan struct{}, s.cfg.StreamWindow),
 		results: make(chan *gatewayv1.EventResult, s.cfg.StreamWindow),
 		readErr: make(chan error, 1),
+		begun:   make(chan *pendingEvent, s.cfg.StreamWindow),
 	}
 	go s.readStream(stream, p, ss)
+	go s.awaitStream(stream.Context(), ss)
 
 	send := func(r *gatewayv1.EventResult) error {
 		<-ss.slots
@@ -121,8 +129,10 @@ func (s *Server) serveStream(stream grpc.BidiStreamingServer[gatewayv1.PublishSt
 }
 
 // readStream receives events until the stream ends or the handler stops
-// it, starting each event's publication on its own goroutine.
+// it, and starts each event's publication. It closes ss.begun when it
+// returns, which ends awaitStream.
 func (s *Server) readStream(stream grpc.BidiStreamingServer[gatewayv1.PublishStreamRequest, gatewayv1.PublishStreamResponse], p *auth.Principal, ss *streamState) {
+	defer close(ss.begun)
 	ctx := stream.Context()
 	for {
 		select {
@@ -144,12 +154,19 @@ func (s *Server) readStream(stream grpc.BidiStreamingServer[gatewayv1.PublishStr
 		ss.pending.Add(1)
 		ss.mu.Unlock()
 		// Begin in receive order, so that events with one key reach Kafka
-		// in the order the client sent them; wait for Kafka concurrently.
-		pe := s.begin(ctx, p, req.GetEvent())
-		go func() {
-			defer ss.pending.Done()
-			acc, st := s.end(ctx, pe)
-			ss.results <- result(pe.ev, acc, st)
-		}()
+		// in the order the client sent them; awaitStream waits for Kafka
+		// while the next events are read.
+		ss.begun <- s.begin(ctx, p, req.GetEvent())
+	}
+}
+
+// awaitStream waits for each begun event's outcome, in the order the
+// events were begun, and queues its result, until readStream closes
+// ss.begun.
+func (s *Server) awaitStream(ctx context.Context, ss *streamState) {
+	for pe := range ss.begun {
+		acc, st := s.end(ctx, pe)
+		ss.results <- result(pe.ev, acc, st)
+		ss.pending.Done()
 	}
 }

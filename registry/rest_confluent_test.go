@@ -13,7 +13,12 @@ import (
 
 func confluentClient(t *testing.T, tr *testRegistry) schemaregistry.Client {
 	t.Helper()
-	c, err := schemaregistry.NewClient(schemaregistry.NewConfig(tr.url()))
+	conf := schemaregistry.NewConfig(tr.url())
+	// Registering protovalidate's validate.proto compiles a large file; under
+	// the race detector on a busy machine that takes longer than the
+	// client's default 10 s.
+	conf.RequestTimeoutMs = 60000
+	c, err := schemaregistry.NewClient(conf)
 	if err != nil {
 		t.Fatal(err)
 	}

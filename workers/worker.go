@@ -57,6 +57,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
@@ -86,7 +87,9 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.Metrics)
+	// Every series carries the worker's group, so that two apps in one
+	// process (cairn dev's hunt worker and event log) count apart.
+	m, err := newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"group": cfg.Group}, cfg.Metrics))
 	if err != nil {
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}

@@ -177,7 +177,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	text("#summary", "1 would be replayed")
 	do("confirm", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#results")))
 	text("#summary", "1 replayed")
-	waitFor(t, "the replayed hunt applied", func() bool { return s.metric(t, "cairn_worker_events_applied_total", "cairn.hunt.events") == 1 })
+	waitFor(t, "the replayed hunt applied", func() bool { return s.metric(t, "cairn_worker_events_applied_total", `group="cairn-dev"`, "cairn.hunt.events") == 1 })
 	if code, out, errOut := cli(t, "hunt", "--gateway-addr", s.gateway, "get", hunt); code != 0 || !strings.Contains(out, "Harbour walk") {
 		t.Fatalf("hunt get after the replay: exit %d: %s%s", code, out, errOut)
 	}

@@ -32,6 +32,7 @@ type devConfig struct {
 	GatewayAddr     string
 	KafkaAddr       string
 	RegistryAddr    string
+	Pprof           bool // serve /debug/pprof/ on the admin address
 	AdminAddr       string
 	DatabaseURL     string
 	Partitions      int
@@ -74,6 +75,7 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry REST and gRPC listen address")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: the console on /, /metrics, /healthz, /readyz")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles on the admin address under /debug/pprof/")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
@@ -187,9 +189,10 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		Topics:   eventTopics,
 		App:      eventlog.New(log),
 		Registry: types,
-		Producer: producer,
-		Metrics:  metrics,
-		Logger:   log,
+		// No producer: the log is an observer. The hunt worker dead-letters
+		// a poison record once; the log only logs that it skipped it.
+		Metrics: metrics,
+		Logger:  log,
 	})
 	if err != nil {
 		return err
@@ -233,7 +236,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		return err
 	}
 	defer closeConsole()
-	stopAdmin, err := startAdminConsole(cfg.AdminAddr, metrics, func(ctx context.Context) error {
+	stopAdmin, err := startAdminConsole(cfg.AdminAddr, cfg.Pprof, metrics, func(ctx context.Context) error {
 		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
 	}, con, log)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/registry/schemaplan"
 	"github.com/cairnhq/cairn/registry"
+	"github.com/cairnhq/cairn/registry/schemaplan"
 )
 
 // topicProvisioner creates, for cairn dev, the topic of every event

@@ -85,7 +85,7 @@ func TestDLQReplay(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "would replay "+poisonID+" -> cairn.hunt.events (event id "+eventID) || !strings.Contains(out, "dry run") {
 		t.Errorf("dry run: exit %d:\n%s", code, out)
 	}
-	if applied := s.metric(t, "cairn_worker_events_applied_total"); applied != 0 {
+	if applied := s.metric(t, "cairn_worker_events_applied_total", `group="cairn-dev"`); applied != 0 {
 		t.Fatalf("a dry run applied %v events", applied)
 	}
 	// Replay everything: the junk and the orphan are refused, the hunt
@@ -97,7 +97,7 @@ func TestDLQReplay(t *testing.T) {
 		!strings.Contains(out, "1 replayed, 0 would be replayed (dry run), 2 refused") {
 		t.Errorf("replay: exit %d:\n%s", code, out)
 	}
-	waitFor(t, "the replayed hunt applied", func() bool { return s.metric(t, "cairn_worker_events_applied_total") == 1 })
+	waitFor(t, "the replayed hunt applied", func() bool { return s.metric(t, "cairn_worker_events_applied_total", `group="cairn-dev"`) == 1 })
 	code, out, errOut = cli(t, "hunt", "--gateway-addr", s.gateway, "get", hunt)
 	if code != 0 || !strings.Contains(out, "Harbour walk") {
 		t.Fatalf("hunt get after the replay: exit %d: %s%s", code, out, errOut)
@@ -107,8 +107,8 @@ func TestDLQReplay(t *testing.T) {
 	if code, out, _ = dlq("replay", "--yes", "--id", poisonID); code != 0 || !strings.Contains(out, "1 replayed") {
 		t.Errorf("second replay: exit %d:\n%s", code, out)
 	}
-	waitFor(t, "the second replay skipped", func() bool { return s.metric(t, "cairn_worker_duplicates_skipped_total") == 1 })
-	if applied := s.metric(t, "cairn_worker_events_applied_total"); applied != 1 {
+	waitFor(t, "the second replay skipped", func() bool { return s.metric(t, "cairn_worker_duplicates_skipped_total", `group="cairn-dev"`) == 1 })
+	if applied := s.metric(t, "cairn_worker_events_applied_total", `group="cairn-dev"`); applied != 1 {
 		t.Errorf("after two replays %v events applied, want 1", applied)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 type gatewayConfig struct {
 	GatewayAddr        string
+	Pprof              bool // serve /debug/pprof/ on the admin address
 	AdminAddr          string
 	KafkaBrokers       string
 	RegistryAddr       string
@@ -75,6 +76,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gRPC listen address")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles on the admin address under /debug/pprof/")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
 	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "API key for the registry, when it protects reads")
@@ -146,7 +148,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, gw.Ready, log)
+	stopAdmin, err := startAdmin(cfg.AdminAddr, cfg.Pprof, metrics, gw.Ready, log)
 	if err != nil {
 		deregister(context.Background())
 		lis.Close()

@@ -15,9 +15,9 @@ import (
 	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/registry/schemaplan"
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/registry/regclient"
+	"github.com/cairnhq/cairn/registry/schemaplan"
 )
 
 type schemaConfig struct {

@@ -31,25 +31,28 @@ func newMetrics() *prometheus.Registry {
 	return m
 }
 
-// startAdmin serves /metrics, /healthz and /readyz on addr until the
-// returned stop is called.
-func startAdmin(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
-	return startAdminConsole(addr, metrics, ready, nil, log)
+// startAdmin serves /metrics, /healthz and /readyz on addr, and
+// /debug/pprof/ when pprof is set, until the returned stop is called.
+func startAdmin(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
+	return startAdminConsole(addr, pprof, metrics, ready, nil, log)
 }
 
 // startAdminConsole is startAdmin with the operator console on every other
 // path.
-func startAdminConsole(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) (stop func(context.Context) error, err error) {
+func startAdminConsole(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) (stop func(context.Context) error, err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console})
+	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console, Pprof: pprof})
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(lis) }()
 	paths := "/metrics /healthz /readyz"
 	if console != nil {
 		paths = "/ (console) " + paths
+	}
+	if pprof {
+		paths += " /debug/pprof/"
 	}
 	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
 	return func(ctx context.Context) error {

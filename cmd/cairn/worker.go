@@ -24,6 +24,7 @@ import (
 
 type workerConfig struct {
 	GRPCAddr        string
+	Pprof           bool // serve /debug/pprof/ on the admin address
 	AdminAddr       string
 	KafkaBrokers    string
 	Group           string
@@ -88,6 +89,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		stderr)
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50052", "HuntService gRPC listen address")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9465", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles on the admin address under /debug/pprof/")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
 	fs.StringVar(&cfg.Group, "group", "cairn-workers", "consumer group")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
@@ -187,7 +189,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(context.Context) error { return worker.Healthy() }, log)
+	stopAdmin, err := startAdmin(cfg.AdminAddr, cfg.Pprof, metrics, func(context.Context) error { return worker.Healthy() }, log)
 	if err != nil {
 		deregister(context.Background())
 		lis.Close()

@@ -1,6 +1,7 @@
 // Package admin serves a process's operational HTTP endpoints: Prometheus
-// metrics on /metrics, liveness on /healthz, readiness on /readyz, and the
-// operator console, when given one, on every other path.
+// metrics on /metrics, liveness on /healthz, readiness on /readyz, Go's
+// profiles on /debug/pprof/ when asked for, and the operator console, when
+// given one, on every other path.
 package admin
 
 import (
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,10 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives readiness failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Pprof serves the runtime's profiles on /debug/pprof/ (package
+	// net/http/pprof). Off by default: profiles reveal the process's
+	// internals and a CPU profile costs while it runs.
+	Pprof bool
 	// Console, when set, serves every path the endpoints above do not.
 	Console http.Handler
 }
@@ -59,6 +65,13 @@ func New(cfg Config) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if cfg.Console != nil {
 		mux.Handle("/", cfg.Console)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,5 +71,27 @@ func TestEndpoints(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Fatalf("Serve after Shutdown = %v, want nil", err)
+	}
+}
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		h := admin.New(admin.Config{Registry: prometheus.NewRegistry(), Pprof: on}).Handler()
+		for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			want := http.StatusNotFound
+			if on {
+				want = http.StatusOK
+			}
+			if rec.Code != want {
+				t.Errorf("pprof %v: GET %s = %d, want %d", on, path, rec.Code, want)
+			}
+			if on && !strings.Contains(rec.Body.String(), "goroutine") {
+				t.Errorf("GET %s does not list goroutines: %.200q", path, rec.Body.String())
+			}
+		}
 	}
 }

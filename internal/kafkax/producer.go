@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,6 +99,11 @@ type ProducerOptions struct {
 	// DeliveryTimeout bounds how long a record may wait for Kafka before it
 	// fails, retries included. Zero means 30 seconds.
 	DeliveryTimeout time.Duration
+	// Linger is how long librdkafka waits for more records before it
+	// sends a batch (linger.ms): longer batches more records per request,
+	// shorter answers a lone record sooner. Zero means 2 ms; negative
+	// means no wait.
+	Linger time.Duration
 	// Logger receives client errors; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -114,6 +120,12 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	switch {
+	case opts.Linger == 0:
+		opts.Linger = 2 * time.Millisecond
+	case opts.Linger < 0:
+		opts.Linger = 0
+	}
 	cfg := baseConfig(opts.Brokers, "cairn-producer")
 	for k, v := range map[string]kafka.ConfigValue{
 		"enable.idempotence": true,
@@ -121,7 +133,7 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 		// Java's partitioner, so that producers in any language put a key
 		// on the same partition.
 		"partitioner":         "murmur2_random",
-		"linger.ms":           2,
+		"linger.ms":           strconv.FormatFloat(float64(opts.Linger.Microseconds())/1000, 'f', -1, 64),
 		"delivery.timeout.ms": int(opts.DeliveryTimeout.Milliseconds()),
 	} {
 		cfg[k] = v
