@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -62,6 +63,14 @@ type Event struct {
 	// EventID is the cairn-event-id header, or topic/partition/offset for a
 	// record without one.
 	EventID string
+	// Principal is who published the event (the cairn-principal header):
+	// event ids are unique per principal, so the runtime records
+	// (Principal, EventID) as applied. "" for a record without one.
+	Principal string
+	// ReceivedAt is when the gateway received the event (the
+	// cairn-received-at header), or, for a record without a valid one, the
+	// Kafka record's timestamp. Never a time the client claims.
+	ReceivedAt time.Time
 	// Type is the registered type of the payload.
 	Type *regclient.Type
 	// Message is the decoded payload: a generated Go type when the app's

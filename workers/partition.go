@@ -281,6 +281,8 @@ func (p *partition) decode(ctx context.Context, m *kafkax.Message) (*Event, *poi
 	if ev.EventID = m.Header(wire.HeaderEventID); ev.EventID == "" {
 		ev.EventID = fallbackEventID(ev.Topic, ev.Partition, ev.Offset)
 	}
+	ev.Principal = m.Header(wire.HeaderPrincipal)
+	ev.ReceivedAt = receivedAt(m.Header(wire.HeaderReceivedAt), m.Timestamp)
 	var msg proto.Message
 	if gt := p.w.inputs.GoTypes; gt != nil {
 		if mt, err := gt.FindMessageByName(t.Name()); err == nil {

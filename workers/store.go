@@ -127,7 +127,7 @@ func (s *store) applyBatch(ctx context.Context, topic string, partition int32, s
 		fresh := make([]*Event, 0, len(events))
 		for _, ev := range events {
 			r, err := tx.ExecContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (event_id) DO NOTHING`, ev.EventID, topic, partition, ev.Offset)
+				ON CONFLICT (event_id) DO NOTHING`, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset)
 			if err != nil {
 				return fmt.Errorf("record event id: %w", err)
 			}
@@ -177,7 +177,7 @@ func newOutboxRow(d Derived) (outboxRow, error) {
 	if key == nil {
 		key = []byte{}
 	}
-	return outboxRow{EventID: wire.DerivedEventID(d.Cause.EventID, string(name)), Type: name, Key: key, Payload: b}, nil
+	return outboxRow{EventID: wire.DerivedEventID(appliedKey(d.Cause.Principal, d.Cause.EventID), string(name)), Type: name, Key: key, Payload: b}, nil
 }
 
 // saveOffset moves a partition's offset from saved to next, or returns

@@ -35,8 +35,11 @@ type workerConfig struct {
 	DeadLetterTopic string
 	AuthFile        string
 	ShutdownTimeout time.Duration
-	Log             logConfig
-	Etcd            etcdConfig
+	// ReadRate and ReadBurst limit each caller's HuntService reads.
+	ReadRate  float64
+	ReadBurst int
+	Log       logConfig
+	Etcd      etcdConfig
 }
 
 func (c *workerConfig) Validate() error {
@@ -70,6 +73,9 @@ func (c *workerConfig) Validate() error {
 	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	if c.ReadRate >= 0 && c.ReadBurst < 1 {
+		errs = append(errs, fmt.Errorf("--read-burst: %d is not positive", c.ReadBurst))
+	}
 	return errors.Join(errs...)
 }
 
@@ -93,6 +99,8 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.DeadLetterTopic, "dead-letter-topic", workers.DefaultDeadLetterTopic, "topic for records that cannot be handled")
 	fs.StringVar(&cfg.AuthFile, "auth-file", "", "who may call HuntService: the gateway's --auth-file format; a player may ask only about themselves")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for batches in progress on shutdown")
+	fs.Float64Var(&cfg.ReadRate, "read-rate", 20, "GetHunt/GetLeaderboard/GetPlayerProgress calls a second per caller; more answer RESOURCE_EXHAUSTED (negative: no limit)")
+	fs.IntVar(&cfg.ReadBurst, "read-burst", 40, "how many reads a caller may make at once, within --read-rate")
 	cfg.Log.register(fs)
 	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
@@ -145,6 +153,8 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		Validator: validator,
 		Metrics:   metrics,
 		Logger:    log,
+		ReadRate:  cfg.ReadRate,
+		ReadBurst: cfg.ReadBurst,
 	})
 	if err != nil {
 		return err

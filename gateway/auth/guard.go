@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -52,7 +53,7 @@ func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, 
 	if err := ownRequest(p, req); err != nil {
 		return nil, err
 	}
-	return handler(ctx, req)
+	return handler(NewContext(ctx, p), req)
 }
 
 func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
@@ -63,8 +64,25 @@ func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInf
 	if err != nil {
 		return err
 	}
-	return handler(srv, &guardedStream{ServerStream: ss, p: p})
+	if p.Expires.IsZero() {
+		return handler(srv, &guardedStream{ServerStream: ss, ctx: NewContext(ss.Context(), p), p: p})
+	}
+	// A stream lives no longer than the credentials it was opened with,
+	// as the gateway's PublishStream: its context ends when they expire,
+	// and the stream with Unauthenticated.
+	ctx, cancel := context.WithCancelCause(NewContext(ss.Context(), p))
+	defer cancel(nil)
+	timer := time.AfterFunc(time.Until(p.Expires), func() { cancel(errExpired) })
+	defer timer.Stop()
+	err = handler(srv, &guardedStream{ServerStream: ss, ctx: ctx, p: p})
+	if errors.Is(context.Cause(ctx), errExpired) {
+		return status.Error(codes.Unauthenticated, "the token this stream was opened with has expired; open a new stream with a fresh token")
+	}
+	return err
 }
+
+// errExpired ends a stream whose credentials expired.
+var errExpired = errors.New("credentials expired")
 
 func (g *guard) authenticate(ctx context.Context) (*Principal, error) {
 	p, err := g.auth.Authenticate(ctx)
@@ -78,11 +96,15 @@ func (g *guard) authenticate(ctx context.Context) (*Principal, error) {
 	return p, nil
 }
 
-// guardedStream checks each message the client sends.
+// guardedStream checks each message the client sends; its context ends
+// when the credentials expire.
 type guardedStream struct {
 	grpc.ServerStream
-	p *Principal
+	ctx context.Context
+	p   *Principal
 }
+
+func (s *guardedStream) Context() context.Context { return s.ctx }
 
 func (s *guardedStream) RecvMsg(m any) error {
 	if err := s.ServerStream.RecvMsg(m); err != nil {
@@ -107,4 +129,20 @@ func ownRequest(p *Principal, req any) error {
 		return status.Errorf(codes.PermissionDenied, "a player may ask only about themselves: player_id is not the token's subject")
 	}
 	return nil
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p, the caller the interceptors
+// authenticated.
+func NewContext(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the caller the interceptors authenticated, or false
+// for a call that was not authenticated (an open method, or no
+// Authenticator).
+func FromContext(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok
 }

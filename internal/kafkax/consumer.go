@@ -45,6 +45,9 @@ type Message struct {
 	Key       []byte
 	Value     []byte
 	Headers   []Header
+	// Timestamp is the record's Kafka timestamp (producer's create time or
+	// the broker's log-append time, as the topic says); zero when unknown.
+	Timestamp time.Time
 }
 
 // Header returns the value of the record header named key, or "".
@@ -192,6 +195,9 @@ func (c *Consumer) Poll(timeout time.Duration) (*Message, error) {
 			Key:       e.Key,
 			Value:     e.Value,
 			Headers:   Headers(e.Headers),
+		}
+		if e.TimestampType != kafka.TimestampNotAvailable {
+			m.Timestamp = e.Timestamp
 		}
 		if e.TopicPartition.Topic != nil {
 			m.Topic = *e.TopicPartition.Topic

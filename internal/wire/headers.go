@@ -23,6 +23,10 @@ const (
 	HeaderOccurredAt = "cairn-occurred-at"
 	// HeaderPrincipal is who published the event through the gateway.
 	HeaderPrincipal = "cairn-principal"
+	// HeaderReceivedAt is when the gateway received the event, by its own
+	// clock: RFC 3339 with nanoseconds, UTC. The game rules judge by it,
+	// never by the client's claimed times.
+	HeaderReceivedAt = "cairn-received-at"
 )
 
 // Dead-letter headers, added to a record's own when a worker sends it to

@@ -128,7 +128,8 @@ func TestUnsupportedEvents(t *testing.T) {
 func TestRejectedErrorNamesTheEvent(t *testing.T) {
 	t.Parallel()
 	var s hunt.State
-	_, err := s.Apply("answer-1", text("answer-1", alice, clue1, "granite", 0).ev)
+	in := text("answer-1", alice, clue1, "granite", 0)
+	_, err := s.Apply(in.id, in.receivedAt(), in.ev)
 	want := `hunt: reject cairn.hunt.v1.AnswerSubmitted "answer-1": unknown hunt: hunt "` + huntID + `"`
 	if err == nil || err.Error() != want {
 		t.Errorf("Apply error = %v, want %s", err, want)

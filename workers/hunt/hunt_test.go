@@ -243,7 +243,7 @@ func play(t *testing.T, events ...input) *hunt.State {
 	t.Helper()
 	var s hunt.State
 	for _, in := range events {
-		if _, err := s.Apply(in.id, in.ev); err != nil {
+		if _, err := s.Apply(in.id, in.receivedAt(), in.ev); err != nil {
 			t.Fatalf("setup: Apply(%q): %v", in.id, err)
 		}
 	}
@@ -278,7 +278,7 @@ func runCases(t *testing.T, cases []applyCase) {
 			t.Parallel()
 			s := play(t, tc.before...)
 			before := marshal(t, s)
-			got, err := s.Apply(tc.event.id, tc.event.ev)
+			got, err := s.Apply(tc.event.id, tc.event.receivedAt(), tc.event.ev)
 			if tc.wantErr != nil {
 				var rejected *hunt.RejectedError
 				switch {
@@ -313,4 +313,19 @@ func progress(t *testing.T, s *hunt.State, player string) hunt.Progress {
 		t.Fatalf("Progress(%s): %v", player, err)
 	}
 	return p
+}
+
+// receivedAt is when the fixture's gateway received in: the time it
+// claims, as with a client whose clock agrees with the gateway's. Tests of
+// clocks that disagree pass the receive time to Apply themselves.
+func (in input) receivedAt() time.Time {
+	switch ev := in.ev.(type) {
+	case *huntv1.PlayerJoinedHunt:
+		return ev.GetJoinedAt().AsTime()
+	case *huntv1.AnswerSubmitted:
+		return ev.GetSubmittedAt().AsTime()
+	case *huntv1.PlayerRegistered:
+		return ev.GetRegisteredAt().AsTime()
+	}
+	return start
 }

@@ -1,18 +1,20 @@
 package hunt
 
 import (
+	"time"
+
 	"google.golang.org/protobuf/proto"
 
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )
 
-// join enters a player into a hunt that has not ended and is not full, and
-// unlocks the first clue. Joining again is a no-op, even after the end.
-func (s *State) join(eventID string, ev *huntv1.PlayerJoinedHunt) ([]proto.Message, error) {
+// join enters a player, received at at, into a hunt that has not ended and
+// is not full, and unlocks the first clue. Joining again is a no-op, even after the end.
+func (s *State) join(eventID string, at time.Time, ev *huntv1.PlayerJoinedHunt) ([]proto.Message, error) {
 	var f fields
 	f.id("hunt_id", ev.GetHuntId())
 	f.id("player_id", ev.GetPlayerId())
-	at := f.time("joined_at", ev.GetJoinedAt())
+	f.time("joined_at", ev.GetJoinedAt()) // the client's claim: information only
 	if f.problem != "" {
 		return nil, reject(eventID, ev, ErrInvalidEvent, "%s", f.problem)
 	}

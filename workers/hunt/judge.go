@@ -15,21 +15,21 @@ const (
 	// WrongAnswerLimit is how many wrong answers in a row bring the rate
 	// limit into force.
 	WrongAnswerLimit = 3
-	// Cooldown is how long after the latest wrong answer, measured on
-	// submitted_at, a rate-limited player must wait before the next answer
+	// Cooldown is how long after the latest wrong answer, measured on the
+	// gateway's receive times, a rate-limited player must wait before the next answer
 	// is judged.
 	Cooldown = 30 * time.Second
 )
 
-// answer judges an AnswerSubmitted. A correct answer scores, then unlocks
+// answer judges an AnswerSubmitted the gateway received at at. A correct answer scores, then unlocks
 // the next clue or completes the hunt.
-func (s *State) answer(eventID string, ev *huntv1.AnswerSubmitted) ([]proto.Message, error) {
+func (s *State) answer(eventID string, at time.Time, ev *huntv1.AnswerSubmitted) ([]proto.Message, error) {
 	var f fields
 	f.id("event id", eventID)
 	f.id("hunt_id", ev.GetHuntId())
 	f.id("player_id", ev.GetPlayerId())
 	f.id("clue_id", ev.GetClueId())
-	at := f.time("submitted_at", ev.GetSubmittedAt())
+	f.time("submitted_at", ev.GetSubmittedAt()) // the client's claim: information only
 	switch a := ev.GetAnswer().(type) {
 	case *huntv1.AnswerSubmitted_Text:
 	case *huntv1.AnswerSubmitted_Position:
@@ -93,7 +93,7 @@ func (s *State) answer(eventID string, ev *huntv1.AnswerSubmitted) ([]proto.Mess
 	}), nil
 }
 
-// verdict judges ev, submitted at at by e, without changing anything. The
+// verdict judges ev, received at at from e, without changing anything. The
 // first check that fails decides the verdict.
 func (h *Hunt) verdict(e *Entrant, ev *huntv1.AnswerSubmitted, at time.Time) huntv1.Verdict {
 	c, onClue := h.current(e)
@@ -113,7 +113,7 @@ func (h *Hunt) verdict(e *Entrant, ev *huntv1.AnswerSubmitted, at time.Time) hun
 	}
 }
 
-// retryAt is the earliest submitted_at at which e's next answer is judged:
+// retryAt is the earliest receive time at which e's next answer is judged:
 // zero unless e has reached the wrong-answer limit.
 func retryAt(e *Entrant) time.Time {
 	if e.WrongStreak < WrongAnswerLimit {

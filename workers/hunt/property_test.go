@@ -95,7 +95,7 @@ func (g *game) join(at time.Time) {
 func (g *game) emit(ev proto.Message) {
 	in := input{fmt.Sprintf("event-%d", len(g.events)), ev}
 	g.events = append(g.events, in)
-	_, _ = g.guide.Apply(in.id, in.ev)
+	_, _ = g.guide.Apply(in.id, in.receivedAt(), in.ev)
 }
 
 func pickFrom[T any](r *rand.Rand, from []T) T { return from[r.IntN(len(from))] }
@@ -225,7 +225,7 @@ func replay(t *testing.T, s *hunt.State, events []input, check bool) []outcome {
 		if check {
 			before = marshal(t, s)
 		}
-		derived, err := s.Apply(in.id, in.ev)
+		derived, err := s.Apply(in.id, in.receivedAt(), in.ev)
 		out := outcome{Derived: derived}
 		if err != nil {
 			out.Err = err.Error()

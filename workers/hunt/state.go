@@ -94,22 +94,26 @@ type Entrant struct {
 }
 
 // Apply applies ev, whose event id is eventID, to s and returns the events it
-// derives, in the order they happened. ev must be a *huntv1.PlayerRegistered,
+// derives, in the order they happened. at is when the gateway received ev,
+// by its own clock: the rules judge order, time windows, rate limits,
+// elapsed time and ranking by it. The times the client claims in ev
+// (joined_at, submitted_at) are checked for form and otherwise kept as
+// information only. ev must be a *huntv1.PlayerRegistered,
 // *huntv1.HuntCreated, *huntv1.PlayerJoinedHunt or *huntv1.AnswerSubmitted;
 // eventID is needed for AnswerSubmitted, whose judgement refers to it.
 //
 // An event that cannot apply returns a *RejectedError and leaves s
 // unchanged. Apply never panics. It is not safe for concurrent use.
-func (s *State) Apply(eventID string, ev proto.Message) ([]proto.Message, error) {
+func (s *State) Apply(eventID string, at time.Time, ev proto.Message) ([]proto.Message, error) {
 	switch ev := ev.(type) {
 	case *huntv1.PlayerRegistered:
 		return nil, s.register(eventID, ev)
 	case *huntv1.HuntCreated:
 		return nil, s.create(eventID, ev)
 	case *huntv1.PlayerJoinedHunt:
-		return s.join(eventID, ev)
+		return s.join(eventID, at, ev)
 	case *huntv1.AnswerSubmitted:
-		return s.answer(eventID, ev)
+		return s.answer(eventID, at, ev)
 	}
 	return nil, reject(eventID, ev, ErrUnsupportedEvent, "want PlayerRegistered, HuntCreated, PlayerJoinedHunt or AnswerSubmitted")
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -59,6 +60,12 @@ type Config struct {
 	// WatchBuffer is how many events a WatchPlayer stream may fall behind
 	// before it is dropped. 0 means 256.
 	WatchBuffer int
+	// ReadRate is how many GetHunt, GetLeaderboard and GetPlayerProgress
+	// calls a second each caller may make, with bursts of ReadBurst: more
+	// answer ResourceExhausted. 0 means 20 a second, bursts of 40; a
+	// negative ReadRate means no limit.
+	ReadRate  float64
+	ReadBurst int
 	// RetryBackoff is the first wait after the feed failed to start; it
 	// doubles up to MaxRetryBackoff. 0 means 100 ms and 5 s.
 	RetryBackoff, MaxRetryBackoff time.Duration
@@ -70,6 +77,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.ReadRate == 0 {
+		c.ReadRate = 20
+	}
+	if c.ReadBurst == 0 {
+		c.ReadBurst = 2 * int(max(c.ReadRate, 1))
 	}
 	if c.WatchBuffer == 0 {
 		c.WatchBuffer = 256
@@ -103,6 +116,9 @@ func (c *Config) Validate() error {
 	if c.WatchBuffer < 0 {
 		errs = append(errs, fmt.Errorf("hunt app: WatchBuffer %d is negative", c.WatchBuffer))
 	}
+	if c.ReadRate > 0 && c.ReadBurst < 1 {
+		errs = append(errs, fmt.Errorf("hunt app: ReadBurst %d is not positive", c.ReadBurst))
+	}
 	if c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 {
 		errs = append(errs, errors.New("hunt app: negative retry backoff"))
 	}
@@ -112,8 +128,9 @@ func (c *Config) Validate() error {
 // App is the hunt on the workers runtime (a workers.App), and the
 // services reading its tables. It is safe for concurrent use.
 type App struct {
-	cfg Config
-	hub *hub
+	cfg   Config
+	hub   *hub
+	limit *readLimiter // nil: no limit
 }
 
 var _ workers.App = (*App)(nil)
@@ -137,7 +154,11 @@ func New(cfg Config) (*App, error) {
 			return nil, fmt.Errorf("hunt app: metrics: %w", err)
 		}
 	}
-	return &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}, nil
+	a := &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}
+	if cfg.ReadRate > 0 {
+		a.limit = newReadLimiter(cfg.ReadRate, cfg.ReadBurst)
+	}
+	return a, nil
 }
 
 // Inputs implements workers.App: the hunt's events, as generated Go types.
@@ -175,6 +196,33 @@ func keyOf(m proto.Message) ([]byte, error) {
 // rejection turns a rules' refusal into the runtime's.
 func rejection(ev *workers.Event, rej *hunt.RejectedError) workers.Rejection {
 	return workers.Rejection{Event: ev, Reason: rej.Reason.Error(), Detail: rej.Detail}
+}
+
+// refused is the EventRefused telling a player that the rules refused
+// their join or answer, or nil for other events (a hunt's or a
+// registration: no player watches for those).
+func refused(ev *workers.Event, rej *hunt.RejectedError) *huntv1.EventRefused {
+	var huntID, playerID string
+	switch m := ev.Message.(type) {
+	case *huntv1.PlayerJoinedHunt:
+		huntID, playerID = m.GetHuntId(), m.GetPlayerId()
+	case *huntv1.AnswerSubmitted:
+		huntID, playerID = m.GetHuntId(), m.GetPlayerId()
+	default:
+		return nil
+	}
+	if playerID == "" {
+		return nil
+	}
+	return &huntv1.EventRefused{
+		HuntId:           huntID,
+		PlayerId:         playerID,
+		RefusedEventId:   ev.EventID,
+		RefusedEventType: string(ev.Message.ProtoReflect().Descriptor().FullName()),
+		Reason:           rej.Reason.Error(),
+		Message:          rej.Error(),
+		RefusedAt:        timestamppb.New(ev.ReceivedAt),
+	}
 }
 
 // isPlayerEvent reports whether an event is about a player rather than a

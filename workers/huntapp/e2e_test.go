@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers/hunt"
 )
 
 // startGateway serves a gateway over loopback, producing to e's broker.
@@ -29,7 +32,7 @@ func startGateway(t testing.TB, e *env) gatewayv1.EventGatewayClient {
 	t.Helper()
 	// The gateway's own de-duplication is off: a repeated event must reach
 	// Kafka, as it does through two gateways, for the worker to skip it.
-	gw, err := gateway.New(gateway.Config{Registry: e.types, Producer: e.producer, DedupWindow: -1})
+	gw, err := gateway.New(gateway.Config{Registry: e.types, Producer: stamping{e.producer}, DedupWindow: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +54,41 @@ func startGateway(t testing.TB, e *env) gatewayv1.EventGatewayClient {
 	return gatewayv1.NewEventGatewayClient(conn)
 }
 
+// receiveTimes are the gateway's receive times the tests script, by event
+// id: the scripted hunt happens in the past, at the pace the test says,
+// not at the pace it runs.
+var receiveTimes sync.Map
+
+// stamping is the gateway's producer, whose records carry the scripted
+// receive time of their event as cairn-received-at in place of the
+// gateway's clock.
+type stamping struct{ gateway.Producer }
+
+func (p stamping) Send(r kafkax.Record) (func(context.Context) (kafkax.Position, error), error) {
+	id, _ := kafkax.HeaderValue(r.Headers, wire.HeaderEventID)
+	if at, ok := receiveTimes.Load(string(id)); ok {
+		hs := make([]kafkax.Header, 0, len(r.Headers)+1)
+		for _, h := range r.Headers {
+			if h.Key != wire.HeaderReceivedAt {
+				hs = append(hs, h)
+			}
+		}
+		r.Headers = append(hs, kafkax.Header{Key: wire.HeaderReceivedAt, Value: []byte(at.(time.Time).Format(time.RFC3339Nano))})
+	}
+	return p.Producer.Send(r)
+}
+
+// publish publishes m through the gateway, received when it claims to
+// have happened, as by a gateway whose clock agrees with the client's.
 func publish(t testing.TB, gw gatewayv1.EventGatewayClient, eventID string, m proto.Message) {
 	t.Helper()
+	publishAt(t, gw, claimedAt(m), eventID, m)
+}
+
+// publishAt publishes m through the gateway, received at recv.
+func publishAt(t testing.TB, gw gatewayv1.EventGatewayClient, recv time.Time, eventID string, m proto.Message) {
+	t.Helper()
+	receiveTimes.Store(eventID, recv)
 	a, err := anypb.New(m)
 	if err != nil {
 		t.Fatal(err)
@@ -309,5 +345,71 @@ func TestWatchSeesEveryWorkersEvents(t *testing.T) {
 		if k != "unlocked 0" {
 			t.Fatalf("watched %v, want %d first clues", got, hunts)
 		}
+	}
+}
+
+// TestClaimedTimesEndToEnd (issue 9, item 2): through the gateway, a
+// player who joins stamped 4m50s early and sends answers stamped 31 s apart
+// within one second of the gateway's clock is rate limited after the
+// third wrong one.
+func TestClaimedTimesEndToEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	gw := startGateway(t, e)
+	r := e.startWorker(t, "clock", nil)
+	hs := serve(t, r.app)
+	huntID, player := newID(), newID()
+	clues := [3]string{newID(), newID(), newID()}
+	stream := watch(t, hs, player)
+	now := huntStart.Add(30 * time.Minute)
+	publish(t, gw, newID(), scriptedHunt(huntID, clues))
+	publishAt(t, gw, now, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(25 + 1.0/6)})
+	for i := range 6 {
+		claimed := 25 + 1.0/6 + float64(i+1)*31/60
+		publishAt(t, gw, now.Add(time.Duration(i+1)*100*time.Millisecond), newID(), answer(huntID, player, clues[0], "elm", claimed))
+	}
+	want := []string{"unlocked 0", "VERDICT_WRONG", "VERDICT_WRONG", "VERDICT_WRONG", "VERDICT_RATE_LIMITED", "VERDICT_RATE_LIMITED", "VERDICT_RATE_LIMITED"}
+	if got := kinds(t, stream, len(want)); !cmp.Equal(got, want) {
+		t.Errorf("watched %v, want %v", got, want)
+	}
+}
+
+// TestRefusalsReachThePlayer (issue 9, item 14): a join the rules refuse
+// (unknown hunt, hunt full) and an answer they refuse (not joined) reach
+// the player's WatchPlayer stream as EventRefused, naming the event and
+// the reason.
+func TestRefusalsReachThePlayer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	gw := startGateway(t, e)
+	r := e.startWorker(t, "refusals", nil)
+	hs := serve(t, r.app)
+	full, first, player := newID(), newID(), newID()
+	clues := [3]string{newID(), newID(), newID()}
+	stream := watch(t, hs, player)
+	h := scriptedHunt(full, clues)
+	h.MaxPlayers = 1
+	publish(t, gw, newID(), h)
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
+	nowhere, crowded, unjoined := newID(), newID(), newID()
+	publish(t, gw, nowhere, &huntv1.PlayerJoinedHunt{HuntId: newID(), PlayerId: player, JoinedAt: at(2)})
+	publish(t, gw, crowded, &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: player, JoinedAt: at(3)})
+	publish(t, gw, unjoined, answer(full, player, clues[0], "oak", 4))
+	var got []string
+	for range 3 {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("WatchPlayer after %v: %v", got, err)
+		}
+		ref := resp.GetEventRefused()
+		got = append(got, fmt.Sprintf("%s %s %s", ref.GetRefusedEventId(), ref.GetRefusedEventType(), ref.GetReason()))
+	}
+	want := []string{
+		nowhere + " cairn.hunt.v1.PlayerJoinedHunt " + hunt.ErrUnknownHunt.Error(),
+		crowded + " cairn.hunt.v1.PlayerJoinedHunt " + hunt.ErrHuntFull.Error(),
+		unjoined + " cairn.hunt.v1.AnswerSubmitted " + hunt.ErrNotJoined.Error(),
+	}
+	if !cmp.Equal(got, want) {
+		t.Errorf("watched %q, want %q", got, want)
 	}
 }

@@ -203,10 +203,13 @@ func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Posi
 		t.Fatal(err)
 	}
 	pos, err := e.producer.ProduceBatch(context.Background(), []kafkax.Record{{
-		Topic:   typ.Event.GetTopic(),
-		Key:     []byte(m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName(typ.KeyField().Name())).String()),
-		Value:   wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
-		Headers: []kafkax.Header{{Key: wire.HeaderEventID, Value: []byte(eventID)}},
+		Topic: typ.Event.GetTopic(),
+		Key:   []byte(m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName(typ.KeyField().Name())).String()),
+		Value: wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
+		Headers: []kafkax.Header{
+			{Key: wire.HeaderEventID, Value: []byte(eventID)},
+			{Key: wire.HeaderReceivedAt, Value: []byte(claimedAt(m).Format(time.RFC3339Nano))},
+		},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -299,4 +302,18 @@ func scriptedHunt(huntID string, clueIDs [3]string) *huntv1.HuntCreated {
 
 func answer(huntID, playerID, clueID, text string, minutes float64) *huntv1.AnswerSubmitted {
 	return &huntv1.AnswerSubmitted{HuntId: huntID, PlayerId: playerID, ClueId: clueID, Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: at(minutes)}
+}
+
+// claimedAt is the time m claims to have happened: when the scripted
+// gateway receives it. A hunt is created at the start.
+func claimedAt(m proto.Message) time.Time {
+	switch m := m.(type) {
+	case *huntv1.PlayerRegistered:
+		return m.GetRegisteredAt().AsTime()
+	case *huntv1.PlayerJoinedHunt:
+		return m.GetJoinedAt().AsTime()
+	case *huntv1.AnswerSubmitted:
+		return m.GetSubmittedAt().AsTime()
+	}
+	return huntStart
 }

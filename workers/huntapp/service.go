@@ -28,13 +28,14 @@ type huntService struct {
 	hub       *hub
 	log       *slog.Logger
 	validator protovalidate.Validator
+	limit     *readLimiter
 }
 
 // HuntService returns the cairn.hunt.v1.HuntService server reading the
 // app's tables, to register on a *grpc.Server. Its WatchPlayer streams
 // start once Follow follows the derived events, and end when it returns.
 func (a *App) HuntService() huntv1.HuntServiceServer {
-	return &huntService{db: a.cfg.DB, hub: a.hub, log: a.cfg.Logger, validator: a.cfg.Validator}
+	return &huntService{db: a.cfg.DB, hub: a.hub, log: a.cfg.Logger, validator: a.cfg.Validator, limit: a.limit}
 }
 
 // defaultLimit is the leaderboard's length when the request gives none.
@@ -70,6 +71,9 @@ func (s *huntService) fail(ctx context.Context, method string, err error) error 
 
 // GetHunt implements huntv1.HuntServiceServer.
 func (s *huntService) GetHunt(ctx context.Context, req *huntv1.GetHuntRequest) (*huntv1.GetHuntResponse, error) {
+	if err := s.limit.allow(ctx, "GetHunt"); err != nil {
+		return nil, err
+	}
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
@@ -96,6 +100,9 @@ func (s *huntService) GetHunt(ctx context.Context, req *huntv1.GetHuntRequest) (
 
 // GetPlayerProgress implements huntv1.HuntServiceServer.
 func (s *huntService) GetPlayerProgress(ctx context.Context, req *huntv1.GetPlayerProgressRequest) (*huntv1.GetPlayerProgressResponse, error) {
+	if err := s.limit.allow(ctx, "GetPlayerProgress"); err != nil {
+		return nil, err
+	}
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
@@ -128,6 +135,9 @@ func (s *huntService) GetPlayerProgress(ctx context.Context, req *huntv1.GetPlay
 
 // GetLeaderboard implements huntv1.HuntServiceServer.
 func (s *huntService) GetLeaderboard(ctx context.Context, req *huntv1.GetLeaderboardRequest) (*huntv1.GetLeaderboardResponse, error) {
+	if err := s.limit.allow(ctx, "GetLeaderboard"); err != nil {
+		return nil, err
+	}
 	if err := s.check(req); err != nil {
 		return nil, err
 	}

@@ -55,9 +55,12 @@ func applyBatch(ctx context.Context, tx *sql.Tx, events []*workers.Event) (worke
 				return res, err
 			}
 		}
-		derived, err := st.Apply(ev.EventID, ev.Message)
+		derived, err := st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
 		if rej, ok := errors.AsType[*hunt.RejectedError](err); ok {
 			res.Rejected = append(res.Rejected, rejection(ev, rej))
+			if r := refused(ev, rej); r != nil {
+				res.Derived = append(res.Derived, workers.Derived{Cause: ev, Key: []byte(r.GetPlayerId()), Message: r})
+			}
 			continue
 		} else if err != nil {
 			return res, fmt.Errorf("apply event %s: %w", ev.EventID, err)

@@ -40,7 +40,14 @@ func ans(huntID, player, clue, text string, minute int) *huntv1.AnswerSubmitted 
 func inputs(msgs ...proto.Message) []*workers.Event {
 	out := make([]*workers.Event, len(msgs))
 	for i, m := range msgs {
-		out[i] = &workers.Event{EventID: fmt.Sprintf("e%d", i), Offset: int64(i), Message: m}
+		// Received when it claims to have happened; a hunt at the start.
+		at := ts(0).AsTime()
+		if c, ok := m.(interface{ GetJoinedAt() *timestamppb.Timestamp }); ok {
+			at = c.GetJoinedAt().AsTime()
+		} else if c, ok := m.(interface{ GetSubmittedAt() *timestamppb.Timestamp }); ok {
+			at = c.GetSubmittedAt().AsTime()
+		}
+		out[i] = &workers.Event{EventID: fmt.Sprintf("e%d", i), Offset: int64(i), Message: m, ReceivedAt: at}
 	}
 	return out
 }
@@ -85,7 +92,7 @@ func TestApply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Rejected) != 1 || len(res.Derived) != 3 {
+			if len(res.Rejected) != 1 || len(res.Derived) != 4 { // the refusal is told to the player too
 				t.Fatalf("first batch: %+v", res)
 			}
 			if res.Rejected[0].Event != batch[4] || res.Rejected[0].Reason != hunt.ErrUnknownHunt.Error() {

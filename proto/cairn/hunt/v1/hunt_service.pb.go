@@ -842,6 +842,7 @@ type WatchPlayerResponse struct {
 	//	*WatchPlayerResponse_ClueUnlocked
 	//	*WatchPlayerResponse_AnswerJudged
 	//	*WatchPlayerResponse_HuntCompleted
+	//	*WatchPlayerResponse_EventRefused
 	Event         isWatchPlayerResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -918,6 +919,15 @@ func (x *WatchPlayerResponse) GetHuntCompleted() *HuntCompleted {
 	return nil
 }
 
+func (x *WatchPlayerResponse) GetEventRefused() *EventRefused {
+	if x != nil {
+		if x, ok := x.Event.(*WatchPlayerResponse_EventRefused); ok {
+			return x.EventRefused
+		}
+	}
+	return nil
+}
+
 type isWatchPlayerResponse_Event interface {
 	isWatchPlayerResponse_Event()
 }
@@ -937,17 +947,24 @@ type WatchPlayerResponse_HuntCompleted struct {
 	HuntCompleted *HuntCompleted `protobuf:"bytes,4,opt,name=hunt_completed,json=huntCompleted,proto3,oneof"`
 }
 
+type WatchPlayerResponse_EventRefused struct {
+	// event_refused: the rules refused one of the player's events.
+	EventRefused *EventRefused `protobuf:"bytes,5,opt,name=event_refused,json=eventRefused,proto3,oneof"`
+}
+
 func (*WatchPlayerResponse_ClueUnlocked) isWatchPlayerResponse_Event() {}
 
 func (*WatchPlayerResponse_AnswerJudged) isWatchPlayerResponse_Event() {}
 
 func (*WatchPlayerResponse_HuntCompleted) isWatchPlayerResponse_Event() {}
 
+func (*WatchPlayerResponse_EventRefused) isWatchPlayerResponse_Event() {}
+
 var File_cairn_hunt_v1_hunt_service_proto protoreflect.FileDescriptor
 
 const file_cairn_hunt_v1_hunt_service_proto_rawDesc = "" +
 	"\n" +
-	" cairn/hunt/v1/hunt_service.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a!cairn/hunt/v1/answer_judged.proto\x1a!cairn/hunt/v1/clue_unlocked.proto\x1a\"cairn/hunt/v1/hunt_completed.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n" +
+	" cairn/hunt/v1/hunt_service.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a!cairn/hunt/v1/answer_judged.proto\x1a!cairn/hunt/v1/clue_unlocked.proto\x1a!cairn/hunt/v1/event_refused.proto\x1a\"cairn/hunt/v1/hunt_completed.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"3\n" +
 	"\x0eGetHuntRequest\x12!\n" +
 	"\ahunt_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06huntId\"A\n" +
 	"\x0fGetHuntResponse\x12.\n" +
@@ -1006,12 +1023,13 @@ const file_cairn_hunt_v1_hunt_service_proto_rawDesc = "" +
 	"\fcompleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"a\n" +
 	"\x12WatchPlayerRequest\x12%\n" +
 	"\tplayer_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bplayerId\x12$\n" +
-	"\ahunt_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06huntId\"\x88\x02\n" +
+	"\ahunt_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06huntId\"\xcc\x02\n" +
 	"\x13WatchPlayerResponse\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12B\n" +
 	"\rclue_unlocked\x18\x02 \x01(\v2\x1b.cairn.hunt.v1.ClueUnlockedH\x00R\fclueUnlocked\x12B\n" +
 	"\ranswer_judged\x18\x03 \x01(\v2\x1b.cairn.hunt.v1.AnswerJudgedH\x00R\fanswerJudged\x12E\n" +
-	"\x0ehunt_completed\x18\x04 \x01(\v2\x1c.cairn.hunt.v1.HuntCompletedH\x00R\rhuntCompletedB\a\n" +
+	"\x0ehunt_completed\x18\x04 \x01(\v2\x1c.cairn.hunt.v1.HuntCompletedH\x00R\rhuntCompleted\x12B\n" +
+	"\revent_refused\x18\x05 \x01(\v2\x1b.cairn.hunt.v1.EventRefusedH\x00R\feventRefusedB\a\n" +
 	"\x05event2\xf6\x02\n" +
 	"\vHuntService\x12H\n" +
 	"\aGetHunt\x12\x1d.cairn.hunt.v1.GetHuntRequest\x1a\x1e.cairn.hunt.v1.GetHuntResponse\x12f\n" +
@@ -1049,6 +1067,7 @@ var file_cairn_hunt_v1_hunt_service_proto_goTypes = []any{
 	(*ClueUnlocked)(nil),              // 13: cairn.hunt.v1.ClueUnlocked
 	(*AnswerJudged)(nil),              // 14: cairn.hunt.v1.AnswerJudged
 	(*HuntCompleted)(nil),             // 15: cairn.hunt.v1.HuntCompleted
+	(*EventRefused)(nil),              // 16: cairn.hunt.v1.EventRefused
 }
 var file_cairn_hunt_v1_hunt_service_proto_depIdxs = []int32{
 	2,  // 0: cairn.hunt.v1.GetHuntResponse.hunt:type_name -> cairn.hunt.v1.HuntSummary
@@ -1065,19 +1084,20 @@ var file_cairn_hunt_v1_hunt_service_proto_depIdxs = []int32{
 	13, // 11: cairn.hunt.v1.WatchPlayerResponse.clue_unlocked:type_name -> cairn.hunt.v1.ClueUnlocked
 	14, // 12: cairn.hunt.v1.WatchPlayerResponse.answer_judged:type_name -> cairn.hunt.v1.AnswerJudged
 	15, // 13: cairn.hunt.v1.WatchPlayerResponse.hunt_completed:type_name -> cairn.hunt.v1.HuntCompleted
-	0,  // 14: cairn.hunt.v1.HuntService.GetHunt:input_type -> cairn.hunt.v1.GetHuntRequest
-	3,  // 15: cairn.hunt.v1.HuntService.GetPlayerProgress:input_type -> cairn.hunt.v1.GetPlayerProgressRequest
-	7,  // 16: cairn.hunt.v1.HuntService.GetLeaderboard:input_type -> cairn.hunt.v1.GetLeaderboardRequest
-	10, // 17: cairn.hunt.v1.HuntService.WatchPlayer:input_type -> cairn.hunt.v1.WatchPlayerRequest
-	1,  // 18: cairn.hunt.v1.HuntService.GetHunt:output_type -> cairn.hunt.v1.GetHuntResponse
-	4,  // 19: cairn.hunt.v1.HuntService.GetPlayerProgress:output_type -> cairn.hunt.v1.GetPlayerProgressResponse
-	8,  // 20: cairn.hunt.v1.HuntService.GetLeaderboard:output_type -> cairn.hunt.v1.GetLeaderboardResponse
-	11, // 21: cairn.hunt.v1.HuntService.WatchPlayer:output_type -> cairn.hunt.v1.WatchPlayerResponse
-	18, // [18:22] is the sub-list for method output_type
-	14, // [14:18] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	16, // 14: cairn.hunt.v1.WatchPlayerResponse.event_refused:type_name -> cairn.hunt.v1.EventRefused
+	0,  // 15: cairn.hunt.v1.HuntService.GetHunt:input_type -> cairn.hunt.v1.GetHuntRequest
+	3,  // 16: cairn.hunt.v1.HuntService.GetPlayerProgress:input_type -> cairn.hunt.v1.GetPlayerProgressRequest
+	7,  // 17: cairn.hunt.v1.HuntService.GetLeaderboard:input_type -> cairn.hunt.v1.GetLeaderboardRequest
+	10, // 18: cairn.hunt.v1.HuntService.WatchPlayer:input_type -> cairn.hunt.v1.WatchPlayerRequest
+	1,  // 19: cairn.hunt.v1.HuntService.GetHunt:output_type -> cairn.hunt.v1.GetHuntResponse
+	4,  // 20: cairn.hunt.v1.HuntService.GetPlayerProgress:output_type -> cairn.hunt.v1.GetPlayerProgressResponse
+	8,  // 21: cairn.hunt.v1.HuntService.GetLeaderboard:output_type -> cairn.hunt.v1.GetLeaderboardResponse
+	11, // 22: cairn.hunt.v1.HuntService.WatchPlayer:output_type -> cairn.hunt.v1.WatchPlayerResponse
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cairn_hunt_v1_hunt_service_proto_init() }
@@ -1087,11 +1107,13 @@ func file_cairn_hunt_v1_hunt_service_proto_init() {
 	}
 	file_cairn_hunt_v1_answer_judged_proto_init()
 	file_cairn_hunt_v1_clue_unlocked_proto_init()
+	file_cairn_hunt_v1_event_refused_proto_init()
 	file_cairn_hunt_v1_hunt_completed_proto_init()
 	file_cairn_hunt_v1_hunt_service_proto_msgTypes[11].OneofWrappers = []any{
 		(*WatchPlayerResponse_ClueUnlocked)(nil),
 		(*WatchPlayerResponse_AnswerJudged)(nil),
 		(*WatchPlayerResponse_HuntCompleted)(nil),
+		(*WatchPlayerResponse_EventRefused)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
