@@ -137,7 +137,7 @@ var File_cairn_hunt_v1_answer_judged_proto protoreflect.FileDescriptor
 
 const file_cairn_hunt_v1_answer_judged_proto_rawDesc = "" +
 	"\n" +
-	"!cairn/hunt/v1/answer_judged.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cairn/hunt/v1/types.proto\x1a\x1ecairn/options/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x03\n" +
+	"!cairn/hunt/v1/answer_judged.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x19cairn/hunt/v1/types.proto\x1a\x1ecairn/options/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x03\n" +
 	"\fAnswerJudged\x12!\n" +
 	"\ahunt_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06huntId\x12%\n" +
 	"\tplayer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bplayerId\x12!\n" +
@@ -147,8 +147,8 @@ const file_cairn_hunt_v1_answer_judged_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\averdict\x12%\n" +
 	"\x0epoints_awarded\x18\x06 \x01(\rR\rpointsAwarded\x12\x14\n" +
 	"\x05score\x18\a \x01(\rR\x05score\x12?\n" +
-	"\tjudged_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bjudgedAt:!\xa2\xbb\x18\x1d\n" +
-	"\x12cairn.hunt.derived\x12\ahunt_idB5Z3github.com/cairnhq/cairn/proto/cairn/hunt/v1;huntv1b\x06proto3"
+	"\tjudged_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bjudgedAt:#\xa2\xbb\x18\x1f\n" +
+	"\x12cairn.hunt.derived\x12\ahunt_id \x01B5Z3github.com/cairnhq/cairn/proto/cairn/hunt/v1;huntv1b\x06proto3"
 
 var (
 	file_cairn_hunt_v1_answer_judged_proto_rawDescOnce sync.Once

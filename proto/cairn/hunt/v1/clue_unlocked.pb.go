@@ -128,7 +128,7 @@ var File_cairn_hunt_v1_clue_unlocked_proto protoreflect.FileDescriptor
 
 const file_cairn_hunt_v1_clue_unlocked_proto_rawDesc = "" +
 	"\n" +
-	"!cairn/hunt/v1/clue_unlocked.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ecairn/options/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x02\n" +
+	"!cairn/hunt/v1/clue_unlocked.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ecairn/options/v1/options.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x02\n" +
 	"\fClueUnlocked\x12!\n" +
 	"\ahunt_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06huntId\x12%\n" +
 	"\tplayer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bplayerId\x12!\n" +
@@ -138,8 +138,8 @@ const file_cairn_hunt_v1_clue_unlocked_proto_rawDesc = "" +
 	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x04text\x12\x16\n" +
 	"\x06points\x18\x06 \x01(\rR\x06points\x12C\n" +
 	"\vunlocked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\n" +
-	"unlockedAt:!\xa2\xbb\x18\x1d\n" +
-	"\x12cairn.hunt.derived\x12\ahunt_idB5Z3github.com/cairnhq/cairn/proto/cairn/hunt/v1;huntv1b\x06proto3"
+	"unlockedAt:#\xa2\xbb\x18\x1f\n" +
+	"\x12cairn.hunt.derived\x12\ahunt_id \x01B5Z3github.com/cairnhq/cairn/proto/cairn/hunt/v1;huntv1b\x06proto3"
 
 var (
 	file_cairn_hunt_v1_clue_unlocked_proto_rawDescOnce sync.Once

@@ -120,15 +120,15 @@ var File_cairn_hunt_v1_hunt_completed_proto protoreflect.FileDescriptor
 
 const file_cairn_hunt_v1_hunt_completed_proto_rawDesc = "" +
 	"\n" +
-	"\"cairn/hunt/v1/hunt_completed.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ecairn/options/v1/options.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x02\n" +
+	"\"cairn/hunt/v1/hunt_completed.proto\x12\rcairn.hunt.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1ecairn/options/v1/options.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x02\n" +
 	"\rHuntCompleted\x12!\n" +
 	"\ahunt_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06huntId\x12%\n" +
 	"\tplayer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bplayerId\x12\x14\n" +
 	"\x05score\x18\x03 \x01(\rR\x05score\x12\x1b\n" +
 	"\x04rank\x18\x04 \x01(\rB\a\xbaH\x04*\x02(\x01R\x04rank\x123\n" +
 	"\aelapsed\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\aelapsed\x12E\n" +
-	"\fcompleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vcompletedAt:!\xa2\xbb\x18\x1d\n" +
-	"\x12cairn.hunt.derived\x12\ahunt_idB5Z3github.com/cairnhq/cairn/proto/cairn/hunt/v1;huntv1b\x06proto3"
+	"\fcompleted_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\vcompletedAt:#\xa2\xbb\x18\x1f\n" +
+	"\x12cairn.hunt.derived\x12\ahunt_id \x01B5Z3github.com/cairnhq/cairn/proto/cairn/hunt/v1;huntv1b\x06proto3"
 
 var (
 	file_cairn_hunt_v1_hunt_completed_proto_rawDescOnce sync.Once

@@ -36,7 +36,13 @@ type EventOptions struct {
 	// actor_field names the top-level string field that holds the id of the
 	// player acting. The gateway checks it against the caller's identity. Empty
 	// when no player acts (events published by services).
-	ActorField    string `protobuf:"bytes,3,opt,name=actor_field,json=actorField,proto3" json:"actor_field,omitempty"`
+	ActorField string `protobuf:"bytes,3,opt,name=actor_field,json=actorField,proto3" json:"actor_field,omitempty"`
+	// derived marks an event that only Cairn's workers write: a fact derived
+	// from other events (a clue unlocked, an answer judged). The gateway
+	// refuses it from every caller. Like topic, key_field and actor_field, it
+	// is a security option: a new version of the schema may not change it.
+	// (Field 4 is taken here; the topic's shape settings number from 5.)
+	Derived       bool `protobuf:"varint,4,opt,name=derived,proto3" json:"derived,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -92,6 +98,13 @@ func (x *EventOptions) GetActorField() string {
 	return ""
 }
 
+func (x *EventOptions) GetDerived() bool {
+	if x != nil {
+		return x.Derived
+	}
+	return false
+}
+
 var file_cairn_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
@@ -115,12 +128,13 @@ var File_cairn_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_cairn_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/options/v1/options.proto\x12\x10cairn.options.v1\x1a google/protobuf/descriptor.proto\"b\n" +
+	"\x1ecairn/options/v1/options.proto\x12\x10cairn.options.v1\x1a google/protobuf/descriptor.proto\"|\n" +
 	"\fEventOptions\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1b\n" +
 	"\tkey_field\x18\x02 \x01(\tR\bkeyField\x12\x1f\n" +
 	"\vactor_field\x18\x03 \x01(\tR\n" +
-	"actorField:W\n" +
+	"actorField\x12\x18\n" +
+	"\aderived\x18\x04 \x01(\bR\aderived:W\n" +
 	"\x05event\x12\x1f.google.protobuf.MessageOptions\x18\xb4\x87\x03 \x01(\v2\x1e.cairn.options.v1.EventOptionsR\x05eventB;Z9github.com/cairnhq/cairn/proto/cairn/options/v1;optionsv1b\x06proto3"
 
 var (
