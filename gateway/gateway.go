@@ -251,7 +251,7 @@ func New(cfg Config) (*Server, error) {
 			otelgrpc.WithPropagators(cfg.Propagator),
 		)),
 	}, cfg.ServerOptions...)
-	opts = append(opts, cfg.Auth.ServerOptions(gatewayv1.EventGateway_ServiceDesc.ServiceName)...)
+	opts = append(opts, cfg.Auth.ServerOptions(cfg.Logger)...)
 	s := &Server{
 		cfg:       cfg,
 		validator: validator,
@@ -273,7 +273,7 @@ func New(cfg Config) (*Server, error) {
 
 // RegisterService serves another gRPC service on the gateway's port, such
 // as the workers' HuntService in `cairn dev`. Call it before Serve. Its
-// callers are authenticated as publishers are, and a player may ask only
+// callers are authenticated by the same interceptor as publishers, and a player may ask only
 // about themselves: a request's player_id, when set, must be theirs.
 func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(sd, impl)
