@@ -44,6 +44,9 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := creds.check(fs); err != nil {
+		return usageError{err}
+	}
 	args = fs.Args()
 	want := map[string][2]int{"get": {1, 1}, "progress": {2, 2}, "leaderboard": {1, 2}, "watch": {1, 2}, "hash": {1, 1}}
 	if len(args) == 0 {
