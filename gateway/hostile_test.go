@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // The tests in this file are attacks on the edge (issue 9): each was
@@ -191,5 +194,41 @@ func TestHostileCredentialsBoundedAndFailuresLimited(t *testing.T) {
 	good := metadata.AppendToOutgoingContext(t.Context(), "x-api-key", scorerKey)
 	if _, err := s.client.Publish(good, event(t, player(newUUID(), "Ada"))); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("Publish from an address over its failure rate = %v, want ResourceExhausted", err)
+	}
+}
+
+func TestHostileMissingTopicIsFailedPreconditionAtOnce(t *testing.T) {
+	t.Parallel()
+	s := start(t)
+	sv, err := s.registry.Version(t.Context(), "cairn.hunt.v1.PlayerRegistered", -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text = `syntax = "proto3";
+package cairn.test.v1;
+import "cairn/options/v1/options.proto";
+message Orphan {
+  option (cairn.options.v1.event) = {topic: "no.such.topic" key_field: "id"};
+  string id = 1;
+}
+`
+	var refs []regclient.Reference
+	for _, r := range sv.Schema.References {
+		if r.Name == "cairn/options/v1/options.proto" {
+			refs = append(refs, r)
+		}
+	}
+	if _, err := s.registry.Register(t.Context(), "cairn.test.v1.Orphan", regclient.SchemaInput{Text: text, References: refs}); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	req := event(t, player(newUUID(), "Ada"))
+	req.Event.Payload = &anypb.Any{TypeUrl: "type.googleapis.com/cairn.test.v1.Orphan", Value: protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "x")}
+	// The call's deadline is well below the produce timeout: the answer
+	// must come from Kafka's metadata, not from waiting out the delivery.
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Second)
+	defer cancel()
+	_, err = s.client.Publish(ctx, req)
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), `"no.such.topic"`) {
+		t.Errorf("Publish to a missing topic = %v, want FailedPrecondition naming the topic", err)
 	}
 }

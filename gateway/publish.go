@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -117,13 +118,12 @@ type pendingEvent struct {
 	owner bool // this event produces; otherwise it waits for entry
 
 	// Set once handed to Kafka.
-	t      *regclient.Type
-	wait   func(context.Context) (kafkax.Position, error) // Kafka's answer
-	ctx    context.Context                                // the produce budget, carrying the span
-	cancel context.CancelFunc
-	span   trace.Span
-	size   int64
-	start  time.Time
+	t        *regclient.Type
+	wait     func(context.Context) (kafkax.Position, error) // Kafka's answer
+	deadline time.Time                                      // the end of the produce budget
+	span     trace.Span
+	size     int64
+	start    time.Time
 }
 
 // begin runs the pipeline for one event up to Kafka: rate limit, envelope,
@@ -304,14 +304,15 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 		Value:   wire.Frame(wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
 		Headers: headers(ev, t, pe.p, pe.received),
 	}
-	pctx, cancel := s.produceContext(ctx)
+	deadline := s.produceDeadline(ctx)
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	size := int64(len(record.Value) + len(record.Key))
 	for _, h := range record.Headers {
 		size += int64(len(h.Key) + len(h.Value))
 	}
 	size = min(size, s.cfg.MaxInFlightBytes)
 	if err := s.inflight.Acquire(pctx, size); err != nil {
-		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -330,11 +331,11 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 			attribute.Int("cairn.schema_id", int(t.SchemaID)),
 		))
 	s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
-	pe.t, pe.ctx, pe.cancel, pe.span, pe.size, pe.start = t, pctx, cancel, span, size, time.Now()
+	pe.t, pe.deadline, pe.span, pe.size, pe.start = t, deadline, span, size, time.Now()
 	wait, err := s.cfg.Producer.Send(record)
 	if err != nil {
 		s.release(pe, err)
-		return err
+		return missingTopic(t, err)
 	}
 	pe.wait = wait
 	return nil
@@ -346,9 +347,11 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 // retry with the same event_id gets that answer instead of producing the
 // event a second time.
 func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, error) {
-	pos, err := pe.wait(pe.ctx)
+	wctx, cancel := context.WithDeadline(ctx, pe.deadline)
+	defer cancel()
+	pos, err := pe.wait(wctx)
 	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
-	if err != nil && pe.ctx.Err() != nil {
+	if err != nil && wctx.Err() != nil {
 		s.release(pe, err)
 		s.settling.Go(func() { s.settle(pe) })
 		if ctx.Err() != nil {
@@ -365,8 +368,19 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 			attribute.Int64("messaging.kafka.offset", pos.Offset),
 		)
 	}
+	err = missingTopic(pe.t, err)
 	s.dedup.finish(pe.entry, acc, err)
 	return acc, err
+}
+
+// missingTopic turns Kafka's "no such topic" into a refusal that names the
+// topic: the event cannot be published until someone creates it.
+func missingTopic(t *regclient.Type, err error) error {
+	if !errors.Is(err, kafkax.ErrUnknownTopic) {
+		return err
+	}
+	return &rejection{code: codes.FailedPrecondition, msg: fmt.Sprintf(
+		"topic %q, where %s events go, does not exist in Kafka; create it (cairn schema push can) and publish again", t.Event.GetTopic(), t.Name())}
 }
 
 // settle waits for Kafka's late answer on a record whose caller stopped
@@ -398,21 +412,20 @@ func (s *Server) release(pe *pendingEvent, err error) {
 		pe.span.SetStatus(otelcodes.Error, "produce failed")
 	}
 	pe.span.End()
-	pe.cancel()
 	s.inflight.Release(pe.size)
 	s.metrics.inflight.Sub(float64(pe.size))
 }
 
-// produceContext bounds a produce by ProduceTimeout and ends it shortly
+// produceDeadline bounds a produce by ProduceTimeout and ends it shortly
 // before the call's own deadline, so that the client hears UNAVAILABLE
 // rather than running out of time.
-func (s *Server) produceContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Server) produceDeadline(ctx context.Context) time.Time {
 	budget := s.cfg.ProduceTimeout
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
 		budget = min(budget, left-min(left/10, 500*time.Millisecond))
 	}
-	return context.WithTimeout(ctx, budget)
+	return time.Now().Add(budget)
 }
 
 func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal, received time.Time) []kafkax.Header {
