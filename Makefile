@@ -11,7 +11,7 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 # Proto sources that are imported but not ours, printed offline (see cmd/protodeps).
 PROTODEPS := build/protodeps
 
-.PHONY: run build test lint breaking generate check-generated protodeps tools fuzz clean
+.PHONY: run build test test-kafka lint breaking generate check-generated protodeps tools fuzz clean
 
 run: ## run the whole system in one process
 	go run ./cmd/cairn dev
@@ -21,6 +21,16 @@ build: ## build bin/cairn
 
 test: lint breaking check-generated ## everything CI checks
 	go test -race ./...
+
+# The integration suite against a real three-node Kafka cluster (Java and
+# Maven needed; see scripts/kafka-cluster). The cluster starts empty and is
+# stopped afterwards, also when the suite fails.
+test-kafka: ## the real-cluster integration suite
+	scripts/kafka-cluster clean
+	@status=0; \
+	scripts/kafka-cluster start >/dev/null && \
+	CAIRN_KAFKA_BROKERS=$$(scripts/kafka-cluster bootstrap) go test -count=1 -timeout 20m -v ./internal/clustertest || status=$$?; \
+	scripts/kafka-cluster stop; exit $$status
 
 lint: tools protodeps
 	buf lint proto
@@ -46,10 +56,12 @@ breaking: tools protodeps
 generate: tools protodeps ## regenerate the Go code beside the .proto files and the embedded schema image
 	buf generate
 	buf build proto -o internal/schemas/cairn.binpb
+	go run ./cmd/cairn schema deps examples/schema-repo/cairn-deps >/dev/null
+	cd examples/schema-repo && buf generate
 
 check-generated: generate
-	@git diff --exit-code -- proto internal/schemas || { echo 'generated code is stale: run make generate and commit'; exit 1; }
-	@test -z "$$(git ls-files --others --exclude-standard proto internal/schemas)" || { git ls-files --others --exclude-standard proto internal/schemas; echo 'generated files above are not committed'; exit 1; }
+	@git diff --exit-code -- proto internal/schemas examples/schema-repo/gen || { echo 'generated code is stale: run make generate and commit'; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard proto internal/schemas examples/schema-repo/gen)" || { git ls-files --others --exclude-standard proto internal/schemas examples/schema-repo/gen; echo 'generated files above are not committed'; exit 1; }
 
 protodeps:
 	go run ./cmd/protodeps -out $(PROTODEPS)
@@ -69,9 +81,20 @@ $(BIN)/protoc-gen-go-grpc: Makefile
 
 fuzz: ## run each fuzz test for 30 seconds
 	go test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./internal/wire
+	go test -run='^$$' -fuzz=FuzzDecode -fuzztime=30s ./internal/inspect
 	go test -run='^$$' -fuzz=FuzzPublishPayload -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzPublishEnvelope -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzRegisterBody -fuzztime=30s ./registry
 
 clean:
 	rm -rf $(BIN) build
+
+# The discovery tests against real etcd servers (Debian's etcd-server),
+# failing instead of skipping without one; scripts/etcd is started and
+# stopped around them so that it is checked too. Each test runs its own etcd.
+.PHONY: test-etcd
+test-etcd: ## discovery tests on real etcd
+	scripts/etcd start
+	CAIRN_REQUIRE_ETCD=1 go test -race -count=1 ./internal/discovery/... ; s=$$?; \
+		CAIRN_REQUIRE_ETCD=1 go test -race -count=1 -run Etcd ./cmd/cairn || s=1; \
+		scripts/etcd stop; exit $$s

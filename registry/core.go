@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -251,8 +252,13 @@ func (x *index) version(subject string, version int, deleted bool) (*versionRow,
 	return nil, regclient.Errorf(regclient.CodeVersionNotFound, "Version %d not found.", version)
 }
 
-// checkSubject rejects subject names no client could mean.
+// checkSubject rejects subject names no client could mean. A name must be
+// UTF-8: gRPC's strings and JSON carry nothing else, so a stored name that
+// is not would break every listing.
 func checkSubject(subject string) error {
+	if !utf8.ValidString(subject) {
+		return regclient.Errorf(regclient.CodeInvalidSubject, "Invalid subject %q: it is not valid UTF-8.", subject)
+	}
 	if subject == "" || len(subject) > 255 || strings.IndexFunc(subject, unicode.IsControl) >= 0 || strings.TrimSpace(subject) != subject {
 		return regclient.Errorf(regclient.CodeInvalidSubject, "Invalid subject %q: it must be 1 to 255 characters, without control characters or surrounding spaces.", subject)
 	}

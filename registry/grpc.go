@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -100,7 +102,13 @@ func (s *GRPCService) GetVersion(ctx context.Context, req *registryv1.GetVersion
 // ListSubjects lists subject names.
 func (s *GRPCService) ListSubjects(ctx context.Context, req *registryv1.ListSubjectsRequest) (*registryv1.ListSubjectsResponse, error) {
 	return handle(ctx, s, req, func() (*registryv1.ListSubjectsResponse, error) {
-		return &registryv1.ListSubjectsResponse{Subjects: s.r.Subjects(ctx, req.GetPrefix(), req.GetIncludeDeleted())}, nil
+		// A name that is not UTF-8 (stored before names were checked)
+		// cannot travel in a protobuf string: it is left out, not allowed
+		// to fail the whole listing.
+		subjects := slices.DeleteFunc(s.r.Subjects(ctx, req.GetPrefix(), req.GetIncludeDeleted()), func(name string) bool {
+			return !utf8.ValidString(name)
+		})
+		return &registryv1.ListSubjectsResponse{Subjects: subjects}, nil
 	})
 }
 

@@ -28,10 +28,13 @@ func (r *Registry) Register(ctx context.Context, subject string, in regclient.Sc
 	case in.ID != 0 && mode != ModeImport:
 		return 0, regclient.Errorf(regclient.CodeOperationNotPermitted, "Subject %s is not in import mode: a schema id may only be given in IMPORT mode", subject)
 	case in.ID < 0:
-		return 0, regclient.Errorf(regclient.CodeInvalidSchema, "invalid schema id %d", in.ID)
+		return 0, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema id %d: a schema id is a positive 32-bit integer", in.ID)
 	}
 	s, err := r.parse(ctx, in)
 	if err != nil {
+		return 0, err
+	}
+	if err := checkRules(s); err != nil {
 		return 0, err
 	}
 	level, err := r.Compatibility(ctx, subject, true)

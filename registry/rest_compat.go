@@ -30,8 +30,12 @@ func (h *restHandler) check(r *http.Request, version int) (any, error) {
 	if err := h.decode(r, &q); err != nil {
 		return nil, err
 	}
+	in, err := q.input()
+	if err != nil {
+		return nil, err
+	}
 	verbose := flag(r, "verbose")
-	problems, err := h.reg.CheckCompatibility(r.Context(), r.PathValue("subject"), version, q.input())
+	problems, err := h.reg.CheckCompatibility(r.Context(), r.PathValue("subject"), version, in)
 	if err != nil {
 		if e := AsError(err); verbose && e.Code == regclient.CodeInvalidSchema {
 			return compatibilityCheckResponse{Messages: []string{e.Message}}, nil

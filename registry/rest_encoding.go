@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"strings"
@@ -41,19 +42,35 @@ type schemaRequest struct {
 	Schema     *string               `json:"schema"`
 	SchemaType string                `json:"schemaType"`
 	References []regclient.Reference `json:"references"`
-	ID         int32                 `json:"id"`
-	Version    int                   `json:"version"`
+	// ID is read as any JSON number, so that one out of int32's range is
+	// refused with a reason rather than as JSON of the wrong type.
+	ID      json.Number `json:"id"`
+	Version int         `json:"version"`
 }
 
-func (q *schemaRequest) input() regclient.SchemaInput {
+// input checks the request's fields as Confluent's API defines them and
+// returns the schema they describe.
+func (q *schemaRequest) input() (regclient.SchemaInput, error) {
+	// Confluent reads a missing schemaType as AVRO; its protobuf clients
+	// (confluent-kafka-go, franz-go's sr) always send PROTOBUF.
+	if q.SchemaType == "" {
+		return regclient.SchemaInput{}, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: schemaType is missing, which means AVRO in the Schema Registry API, and AVRO is not supported: this registry holds PROTOBUF schemas (send \"schemaType\": \"PROTOBUF\")")
+	}
 	in := regclient.SchemaInput{Type: q.SchemaType, References: q.References}
 	if q.Schema != nil {
 		in.Text = *q.Schema
 	}
 	// Confluent's clients send -1 (or nothing) for "no id" and "no
 	// version"; only IMPORT mode gives them a meaning.
-	in.ID, in.Version = max(q.ID, 0), max(q.Version, 0)
-	return in
+	if q.ID != "" {
+		id, err := q.ID.Int64()
+		if err != nil || id < -1 || id > math.MaxInt32 {
+			return regclient.SchemaInput{}, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema id %s: a schema id is a positive 32-bit integer (or -1 for none)", q.ID)
+		}
+		in.ID = int32(max(id, 0))
+	}
+	in.Version = max(q.Version, 0)
+	return in, nil
 }
 
 // schemaResponse is a subject's version, as GET /subjects/{s}/versions/{v}

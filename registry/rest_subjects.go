@@ -58,7 +58,11 @@ func (h *restHandler) lookUp(r *http.Request) (any, error) {
 	if err := h.decode(r, &q); err != nil {
 		return nil, err
 	}
-	sv, err := h.reg.LookUp(r.Context(), r.PathValue("subject"), q.input(), flag(r, "deleted"))
+	in, err := q.input()
+	if err != nil {
+		return nil, err
+	}
+	sv, err := h.reg.LookUp(r.Context(), r.PathValue("subject"), in, flag(r, "deleted"))
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +75,11 @@ func (h *restHandler) register(r *http.Request) (any, error) {
 	if err := h.decode(r, &q); err != nil {
 		return nil, err
 	}
-	id, err := h.reg.Register(r.Context(), r.PathValue("subject"), q.input())
+	in, err := q.input()
+	if err != nil {
+		return nil, err
+	}
+	id, err := h.reg.Register(r.Context(), r.PathValue("subject"), in)
 	if err != nil {
 		return nil, err
 	}

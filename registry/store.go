@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -167,16 +169,19 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *regclient.Schema, refs []r
 		return 0, err
 	}
 	if id == 0 {
-		if err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' RETURNING next_id - 1`).Scan(&id); err != nil {
+		if id, err = nextID(ctx, tx); err != nil {
 			return 0, err
 		}
 	} else {
-		// Keep the sequence ahead of imported ids.
-		if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = $1 WHERE name = 'schema' AND next_id <= $1`, int64(id)+1); err != nil {
-			return 0, err
+		// Keep the sequence ahead of imported ids, as long as it stays an
+		// int32: an id imported at the top is skipped over by nextID.
+		if id < math.MaxInt32 {
+			if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = $1 WHERE name = 'schema' AND next_id <= $1`, int64(id)+1); err != nil {
+				return 0, err
+			}
 		}
-		var taken bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1)`, id).Scan(&taken); err != nil {
+		taken, err := idTaken(ctx, tx, id)
+		if err != nil {
 			return 0, err
 		}
 		if taken {
@@ -193,6 +198,42 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *regclient.Schema, refs []r
 	_, err = tx.ExecContext(ctx, `INSERT INTO registry_schemas (id, schema_type, schema_text, refs, fingerprint) VALUES ($1, $2, $3, $4, $5)`,
 		id, s.Type, s.Text, string(refsJSON), s.Fingerprint())
 	return id, err
+}
+
+// nextID takes the next schema id from the sequence, passing over ids that
+// IMPORT mode took. The sequence stays within int32: one found beyond it
+// (an id imported at the top of int32 once pushed it there, and every
+// later registration failed) restarts after the highest id below the top,
+// once; if that is taken too, every id is, and the registration fails
+// rather than storing an id no client can read.
+func nextID(ctx context.Context, tx *sql.Tx) (int32, error) {
+	restarted := false
+	for {
+		var next int64
+		err := tx.QueryRowContext(ctx, `UPDATE registry_ids SET next_id = next_id + 1 WHERE name = 'schema' AND next_id <= $1 RETURNING next_id - 1`, int64(math.MaxInt32)).Scan(&next)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) && !restarted:
+			restarted = true
+			if _, err := tx.ExecContext(ctx, `UPDATE registry_ids SET next_id = (SELECT COALESCE(MAX(id), 0) + 1 FROM registry_schemas WHERE id < $1) WHERE name = 'schema'`, int64(math.MaxInt32)); err != nil {
+				return 0, err
+			}
+			continue
+		case errors.Is(err, sql.ErrNoRows):
+			return 0, regclient.Errorf(regclient.CodeInvalidSchema, "schema ids are exhausted: every id up to %d is taken", math.MaxInt32)
+		case err != nil:
+			return 0, err
+		}
+		taken, err := idTaken(ctx, tx, int32(next))
+		if err != nil || !taken {
+			return int32(next), err
+		}
+	}
+}
+
+func idTaken(ctx context.Context, tx *sql.Tx, id int32) (bool, error) {
+	var taken bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM registry_schemas WHERE id = $1)`, id).Scan(&taken)
+	return taken, err
 }
 
 func subjectVersions(ctx context.Context, tx *sql.Tx, subject string) ([]versionRow, error) {

@@ -58,37 +58,35 @@ func ParseOffsetPolicy(s string) (OffsetPolicy, error) {
 // DefaultDeadLetterTopic receives the records no worker can handle.
 const DefaultDeadLetterTopic = "cairn.deadletter"
 
-// Config configures a Worker. Brokers, Group, Topics, Registry and either
-// DB (the hunt engine) or Handler are required; with DB, Producer is too.
+// Config configures a Worker. Brokers, Group, Topics, Registry and App are
+// required; with DB, Producer is too.
 type Config struct {
 	// Brokers is the Kafka bootstrap list, host:port separated by commas.
 	Brokers string
 	// Group is the consumer group. Workers of one group share one DB.
 	Group string
-	// Topics are the input topics, for the hunt engine cairn.hunt.events
-	// and cairn.player.events.
+	// Topics are the input topics (Topics finds those of a list of types).
 	Topics []string
+	// App applies the events.
+	App App
 	// Registry resolves schema ids and derived event types.
 	Registry Registry
-	// DB holds the hunt state, the applied event ids, the outbox and the
-	// offsets. Its tables are created by New. Nil runs the worker without
-	// state: it only calls Handler, at least once per record, and keeps
-	// its offsets in Kafka.
+	// DB holds the app's tables, the applied event ids, the outbox and the
+	// offsets; New creates the tables. One database serves one group. Nil
+	// runs the worker without state: the app is given each event at least
+	// once, derives nothing, and offsets are kept in Kafka.
 	DB *sqldb.DB
 	// Producer produces derived events and dead letters. Required with DB;
 	// without DB, poison records are logged and skipped when it is nil.
 	Producer Producer
-	// Handler, when set, is called with each event after its batch is
-	// saved (with DB), or instead of the hunt engine (without DB). Its
-	// error is logged and ignored.
-	Handler Handler
 	// OffsetPolicy is followed when the offset to read from is out of
 	// range. Empty means OffsetEarliest.
 	OffsetPolicy OffsetPolicy
 	// DeadLetterTopic receives poison records. Empty means
 	// DefaultDeadLetterTopic. The topic must exist.
 	DeadLetterTopic string
-	// Metrics registers the worker's metrics; nil registers them nowhere.
+	// Metrics registers the worker's metrics; nil means they are not
+	// registered.
 	Metrics prometheus.Registerer
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
@@ -101,12 +99,10 @@ type Config struct {
 	// RetryBackoff is the first wait after a transient failure; it doubles
 	// up to MaxRetryBackoff. 0 means 100 ms and 5 s.
 	RetryBackoff, MaxRetryBackoff time.Duration
-	// DrainTimeout bounds how long a revoked partition, or a worker
-	// stopping, may take to finish the records it holds. 0 means 30 s.
+	// DrainTimeout bounds how long revoked partitions, or a worker
+	// stopping, may take together to finish the records they hold. 0
+	// means 30 s.
 	DrainTimeout time.Duration
-	// WatchBuffer is how many events a WatchPlayer stream may fall behind
-	// before it is dropped. 0 means 256.
-	WatchBuffer int
 }
 
 func (c *Config) setDefaults() {
@@ -128,17 +124,14 @@ func (c *Config) setDefaults() {
 	if c.QueueSize <= 0 {
 		c.QueueSize = 2 * c.MaxBatch
 	}
-	if c.RetryBackoff <= 0 {
+	if c.RetryBackoff == 0 {
 		c.RetryBackoff = 100 * time.Millisecond
 	}
-	if c.MaxRetryBackoff <= 0 {
+	if c.MaxRetryBackoff == 0 {
 		c.MaxRetryBackoff = 5 * time.Second
 	}
-	if c.DrainTimeout <= 0 {
+	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
-	}
-	if c.WatchBuffer <= 0 {
-		c.WatchBuffer = 256
 	}
 }
 
@@ -157,11 +150,19 @@ func (c *Config) Validate() error {
 	if c.Registry == nil {
 		errs = append(errs, errors.New("worker: no registry"))
 	}
-	if c.DB == nil && c.Handler == nil {
-		errs = append(errs, errors.New("worker: no database and no handler"))
+	if c.App == nil {
+		errs = append(errs, errors.New("worker: no app"))
 	}
 	if c.DB != nil && c.Producer == nil {
 		errs = append(errs, errors.New("worker: no producer for derived events and dead letters"))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"RetryBackoff", c.RetryBackoff}, {"MaxRetryBackoff", c.MaxRetryBackoff}, {"DrainTimeout", c.DrainTimeout}} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("worker: %s %v is negative", d.name, d.d))
+		}
 	}
 	if c.OffsetPolicy != "" {
 		if _, err := ParseOffsetPolicy(string(c.OffsetPolicy)); err != nil {

@@ -2,48 +2,135 @@ package workers_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
-	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
-	"github.com/cairnhq/cairn/workers/hunt"
 )
 
-// env is a broker, a registry, a producer and a store database.
-type env struct {
-	broker   *devbroker.Broker
-	types    *regclient.Client
-	topics   []string // every topic the hunt schemas name
-	producer *kafkax.Producer
-	db       *sqldb.DB
+// The runtime is tested with a small app that is not the hunt: a ledger.
+// Its types are registered at run time, from .proto text, and exist in no
+// Go package: the runtime decodes them from the registry's descriptors.
+const ledgerProto = `syntax = "proto3";
+
+package ledger.v1;
+
+import "cairn/options/v1/options.proto";
+
+// Deposited: money paid into (or, negative, out of) an account.
+message Deposited {
+  option (cairn.options.v1.event) = {
+    topic: "ledger.events"
+    key_field: "account_id"
+  };
+  string account_id = 1;
+  int64 amount = 2;
 }
 
-// inputTopics are the topics the hunt engine consumes.
-var inputTopics = []string{"cairn.hunt.events", "cairn.player.events"}
+// BalanceChanged: an account's balance after a deposit. Derived.
+message BalanceChanged {
+  option (cairn.options.v1.event) = {
+    topic: "ledger.balances"
+    key_field: "account_id"
+  };
+  string account_id = 1;
+  int64 balance = 2;
+}
+`
+
+const (
+	ledgerTopic   = "ledger.events"
+	balancesTopic = "ledger.balances"
+)
+
+// ledger is the test app: it keeps each account's balance, refuses a
+// deposit that would overdraw, and derives a BalanceChanged from each
+// deposit it applies.
+type ledger struct{}
+
+func (ledger) Inputs() workers.Inputs {
+	return workers.Inputs{Types: []protoreflect.FullName{"ledger.v1.Deposited"}}
+}
+
+func (ledger) Migrations(sqldb.Engine) []string {
+	return []string{`CREATE TABLE ledger_balances (account_id TEXT PRIMARY KEY, balance BIGINT NOT NULL)`}
+}
+
+func (ledger) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (workers.Result, error) {
+	var res workers.Result
+	for _, ev := range events {
+		m := ev.Message.ProtoReflect()
+		fields := m.Descriptor().Fields()
+		account := m.Get(fields.ByName("account_id")).String()
+		amount := m.Get(fields.ByName("amount")).Int()
+		var balance int64
+		err := tx.QueryRowContext(ctx, `SELECT balance FROM ledger_balances WHERE account_id = $1`, account).Scan(&balance)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return res, err
+		}
+		if balance+amount < 0 {
+			res.Rejected = append(res.Rejected, workers.Rejection{Event: ev, Reason: "overdrawn", Detail: fmt.Sprintf("%d + %d", balance, amount)})
+			continue
+		}
+		balance += amount
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_balances (account_id, balance) VALUES ($1, $2)
+			ON CONFLICT (account_id) DO UPDATE SET balance = excluded.balance`, account, balance); err != nil {
+			return res, err
+		}
+		md := m.Descriptor().ParentFile().Messages().ByName("BalanceChanged")
+		d := dynamicpb.NewMessage(md)
+		d.Set(md.Fields().ByName("account_id"), protoreflect.ValueOfString(account))
+		d.Set(md.Fields().ByName("balance"), protoreflect.ValueOfInt64(balance))
+		res.Derived = append(res.Derived, workers.Derived{Cause: ev, Key: []byte(account), Message: d})
+	}
+	return res, nil
+}
+
+// env is a broker, a registry holding the ledger, a producer and a store
+// database.
+type env struct {
+	broker   *devbroker.Broker
+	reg      *registry.Registry
+	types    *regclient.Client
+	producer *kafkax.Producer
+	db       *sqldb.DB
+	deposit  *regclient.Type
+}
 
 func newEnv(t testing.TB, engine sqldb.Engine) *env {
 	t.Helper()
-	_, types, topics := registrytest.Hunt(t)
-	broker, err := devbroker.Start("127.0.0.1:0", 3, append(topics, workers.DefaultDeadLetterTopic)...)
+	reg, types, _ := registrytest.Hunt(t)
+	for _, subject := range []string{"ledger.v1.Deposited", "ledger.v1.BalanceChanged"} {
+		if _, err := reg.Register(t.Context(), subject, regclient.SchemaInput{
+			Text:       ledgerProto,
+			References: []regclient.Reference{{Name: "cairn/options/v1/options.proto", Subject: "cairn/options/v1/options.proto", Version: 1}},
+		}); err != nil {
+			t.Fatalf("register %s: %v", subject, err)
+		}
+	}
+	deposit, err := types.Resolve(t.Context(), "ledger.v1.Deposited")
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := devbroker.Start("127.0.0.1:0", 3, ledgerTopic, balancesTopic, "cairn.player.events", workers.DefaultDeadLetterTopic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +144,11 @@ func newEnv(t testing.TB, engine sqldb.Engine) *env {
 		defer cancel()
 		_ = producer.Close(ctx)
 	})
-	return &env{broker: broker, types: types, topics: topics, producer: producer, db: sqldbtest.Open(t, engine)}
+	var db *sqldb.DB
+	if engine != "" {
+		db = sqldbtest.Open(t, engine)
+	}
+	return &env{broker: broker, reg: reg, types: types, producer: producer, db: db, deposit: deposit}
 }
 
 // running is a worker running in the background.
@@ -70,13 +161,14 @@ type running struct {
 	once    sync.Once
 }
 
-func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config)) *running {
+func (e *env) startWorker(t testing.TB, group string, app workers.App, mod func(*workers.Config)) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	cfg := workers.Config{
 		Brokers:      e.broker.Addr(),
 		Group:        group,
-		Topics:       inputTopics,
+		Topics:       []string{ledgerTopic},
+		App:          app,
 		Registry:     e.types,
 		DB:           e.db,
 		Producer:     e.producer,
@@ -86,7 +178,7 @@ func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config))
 	if mod != nil {
 		mod(&cfg)
 	}
-	w, err := workers.New(cfg)
+	w, err := workers.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,23 +227,13 @@ func (r *running) counter(t testing.TB, name string) float64 {
 	return sum
 }
 
-// serve serves the worker's HuntService on loopback and returns a client.
-func serve(t testing.TB, w *workers.Worker) huntv1.HuntServiceClient {
-	t.Helper()
-	srv := grpc.NewServer()
-	huntv1.RegisterHuntServiceServer(srv, w.HuntService())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return huntv1.NewHuntServiceClient(conn)
+// depositMsg builds a ledger.v1.Deposited.
+func (e *env) depositMsg(account string, amount int64) proto.Message {
+	md := e.deposit.Descriptor
+	m := dynamicpb.NewMessage(md)
+	m.Set(md.Fields().ByName("account_id"), protoreflect.ValueOfString(account))
+	m.Set(md.Fields().ByName("amount"), protoreflect.ValueOfInt64(amount))
+	return m
 }
 
 // produce frames an event as the gateway does and produces it, returning
@@ -166,12 +248,19 @@ func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Posi
 	if err != nil {
 		t.Fatal(err)
 	}
-	pos, err := e.producer.ProduceBatch(context.Background(), []kafkax.Record{{
-		Topic:   typ.Event.GetTopic(),
-		Key:     []byte(m.ProtoReflect().Get(m.ProtoReflect().Descriptor().Fields().ByName(typ.KeyField().Name())).String()),
-		Value:   wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
-		Headers: []kafkax.Header{{Key: wire.HeaderEventID, Value: []byte(eventID)}},
-	}})
+	return e.produceRaw(t, typ.Event.GetTopic(),
+		[]byte(m.ProtoReflect().Get(typ.KeyField()).String()),
+		wire.Append(nil, wire.Header{SchemaID: typ.SchemaID, Indexes: typ.Indexes}, payload),
+		eventID)
+}
+
+func (e *env) produceRaw(t testing.TB, topic string, key, value []byte, eventID string) kafkax.Position {
+	t.Helper()
+	rec := kafkax.Record{Topic: topic, Key: key, Value: value}
+	if eventID != "" {
+		rec.Headers = []kafkax.Header{{Key: wire.HeaderEventID, Value: []byte(eventID)}}
+	}
+	pos, err := e.producer.ProduceBatch(context.Background(), []kafkax.Record{rec})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,26 +269,26 @@ func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Posi
 
 // readTopic reads every record of a topic, waiting until there are at
 // least want of them.
-func readTopic(t testing.TB, brokers, topic string, want int) []*kafka.Message {
+func readTopic(t testing.TB, brokers, topic string, want int) []*kafkax.Message {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": brokers, "group.id": "reader", "enable.auto.commit": false})
+	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: brokers, Group: "reader", Tail: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var tps []kafka.TopicPartition
+	var tps []kafkax.TopicPartition
 	for p := range int32(3) {
-		tps = append(tps, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.OffsetBeginning})
+		tps = append(tps, kafkax.TopicPartition{Topic: topic, Partition: p, Offset: kafkax.OffsetBeginning})
 	}
 	if err := c.Assign(tps); err != nil {
 		t.Fatal(err)
 	}
-	var out []*kafka.Message
+	var out []*kafkax.Message
 	deadline := time.Now().Add(60 * time.Second)
 	idle := 0
 	for time.Now().Before(deadline) {
-		m, err := c.ReadMessage(500 * time.Millisecond)
-		if err != nil {
+		m, _ := c.Poll(500 * time.Millisecond)
+		if m == nil {
 			if len(out) >= want {
 				if idle++; idle >= 2 {
 					return out
@@ -212,15 +301,6 @@ func readTopic(t testing.TB, brokers, topic string, want int) []*kafka.Message {
 	}
 	t.Fatalf("read %d records from %s, want at least %d", len(out), topic, want)
 	return nil
-}
-
-func header(m *kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // eventually polls f until it returns nil or a generous deadline passes.
@@ -246,28 +326,55 @@ func newID() string {
 	return fmt.Sprintf("00000000-0000-4000-8000-%012d", idCounter.Add(1))
 }
 
-// at is a time in the scripted hunt: minutes after its start.
-func at(minutes float64) *timestamppb.Timestamp {
-	return timestamppb.New(huntStart.Add(time.Duration(minutes * float64(time.Minute))))
-}
-
-var huntStart = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-
-// scriptedHunt is a hunt of three text clues worth 10, 20 and 30 points,
-// open for one hour; the answers are "oak", "river" and "bell".
-func scriptedHunt(huntID string, clueIDs [3]string) *huntv1.HuntCreated {
-	h := &huntv1.HuntCreated{HuntId: huntID, Title: "Old town", StartsAt: at(0), EndsAt: at(60)}
-	for i, answer := range []string{"oak", "river", "bell"} {
-		h.Clues = append(h.Clues, &huntv1.Clue{
-			ClueId:   clueIDs[i],
-			Text:     fmt.Sprintf("clue %d", i+1),
-			Points:   uint32(10 * (i + 1)),
-			Solution: &huntv1.Clue_AnswerSha256{AnswerSha256: hunt.AnswerSHA256(answer)},
-		})
+// balances reads the ledger's table.
+func balances(t testing.TB, db *sqldb.DB) map[string]int64 {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), `SELECT account_id, balance FROM ledger_balances`)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return h
+	defer rows.Close()
+	out := make(map[string]int64)
+	for rows.Next() {
+		var a string
+		var b int64
+		if err := rows.Scan(&a, &b); err != nil {
+			t.Fatal(err)
+		}
+		out[a] = b
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
-func answer(huntID, playerID, clueID, text string, minutes float64) *huntv1.AnswerSubmitted {
-	return &huntv1.AnswerSubmitted{HuntId: huntID, PlayerId: playerID, ClueId: clueID, Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: at(minutes)}
+func countRows(t testing.TB, db *sqldb.DB, from string) int {
+	t.Helper()
+	var n int
+	if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+from).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func column(t testing.TB, db *sqldb.DB, query string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

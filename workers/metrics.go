@@ -18,7 +18,7 @@ type metrics struct {
 	retries      *prometheus.CounterVec
 	derived      prometheus.Counter
 	batch        prometheus.Histogram
-	watchDropped prometheus.Counter
+	skipped      *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
@@ -29,7 +29,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}, []string{"topic", "partition"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_worker_events_applied_total",
-			Help: "Events applied to the game state.",
+			Help: "Events the app applied.",
 		}, []string{"topic"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_worker_duplicates_skipped_total",
@@ -37,7 +37,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		}, []string{"topic"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_worker_events_rejected_total",
-			Help: "Events the game rules refused (unknown hunt, hunt full, ...); they change nothing.",
+			Help: "Events the app refused for good (for the hunt: unknown hunt, hunt full, ...); they change nothing.",
 		}, []string{"reason"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_worker_dead_lettered_total",
@@ -60,10 +60,10 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to apply and save one batch of a partition.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
-		watchDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cairn_worker_watchers_dropped_total",
-			Help: "WatchPlayer streams dropped for falling behind.",
-		}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_events_skipped_total",
+			Help: "Records of registered types the worker's app does not apply.",
+		}, []string{"topic"}),
 	}
 	var err error
 	register(r, &m.lag, &err)
@@ -75,7 +75,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	register(r, &m.retries, &err)
 	register(r, &m.derived, &err)
 	register(r, &m.batch, &err)
-	register(r, &m.watchDropped, &err)
+	register(r, &m.skipped, &err)
 	return m, err
 }
 

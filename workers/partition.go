@@ -8,9 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
@@ -20,9 +18,8 @@ import (
 
 // Reasons a record is dead-lettered, in the cairn-dlq-reason header.
 const (
-	ReasonUndecodable     = "undecodable"
-	ReasonUnknownSchema   = "unknown_schema"
-	ReasonUnsupportedType = "unsupported_type"
+	ReasonUndecodable   = "undecodable"
+	ReasonUnknownSchema = "unknown_schema"
 )
 
 // partition is one assigned partition and the goroutine applying it.
@@ -30,7 +27,7 @@ type partition struct {
 	w      *Worker
 	key    tpKey
 	log    *slog.Logger
-	q      chan *kafka.Message
+	q      chan *kafkax.Message
 	done   chan struct{}
 	cancel context.CancelFunc
 
@@ -48,28 +45,9 @@ type partition struct {
 
 // poison is a record no retry can handle.
 type poison struct {
-	m      *kafka.Message
+	m      *kafkax.Message
 	reason string
 	err    error
-}
-
-// stop ends the goroutine: once it has applied what it holds when drain is
-// set (within timeout), at once otherwise.
-func (p *partition) stop(drain bool, timeout time.Duration) {
-	if !drain {
-		p.cancel()
-	}
-	close(p.q)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-p.done:
-	case <-t.C:
-		p.log.Warn("partition did not drain in time; abandoning what it holds", "timeout", timeout)
-		p.cancel()
-		<-p.done
-	}
-	p.cancel()
 }
 
 func (p *partition) run(ctx context.Context) {
@@ -78,9 +56,9 @@ func (p *partition) run(ctx context.Context) {
 		return
 	}
 	max := p.w.cfg.MaxBatch
-	batch := make([]*kafka.Message, 0, max)
+	batch := make([]*kafkax.Message, 0, max)
 	for {
-		var m *kafka.Message
+		var m *kafkax.Message
 		var ok bool
 		select {
 		case m, ok = <-p.q:
@@ -150,32 +128,33 @@ func sleep(ctx context.Context, d time.Duration) {
 
 // handle applies a batch of records, retrying transient failures until it
 // succeeds or ctx ends.
-func (p *partition) handle(ctx context.Context, batch []*kafka.Message) {
-	for len(batch) > 0 && int64(batch[0].TopicPartition.Offset) < p.skipBelow {
+func (p *partition) handle(ctx context.Context, batch []*kafkax.Message) {
+	for len(batch) > 0 && batch[0].Offset < p.skipBelow {
 		batch = batch[1:]
 	}
 	if len(batch) == 0 {
 		return
 	}
-	next := int64(batch[len(batch)-1].TopicPartition.Offset) + 1
+	next := batch[len(batch)-1].Offset + 1
 	var (
-		events []*Event
-		inputs []input
-		bad    []poison
+		events  []*Event
+		bad     []poison
+		skipped int
 	)
 	if !p.retry(ctx, "decode records", func() error {
-		events, inputs, bad = events[:0], inputs[:0], bad[:0]
+		events, bad, skipped = events[:0], bad[:0], 0
 		for _, m := range batch {
-			ev, msg, pz, err := p.decode(ctx, m)
-			if err != nil {
+			ev, pz, err := p.decode(ctx, m)
+			switch {
+			case err != nil:
 				return err
-			}
-			if pz != nil {
+			case pz != nil:
 				bad = append(bad, *pz)
-				continue
+			case ev == nil:
+				skipped++
+			default:
+				events = append(events, ev)
 			}
-			events = append(events, ev)
-			inputs = append(inputs, input{eventID: ev.EventID, offset: ev.Offset, msg: msg})
 		}
 		return nil
 	}) {
@@ -184,34 +163,59 @@ func (p *partition) handle(ctx context.Context, batch []*kafka.Message) {
 	if len(bad) > 0 && !p.retry(ctx, "dead-letter records", func() error { return p.deadLetter(ctx, bad) }) {
 		return
 	}
-	if p.w.store != nil && !p.apply(ctx, inputs, next) {
+	if skipped > 0 {
+		p.w.metrics.skipped.WithLabelValues(p.key.topic).Add(float64(skipped))
+	}
+	if p.w.store != nil {
+		if !p.apply(ctx, events, next) {
+			return
+		}
+	} else if len(events) > 0 && !p.applyStateless(ctx, events) {
 		return
 	}
-	if p.w.cfg.Handler != nil {
-		for _, ev := range events {
-			if err := p.w.cfg.Handler(ctx, ev); err != nil {
-				p.log.Error("handle event", "type", ev.Type.Name(), "offset", ev.Offset, "error", err)
-			}
-		}
-	}
-	topic := p.key.topic
-	if _, err := p.w.c.StoreOffsets([]kafka.TopicPartition{{Topic: &topic, Partition: p.key.id, Offset: kafka.Offset(next)}}); err != nil {
+	if err := p.w.c.StoreOffset(p.key.topic, p.key.id, next); err != nil {
 		p.log.Debug("store offset for the Kafka commit", "error", err)
 	}
-	if _, high, err := p.w.c.GetWatermarkOffsets(topic, p.key.id); err == nil && high >= 0 {
-		p.w.metrics.lag.WithLabelValues(topic, strconv.Itoa(int(p.key.id))).Set(float64(max(high-next, 0)))
+	if _, high, err := p.w.c.CachedWatermarks(p.key.topic, p.key.id); err == nil && high >= 0 {
+		p.w.metrics.lag.WithLabelValues(p.key.topic, strconv.Itoa(int(p.key.id))).Set(float64(max(high-next, 0)))
+	}
+}
+
+// applyStateless has the app apply a batch with no transaction: at least
+// once, deriving nothing.
+func (p *partition) applyStateless(ctx context.Context, events []*Event) bool {
+	var res Result
+	if !p.retry(ctx, "apply batch", func() error {
+		var err error
+		res, err = p.w.cfg.App.Apply(ctx, nil, events)
+		return err
+	}) {
+		return false
+	}
+	if len(res.Derived) > 0 {
+		p.log.Error("derived events dropped: the worker has no database for an outbox", "derived", len(res.Derived))
+	}
+	p.w.metrics.applied.WithLabelValues(p.key.topic).Add(float64(len(events) - len(res.Rejected)))
+	p.rejected(res.Rejected)
+	return true
+}
+
+func (p *partition) rejected(rs []Rejection) {
+	for _, rej := range rs {
+		p.w.metrics.rejected.WithLabelValues(rej.Reason).Inc()
+		p.log.Info("event rejected by the app", "event_id", rej.Event.EventID, "type", rej.Event.Type.Name(), "reason", rej.Reason, "detail", rej.Detail)
 	}
 }
 
 // apply applies a batch in one transaction, then produces its derived
 // events. It reports false when ctx ended first.
-func (p *partition) apply(ctx context.Context, inputs []input, next int64) bool {
+func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool {
 	start := time.Now()
 	var res batchResult
 	done := false
 	if !p.retry(ctx, "apply batch", func() error {
 		var err error
-		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, inputs, next)
+		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, events, next)
 		if !errors.Is(err, errFenced) {
 			return err
 		}
@@ -221,13 +225,13 @@ func (p *partition) apply(ctx context.Context, inputs []input, next int64) bool 
 		}
 		p.log.Warn("another worker applied records of this partition; skipping them", "saved_offset", saved)
 		p.saved, p.skipBelow = saved, max(p.skipBelow, saved)
-		kept := inputs[:0]
-		for _, in := range inputs {
-			if in.offset >= saved {
-				kept = append(kept, in)
+		kept := events[:0]
+		for _, ev := range events {
+			if ev.Offset >= saved {
+				kept = append(kept, ev)
 			}
 		}
-		inputs = kept
+		events = kept
 		if saved >= next {
 			res, done = batchResult{}, true
 			return nil
@@ -242,10 +246,7 @@ func (p *partition) apply(ctx context.Context, inputs []input, next int64) bool 
 	p.w.metrics.batch.Observe(time.Since(start).Seconds())
 	p.w.metrics.applied.WithLabelValues(p.key.topic).Add(float64(res.applied))
 	p.w.metrics.duplicates.WithLabelValues(p.key.topic).Add(float64(res.duplicates))
-	for _, rej := range res.rejected {
-		p.w.metrics.rejected.WithLabelValues(rej.Reason.Error()).Inc()
-		p.log.Info("event rejected by the game rules", "event_id", rej.EventID, "type", rej.Event, "reason", rej.Reason.Error(), "detail", rej.Detail)
-	}
+	p.rejected(res.rejected)
 	if res.derived == 0 {
 		return true
 	}
@@ -253,45 +254,47 @@ func (p *partition) apply(ctx context.Context, inputs []input, next int64) bool 
 }
 
 // decode decodes a record. A record no retry can decode is returned as
-// poison; an error is transient.
-func (p *partition) decode(ctx context.Context, m *kafka.Message) (*Event, proto.Message, *poison, error) {
+// poison; a record of a type the app does not apply as nil, nil, nil; an
+// error is transient.
+func (p *partition) decode(ctx context.Context, m *kafkax.Message) (*Event, *poison, error) {
 	h, payload, err := wire.Parse(m.Value)
 	if err != nil {
-		return nil, nil, &poison{m, ReasonUndecodable, err}, nil
+		return nil, &poison{m, ReasonUndecodable, err}, nil
 	}
 	t, err := p.w.cfg.Registry.ResolveID(ctx, h.SchemaID, h.Indexes)
 	if errors.Is(err, regclient.ErrNotFound) {
-		return nil, nil, &poison{m, ReasonUnknownSchema, err}, nil
+		return nil, &poison{m, ReasonUnknownSchema, err}, nil
 	} else if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	tp := m.TopicPartition
+	if !p.w.accepts(t.Name()) {
+		return nil, nil, nil
+	}
 	ev := &Event{
-		Topic:     *tp.Topic,
-		Partition: tp.Partition,
-		Offset:    int64(tp.Offset),
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Offset:    m.Offset,
 		Key:       m.Key,
-		Headers:   kafkax.Headers(m.Headers),
+		Headers:   m.Headers,
 		Type:      t,
 	}
-	if ev.EventID = ev.Header(wire.HeaderEventID); ev.EventID == "" {
+	if ev.EventID = m.Header(wire.HeaderEventID); ev.EventID == "" {
 		ev.EventID = fallbackEventID(ev.Topic, ev.Partition, ev.Offset)
 	}
 	var msg proto.Message
-	if p.w.store != nil {
-		mt, err := protoregistry.GlobalTypes.FindMessageByName(t.Name())
-		if err != nil {
-			return nil, nil, &poison{m, ReasonUnsupportedType, fmt.Errorf("no Go type for %s: %w", t.Name(), err)}, nil
+	if gt := p.w.inputs.GoTypes; gt != nil {
+		if mt, err := gt.FindMessageByName(t.Name()); err == nil {
+			msg = mt.New().Interface()
 		}
-		msg = mt.New().Interface()
-	} else {
+	}
+	if msg == nil {
 		msg = dynamicpb.NewMessage(t.Descriptor)
 	}
 	if err := proto.Unmarshal(payload, msg); err != nil {
-		return nil, nil, &poison{m, ReasonUndecodable, fmt.Errorf("decode %s (schema id %d): %w", t.Name(), h.SchemaID, err)}, nil
+		return nil, &poison{m, ReasonUndecodable, fmt.Errorf("decode %s (schema id %d): %w", t.Name(), h.SchemaID, err)}, nil
 	}
-	ev.Message = msg.ProtoReflect()
-	return ev, msg, nil, nil
+	ev.Message = msg
+	return ev, nil, nil
 }
 
 // deadLetter produces poison records to the dead-letter topic, or logs them
@@ -300,21 +303,20 @@ func (p *partition) deadLetter(ctx context.Context, bad []poison) error {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	recs := make([]kafkax.Record, len(bad))
 	for i, b := range bad {
-		tp := b.m.TopicPartition
-		hs := append(make([]kafkax.Header, 0, len(b.m.Headers)+6), kafkax.Headers(b.m.Headers)...)
+		hs := append(make([]kafkax.Header, 0, len(b.m.Headers)+6), b.m.Headers...)
 		hs = append(hs,
 			kafkax.Header{Key: wire.HeaderDLQReason, Value: []byte(b.reason)},
 			kafkax.Header{Key: wire.HeaderDLQError, Value: []byte(b.err.Error())},
-			kafkax.Header{Key: wire.HeaderDLQTopic, Value: []byte(*tp.Topic)},
-			kafkax.Header{Key: wire.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(tp.Partition)))},
-			kafkax.Header{Key: wire.HeaderDLQOffset, Value: []byte(strconv.FormatInt(int64(tp.Offset), 10))},
+			kafkax.Header{Key: wire.HeaderDLQTopic, Value: []byte(b.m.Topic)},
+			kafkax.Header{Key: wire.HeaderDLQPartition, Value: []byte(strconv.Itoa(int(b.m.Partition)))},
+			kafkax.Header{Key: wire.HeaderDLQOffset, Value: []byte(strconv.FormatInt(b.m.Offset, 10))},
 			kafkax.Header{Key: wire.HeaderDLQTime, Value: []byte(now)},
 		)
 		recs[i] = kafkax.Record{Topic: p.w.cfg.DeadLetterTopic, Key: b.m.Key, Value: b.m.Value, Headers: hs}
 	}
 	if p.w.cfg.Producer == nil {
 		for _, b := range bad {
-			p.log.Error("poison record skipped (no producer for dead letters)", "offset", int64(b.m.TopicPartition.Offset), "reason", b.reason, "error", b.err)
+			p.log.Error("poison record skipped (no producer for dead letters)", "offset", b.m.Offset, "reason", b.reason, "error", b.err)
 		}
 		return nil
 	}
@@ -323,13 +325,13 @@ func (p *partition) deadLetter(ctx context.Context, bad []poison) error {
 	}
 	for _, b := range bad {
 		p.w.metrics.deadLettered.WithLabelValues(p.key.topic, b.reason).Inc()
-		p.log.Error("poison record dead-lettered", "offset", int64(b.m.TopicPartition.Offset), "reason", b.reason, "error", b.err, "dead_letter_topic", p.w.cfg.DeadLetterTopic)
+		p.log.Error("poison record dead-lettered", "offset", b.m.Offset, "reason", b.reason, "error", b.err, "dead_letter_topic", p.w.cfg.DeadLetterTopic)
 	}
 	return nil
 }
 
-// relay produces the partition's unsent derived events, in order, marks
-// them sent, and tells the watchers.
+// relay produces the partition's unsent derived events, in order, each to
+// the topic its registered type names, and marks them sent.
 func (p *partition) relay(ctx context.Context) error {
 	rows, err := p.w.store.unsent(ctx, p.key.topic, p.key.id)
 	if err != nil || len(rows) == 0 {
@@ -344,15 +346,15 @@ func (p *partition) relay(ctx context.Context) error {
 		if t.Event == nil {
 			return fmt.Errorf("derived event %s has no (cairn.options.v1.event) option", row.Type)
 		}
-		key := row.HuntID
-		if t.Event.GetKeyField() == "player_id" {
-			key = row.PlayerID
-		}
 		recs[i] = kafkax.Record{
-			Topic:   t.Event.GetTopic(),
-			Key:     []byte(key),
-			Value:   wire.Frame(wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
-			Headers: wire.AppendEventHeaders(nil, row.EventID, string(row.Type), t.SchemaID),
+			Topic: t.Event.GetTopic(),
+			Key:   row.Key,
+			Value: wire.Append(make([]byte, 0, 16+len(row.Payload)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
+			Headers: []kafkax.Header{
+				{Key: wire.HeaderEventID, Value: []byte(row.EventID)},
+				{Key: "cairn-event-type", Value: []byte(row.Type)},
+				{Key: "cairn-schema-id", Value: []byte(strconv.Itoa(int(t.SchemaID)))},
+			},
 		}
 	}
 	if _, err := p.w.cfg.Producer.ProduceBatch(ctx, recs); err != nil {

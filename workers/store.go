@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,18 +13,18 @@ import (
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/wire"
-	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/workers/hunt"
 )
 
-// migrations creates the workers' tables. One hunt is one JSON blob
-// (hunt.Hunt), one registered player another (hunt.Player): applying an
-// event reads and writes only the blobs it touches.
+// migrations creates the runtime's tables. The steps that created the hunt
+// app's tables before it had a package of its own, and the outbox keyed by
+// hunt and player, are kept as no-ops so that the step numbers of existing
+// databases still hold.
 func migrations(engine sqldb.Engine) []string {
 	blob := "BLOB"
 	if engine == sqldb.Postgres {
 		blob = "BYTEA"
 	}
+	const moved = `SELECT 1`
 	return []string{
 		`CREATE TABLE worker_offsets (
 			consumer_group TEXT NOT NULL,
@@ -38,24 +37,21 @@ func migrations(engine sqldb.Engine) []string {
 			topic TEXT NOT NULL,
 			partition_id INTEGER NOT NULL,
 			record_offset BIGINT NOT NULL)`,
-		`CREATE TABLE hunt_states (
-			hunt_id TEXT PRIMARY KEY,
-			state TEXT NOT NULL)`,
-		`CREATE TABLE hunt_players (
-			player_id TEXT PRIMARY KEY,
-			state TEXT NOT NULL)`,
-		`CREATE TABLE worker_outbox (
+		moved, // hunt_states: the hunt app's now
+		moved, // hunt_players: the hunt app's now
+		moved, // worker_outbox, keyed by hunt and player
+		moved, // its index
+		`CREATE TABLE worker_derived (
 			event_id TEXT PRIMARY KEY,
 			topic TEXT NOT NULL,
 			partition_id INTEGER NOT NULL,
 			record_offset BIGINT NOT NULL,
 			seq INTEGER NOT NULL,
 			event_type TEXT NOT NULL,
-			hunt_id TEXT NOT NULL,
-			player_id TEXT NOT NULL,
+			event_key ` + blob + ` NOT NULL,
 			payload ` + blob + ` NOT NULL,
 			sent BOOLEAN NOT NULL DEFAULT FALSE)`,
-		`CREATE INDEX worker_outbox_unsent ON worker_outbox (topic, partition_id, sent, record_offset, seq)`,
+		`CREATE INDEX worker_derived_unsent ON worker_derived (topic, partition_id, sent, record_offset, seq)`,
 	}
 }
 
@@ -63,18 +59,25 @@ func migrations(engine sqldb.Engine) []string {
 // worker applied records of the partition. The batch was rolled back.
 var errFenced = errors.New("the partition's saved offset moved: another worker owns it")
 
-// store keeps the game state, applied event ids, the outbox and the
+// store keeps the app's tables, applied event ids, the outbox and the
 // partitions' offsets in one SQL database. It is safe for concurrent use.
 type store struct {
 	db    *sqldb.DB
 	group string
+	app   App
 }
 
-func openStore(ctx context.Context, db *sqldb.DB, group string) (*store, error) {
+// openStore creates the runtime's tables and then app's, when missing.
+func openStore(ctx context.Context, db *sqldb.DB, group string, app App) (*store, error) {
 	if err := db.Migrate(ctx, "workers", migrations(db.Engine)); err != nil {
 		return nil, err
 	}
-	return &store{db: db, group: group}, nil
+	if steps := app.Migrations(db.Engine); len(steps) > 0 {
+		if err := db.Migrate(ctx, "app", steps); err != nil {
+			return nil, err
+		}
+	}
+	return &store{db: db, group: group, app: app}, nil
 }
 
 // noOffset is the saved offset of a partition nothing was applied from.
@@ -95,50 +98,36 @@ func (s *store) offset(ctx context.Context, topic string, partition int32) (int6
 	return next, nil
 }
 
-// input is one decoded record of a batch.
-type input struct {
-	eventID string
-	offset  int64
-	msg     proto.Message
-}
-
 // outboxRow is one derived event waiting to be produced.
 type outboxRow struct {
-	EventID  string
-	Type     protoreflect.FullName
-	HuntID   string
-	PlayerID string
-	Payload  []byte
+	EventID string
+	Type    protoreflect.FullName
+	Key     []byte
+	Payload []byte
 }
 
 // batchResult says what a batch did.
 type batchResult struct {
 	applied    int
 	duplicates int
-	rejected   []*hunt.RejectedError
+	rejected   []Rejection
 	derived    int
 }
 
-// applyBatch applies a partition's records in one transaction: it skips
-// event ids applied before, applies the rules to the hunts and players the
-// records touch, writes the derived events to the outbox, and saves next as
-// the partition's offset, provided the saved offset is still saved (it
-// returns errFenced otherwise). next may exceed the last input's offset + 1
-// when records of the batch were dead-lettered.
-func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, inputs []input, next int64) (batchResult, error) {
+// applyBatch applies a partition's events in one transaction: it skips
+// event ids applied before, has the app apply the others, writes the
+// derived events to the outbox, and saves next as the partition's offset,
+// provided the saved offset is still saved (it returns errFenced
+// otherwise). next may exceed the last event's offset + 1 when records of
+// the batch were dead-lettered or skipped.
+func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, events []*Event, next int64) (batchResult, error) {
 	var res batchResult
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		res = batchResult{}
-		st := &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-		loadedHunts := make(map[string]bool)
-		loadedPlayers := make(map[string]bool)
-		dirtyHunts := make(map[string]bool)
-		dirtyPlayers := make(map[string]bool)
-		var outbox []outboxRow
-		var outboxOffsets []int64
-		for _, in := range inputs {
+		fresh := make([]*Event, 0, len(events))
+		for _, ev := range events {
 			r, err := tx.ExecContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (event_id) DO NOTHING`, in.eventID, topic, partition, in.offset)
+				ON CONFLICT (event_id) DO NOTHING`, ev.EventID, topic, partition, ev.Offset)
 			if err != nil {
 				return fmt.Errorf("record event id: %w", err)
 			}
@@ -148,62 +137,47 @@ func (s *store) applyBatch(ctx context.Context, topic string, partition int32, s
 				res.duplicates++
 				continue
 			}
-			if p, ok := in.msg.(*huntv1.PlayerRegistered); ok {
-				if err := loadPlayer(ctx, tx, st, loadedPlayers, p.GetPlayerId()); err != nil {
-					return err
-				}
-			} else if h, ok := in.msg.(interface{ GetHuntId() string }); ok {
-				if err := loadHunt(ctx, tx, st, loadedHunts, h.GetHuntId()); err != nil {
-					return err
-				}
+			fresh = append(fresh, ev)
+		}
+		if len(fresh) > 0 {
+			out, err := s.app.Apply(ctx, tx, fresh)
+			if err != nil {
+				return fmt.Errorf("apply %d events: %w", len(fresh), err)
 			}
-			derived, err := st.Apply(in.eventID, in.msg)
-			if rej, ok := errors.AsType[*hunt.RejectedError](err); ok {
-				res.rejected = append(res.rejected, rej)
-				continue
-			} else if err != nil {
-				return fmt.Errorf("apply event %s: %w", in.eventID, err)
-			}
-			res.applied++
-			switch m := in.msg.(type) {
-			case *huntv1.PlayerRegistered:
-				dirtyPlayers[m.GetPlayerId()] = true
-			case interface{ GetHuntId() string }:
-				dirtyHunts[m.GetHuntId()] = true
-			}
-			for _, d := range derived {
-				row, err := newOutboxRow(in.eventID, d)
+			res.applied, res.rejected = len(fresh)-len(out.Rejected), out.Rejected
+			for i, d := range out.Derived {
+				row, err := newOutboxRow(d)
 				if err != nil {
 					return err
 				}
-				outbox = append(outbox, row)
-				outboxOffsets = append(outboxOffsets, in.offset)
+				if _, err := tx.ExecContext(ctx, `INSERT INTO worker_derived
+					(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING`,
+					row.EventID, topic, partition, d.Cause.Offset, i, string(row.Type), row.Key, row.Payload); err != nil {
+					return fmt.Errorf("write outbox: %w", err)
+				}
 			}
+			res.derived = len(out.Derived)
 		}
-		for id := range dirtyHunts {
-			if err := saveBlob(ctx, tx, `INSERT INTO hunt_states (hunt_id, state) VALUES ($1, $2)
-				ON CONFLICT (hunt_id) DO UPDATE SET state = excluded.state`, id, st.Hunts[id]); err != nil {
-				return fmt.Errorf("save hunt %s: %w", id, err)
-			}
-		}
-		for id := range dirtyPlayers {
-			if err := saveBlob(ctx, tx, `INSERT INTO hunt_players (player_id, state) VALUES ($1, $2)
-				ON CONFLICT (player_id) DO UPDATE SET state = excluded.state`, id, st.Players[id]); err != nil {
-				return fmt.Errorf("save player %s: %w", id, err)
-			}
-		}
-		for i, row := range outbox {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO worker_outbox
-				(event_id, topic, partition_id, record_offset, seq, event_type, hunt_id, player_id, payload)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING`,
-				row.EventID, topic, partition, outboxOffsets[i], i, string(row.Type), row.HuntID, row.PlayerID, row.Payload); err != nil {
-				return fmt.Errorf("write outbox: %w", err)
-			}
-		}
-		res.derived = len(outbox)
 		return s.saveOffset(ctx, tx, topic, partition, saved, next)
 	})
 	return res, err
+}
+
+func newOutboxRow(d Derived) (outboxRow, error) {
+	if d.Cause == nil || d.Message == nil {
+		return outboxRow{}, errors.New("derived event without a cause or a message")
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(d.Message)
+	if err != nil {
+		return outboxRow{}, fmt.Errorf("encode derived event: %w", err)
+	}
+	name := d.Message.ProtoReflect().Descriptor().FullName()
+	key := d.Key
+	if key == nil {
+		key = []byte{}
+	}
+	return outboxRow{EventID: wire.DerivedEventID(d.Cause.EventID, string(name)), Type: name, Key: key, Payload: b}, nil
 }
 
 // saveOffset moves a partition's offset from saved to next, or returns
@@ -231,95 +205,10 @@ func (s *store) saveOffset(ctx context.Context, tx *sql.Tx, topic string, partit
 	return nil
 }
 
-func loadHunt(ctx context.Context, tx *sql.Tx, st *hunt.State, loaded map[string]bool, id string) error {
-	if loaded[id] {
-		return nil
-	}
-	loaded[id] = true
-	h := new(hunt.Hunt)
-	ok, err := loadBlob(ctx, tx, `SELECT state FROM hunt_states WHERE hunt_id = $1`, id, h)
-	if err != nil {
-		return fmt.Errorf("load hunt %s: %w", id, err)
-	}
-	if ok {
-		st.Hunts[id] = h
-	}
-	return nil
-}
-
-func loadPlayer(ctx context.Context, tx *sql.Tx, st *hunt.State, loaded map[string]bool, id string) error {
-	if loaded[id] {
-		return nil
-	}
-	loaded[id] = true
-	p := new(hunt.Player)
-	ok, err := loadBlob(ctx, tx, `SELECT state FROM hunt_players WHERE player_id = $1`, id, p)
-	if err != nil {
-		return fmt.Errorf("load player %s: %w", id, err)
-	}
-	if ok {
-		st.Players[id] = p
-	}
-	return nil
-}
-
-// querier is a *sql.DB or a *sql.Tx.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func loadBlob(ctx context.Context, q querier, query, id string, v any) (bool, error) {
-	var text string
-	err := q.QueryRowContext(ctx, query, id).Scan(&text)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, json.Unmarshal([]byte(text), v)
-}
-
-func saveBlob(ctx context.Context, tx *sql.Tx, query, id string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, query, id, string(b))
-	return err
-}
-
-// derivedMessage is what every derived event has.
-type derivedMessage interface {
-	proto.Message
-	GetHuntId() string
-	GetPlayerId() string
-}
-
-func newOutboxRow(cause string, m proto.Message) (outboxRow, error) {
-	d, ok := m.(derivedMessage)
-	if !ok {
-		return outboxRow{}, fmt.Errorf("derived event %T has no hunt and player", m)
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
-	if err != nil {
-		return outboxRow{}, fmt.Errorf("encode derived event: %w", err)
-	}
-	name := m.ProtoReflect().Descriptor().FullName()
-	return outboxRow{
-		EventID:  wire.DerivedEventID(cause, string(name)),
-		Type:     name,
-		HuntID:   d.GetHuntId(),
-		PlayerID: d.GetPlayerId(),
-		Payload:  b,
-	}, nil
-}
-
 // unsent returns a partition's derived events not yet marked sent, in the
 // order they were derived.
 func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]outboxRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, hunt_id, player_id, payload FROM worker_outbox
+	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, event_key, payload FROM worker_derived
 		WHERE topic = $1 AND partition_id = $2 AND sent = FALSE ORDER BY record_offset, seq`, topic, partition)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
@@ -329,7 +218,7 @@ func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]ou
 	for rows.Next() {
 		var r outboxRow
 		var name string
-		if err := rows.Scan(&r.EventID, &name, &r.HuntID, &r.PlayerID, &r.Payload); err != nil {
+		if err := rows.Scan(&r.EventID, &name, &r.Key, &r.Payload); err != nil {
 			return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
 		}
 		r.Type = protoreflect.FullName(name)
@@ -347,7 +236,7 @@ func (s *store) markSent(ctx context.Context, rows []outboxRow) error {
 	for i, r := range rows {
 		args[i] = r.EventID
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE worker_outbox SET sent = TRUE WHERE event_id IN (`+placeholders(1, len(rows))+`)`, args...)
+	_, err := s.db.ExecContext(ctx, `UPDATE worker_derived SET sent = TRUE WHERE event_id IN (`+placeholders(1, len(rows))+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("mark %d derived events sent: %w", len(rows), err)
 	}
@@ -365,59 +254,4 @@ func placeholders(from, n int) string {
 		b.WriteString(strconv.Itoa(from + i))
 	}
 	return b.String()
-}
-
-// view loads a hunt and, for the read methods' display names, the players
-// named in ids (all entrants when ids is nil). found is false for an
-// unknown hunt.
-func (s *store) view(ctx context.Context, huntID string, ids []string) (st *hunt.State, found bool, err error) {
-	st = &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-	h := new(hunt.Hunt)
-	ok, err := loadBlob(ctx, s.db, `SELECT state FROM hunt_states WHERE hunt_id = $1`, huntID, h)
-	if err != nil || !ok {
-		return st, false, err
-	}
-	st.Hunts[huntID] = h
-	if ids == nil {
-		for id := range h.Entrants {
-			ids = append(ids, id)
-		}
-	}
-	if err := s.loadPlayers(ctx, st, ids); err != nil {
-		return nil, false, err
-	}
-	return st, true, nil
-}
-
-func (s *store) loadPlayers(ctx context.Context, st *hunt.State, ids []string) error {
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 500)]
-		ids = ids[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := s.db.QueryContext(ctx, `SELECT state FROM hunt_players WHERE player_id IN (`+placeholders(1, len(chunk))+`)`, args...)
-		if err != nil {
-			return fmt.Errorf("load players: %w", err)
-		}
-		for rows.Next() {
-			var text string
-			p := new(hunt.Player)
-			if err := rows.Scan(&text); err != nil {
-				rows.Close()
-				return err
-			}
-			if err := json.Unmarshal([]byte(text), p); err != nil {
-				rows.Close()
-				return fmt.Errorf("load players: %w", err)
-			}
-			st.Players[p.ID] = p
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("load players: %w", err)
-		}
-	}
-	return nil
 }

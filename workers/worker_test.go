@@ -3,8 +3,8 @@ package workers_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"log/slog"
+	"database/sql"
+	"errors"
 	"testing"
 	"time"
 
@@ -15,12 +15,33 @@ import (
 
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
 )
 
+// capture is an app without tables that hands every event it is given to
+// ch.
+type capture chan<- *workers.Event
+
+func (c capture) Inputs() workers.Inputs           { return workers.Inputs{All: true} }
+func (c capture) Migrations(sqldb.Engine) []string { return nil }
+func (c capture) Apply(_ context.Context, tx *sql.Tx, evs []*workers.Event) (workers.Result, error) {
+	if tx != nil {
+		return workers.Result{}, errors.New("a transaction without a database")
+	}
+	for _, ev := range evs {
+		c <- ev
+	}
+	return workers.Result{}, nil
+}
+
+// TestWorkerDecodesEventsAndSkipsUndecodableRecords: without a database,
+// the app is given each event, decoded dynamically from the registry's
+// descriptor; records that cannot be decoded are skipped (no producer for
+// dead letters).
 func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 	t.Parallel()
 	_, reg, topics := registrytest.Hunt(t)
@@ -61,15 +82,12 @@ func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 	}
 
 	got := make(chan *workers.Event, 10)
-	w, err := workers.New(workers.Config{
+	w, err := workers.New(t.Context(), workers.Config{
 		Brokers:  broker.Addr(),
 		Group:    "test",
 		Topics:   topics,
 		Registry: reg,
-		Handler: func(_ context.Context, ev *workers.Event) error {
-			got <- ev
-			return nil
-		},
+		App:      capture(got),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +101,10 @@ func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 		if ev.Offset != 2 || ev.Type.Name() != "cairn.hunt.v1.PlayerJoinedHunt" {
 			t.Errorf("first handled event is %s at offset %d, want the PlayerJoinedHunt at offset 2", ev.Type.Name(), ev.Offset)
 		}
-		if diff := cmp.Diff(sent, ev.Message.Interface(), protocmp.Transform()); diff != "" {
+		if _, ok := ev.Message.(*huntv1.PlayerJoinedHunt); ok {
+			t.Errorf("decoded as the generated type, though the app asked for none")
+		}
+		if diff := cmp.Diff(sent, ev.Message, protocmp.Transform()); diff != "" {
 			t.Errorf("decoded event differs (-sent +got):\n%s", diff)
 		}
 	case <-time.After(15 * time.Second):
@@ -97,39 +118,13 @@ func TestWorkerDecodesEventsAndSkipsUndecodableRecords(t *testing.T) {
 
 func TestWorkerConfigValidate(t *testing.T) {
 	t.Parallel()
-	_, err := workers.New(workers.Config{})
+	_, err := workers.New(t.Context(), workers.Config{RetryBackoff: -time.Second})
 	if err == nil {
 		t.Fatal("New with an empty config succeeded")
 	}
-	for _, want := range []string{"no Kafka brokers", "no consumer group", "no topics", "no registry", "no handler"} {
+	for _, want := range []string{"no Kafka brokers", "no consumer group", "no topics", "no registry", "no app", "RetryBackoff -1s is negative"} {
 		if !bytes.Contains([]byte(err.Error()), []byte(want)) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
-	}
-}
-
-func TestLogHandlerWritesDecodedPayload(t *testing.T) {
-	t.Parallel()
-	_, reg, _ := registrytest.Hunt(t)
-	typ, err := reg.Resolve(t.Context(), "cairn.hunt.v1.PlayerRegistered")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	msg := &huntv1.PlayerRegistered{PlayerId: "7c9e6679-7425-40de-944b-e07fc1f90ae7", DisplayName: "Ada"}
-	ev := &workers.Event{Topic: "cairn.player.events", Offset: 4, Type: typ, Message: msg.ProtoReflect()}
-	if err := workers.LogHandler(slog.New(slog.NewJSONHandler(&buf, nil)))(t.Context(), ev); err != nil {
-		t.Fatal(err)
-	}
-	var line struct {
-		Type    string
-		Offset  int64
-		Payload map[string]any
-	}
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-		t.Fatalf("log line %q: %v", buf.String(), err)
-	}
-	if line.Type != "cairn.hunt.v1.PlayerRegistered" || line.Offset != 4 || line.Payload["displayName"] != "Ada" {
-		t.Errorf("log line = %s", buf.String())
 	}
 }

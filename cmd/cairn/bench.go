@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -16,10 +17,11 @@ import (
 type benchConfig struct {
 	bench.Config
 	Creds callerCredentials
+	Etcd  etcdConfig
 }
 
 func (c *benchConfig) Validate() error {
-	if err := checkAddr("gateway-addr", c.GatewayAddr); err != nil {
+	if err := c.Etcd.checkTarget("gateway-addr", c.GatewayAddr); err != nil {
 		return err
 	}
 	return c.Config.Validate()
@@ -45,7 +47,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"Example, against cairn dev:\n"+
 			"  cairn bench --duration 20s --direct publish",
 		stderr)
-	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC address")
+	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC address, or etcd:///gateway")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap servers for --direct, host:port separated by commas")
 	fs.BoolVar(&cfg.Direct, "direct", false, "also run the load straight to Kafka and print the ratio (publish, batch, stream)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "callers, or streams in stream mode (default 64 for publish and e2e, 8 for batch, 4 for stream)")
@@ -58,6 +60,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Players, "players", 100, "players in the e2e hunt")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "deadline of each call, and how long e2e waits for the last judgements")
 	cfg.Creds.register(fs)
+	cfg.Etcd.registerClient(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -69,6 +72,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	cfg.Metadata = cfg.Creds.metadata()
+	disc, err := cfg.Etcd.client(slog.Default())
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	cfg.Dial = disc.Dial
 	if isTerminal(stdout) {
 		cfg.Progress = stdout
 	}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestBenchModes runs each mode of cairn bench for a few events against

@@ -9,7 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
+
+	"buf.build/go/protovalidate"
 
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/gateway/auth"
@@ -21,6 +24,8 @@ import (
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/eventlog"
+	"github.com/cairnhq/cairn/workers/huntapp"
 )
 
 type devConfig struct {
@@ -32,6 +37,7 @@ type devConfig struct {
 	Partitions      int
 	ShutdownTimeout time.Duration
 	Log             logConfig
+	Etcd            etcdConfig
 }
 
 func (c *devConfig) Validate() error {
@@ -40,6 +46,9 @@ func (c *devConfig) Validate() error {
 		if err := checkAddr(a.flag, a.addr); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Etcd.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: want a SQLite path or a postgres:// URL"))
@@ -58,17 +67,18 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs := newFlagSet("dev", "[flags]",
 		"Runs the whole system in one process: an in-memory Kafka-protocol broker, the\n"+
 			"schema registry (its schemas kept in --database-url) holding the hunt schemas,\n"+
-			"the gateway and a worker that logs every event it consumes. Kafka's records\n"+
+			"the gateway, the hunt worker and a worker that logs every event. Kafka's records\n"+
 			"are gone when it stops. Ctrl-C stops it cleanly.",
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC listen address")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "embedded Kafka broker listen address")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry REST and gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: the console on /, /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
+	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
@@ -101,11 +111,12 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		}
 	}()
 	types := regclient.NewClient(reg, 0)
-	inputs, err := workers.InputTopics(ctx, types)
+	inputs, err := huntapp.Topics(ctx, types)
 	if err != nil {
 		return err
 	}
-	topics := append(schemas.Topics(files), workers.DefaultDeadLetterTopic)
+	eventTopics := schemas.Topics(files)
+	topics := append(slices.Clone(eventTopics), workers.DefaultDeadLetterTopic)
 
 	broker, err := devbroker.Start(cfg.KafkaAddr, int32(cfg.Partitions), topics...)
 	if err != nil {
@@ -113,6 +124,11 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	}
 	defer broker.Close()
 	log.Info("kafka broker listening", "addr", cfg.KafkaAddr, "topics", topics, "partitions", cfg.Partitions)
+	stopTopics, err := startTopicProvisioner(reg, broker.Addr(), int32(cfg.Partitions), log)
+	if err != nil {
+		return err
+	}
+	defer stopTopics()
 
 	metrics := newMetrics()
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaAddr, Logger: log})
@@ -133,14 +149,45 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		return err
 	}
 	defer stateDB.Close()
-	worker, err := workers.New(workers.Config{
+	validator, err := protovalidate.New()
+	if err != nil {
+		return fmt.Errorf("build validator: %w", err)
+	}
+	hunts, err := huntapp.New(huntapp.Config{
+		DB:        stateDB,
+		Registry:  types,
+		Brokers:   cfg.KafkaAddr,
+		Group:     "cairn-dev",
+		Validator: validator,
+		Metrics:   metrics,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	worker, err := workers.New(ctx, workers.Config{
 		Brokers:  cfg.KafkaAddr,
 		Group:    "cairn-dev",
 		Topics:   inputs,
+		App:      hunts,
 		Registry: types,
 		DB:       stateDB,
 		Producer: producer,
-		Handler:  workers.LogHandler(log),
+		Metrics:  metrics,
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	// A second worker logs every event of every registered type, on every
+	// topic the schemas name, types registered later included.
+	logger, err := workers.New(ctx, workers.Config{
+		Brokers:  cfg.KafkaAddr,
+		Group:    "cairn-dev-log",
+		Topics:   eventTopics,
+		App:      eventlog.New(log),
+		Registry: types,
+		Producer: producer,
 		Metrics:  metrics,
 		Logger:   log,
 	})
@@ -155,15 +202,42 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	huntv1.RegisterHuntServiceServer(gw, worker.HuntService())
+	huntv1.RegisterHuntServiceServer(gw, hunts.HuntService())
 	lis, err := net.Listen("tcp", cfg.GatewayAddr)
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(ctx context.Context) error {
-		return errors.Join(gw.Ready(ctx), worker.Healthy())
-	}, log)
+	disc, err := cfg.Etcd.client(log)
 	if err != nil {
+		lis.Close()
+		return err
+	}
+	defer disc.Close()
+	// HuntService is served on the gateway's port: it is the worker role too.
+	deregister, err := announce(disc, log, "gateway", lis.Addr().String(), "registry", cfg.RegistryAddr, "worker", lis.Addr().String())
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	con, closeConsole, err := newDevConsole(devConsoleConfig{
+		registry: reg, types: types, brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
+		deadLetters: workers.DefaultDeadLetterTopic, producer: producer, metrics: metrics, log: log,
+		checks: map[string]func(context.Context) error{
+			"gateway": gw.Ready, "worker": func(context.Context) error { return worker.Healthy() },
+			"registry": types.Ping, "kafka": producer.Ping,
+		},
+	})
+	if err != nil {
+		deregister(context.Background())
+		lis.Close()
+		return err
+	}
+	defer closeConsole()
+	stopAdmin, err := startAdminConsole(cfg.AdminAddr, metrics, func(ctx context.Context) error {
+		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
+	}, con, log)
+	if err != nil {
+		deregister(context.Background())
 		lis.Close()
 		return err
 	}
@@ -172,6 +246,13 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	defer stopWorker()
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- worker.Run(workerCtx) }()
+	loggerDone := make(chan error, 1)
+	go func() { loggerDone <- logger.Run(workerCtx) }()
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		hunts.Follow(workerCtx)
+	}()
 	gatewayDone := make(chan error, 1)
 	go func() { gatewayDone <- gw.Serve(lis) }()
 	log.Info("gateway listening", "addr", lis.Addr().String())
@@ -183,6 +264,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	case runErr = <-gatewayDone:
 	case runErr = <-workerDone:
 		workerDone <- runErr // leave it for the wait below
+	case runErr = <-loggerDone:
+		loggerDone <- runErr
 	}
 
 	// Stop the worker first: it finishes its batches and produces their
@@ -191,11 +274,15 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	// finishes the ones in progress, and the producer delivers what it holds.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	deregister(shutdownCtx)
 	stopWorker()
 	errs := []error{runErr}
-	if err := <-workerDone; err != nil && err != runErr {
-		errs = append(errs, err)
+	for _, done := range []chan error{workerDone, loggerDone} {
+		if err := <-done; err != nil && err != runErr {
+			errs = append(errs, err)
+		}
 	}
+	<-feedDone
 	gw.Shutdown(shutdownCtx)
 	errs = append(errs, stopAdmin(shutdownCtx))
 	if err := producer.Close(shutdownCtx); err != nil {

@@ -29,14 +29,21 @@ type gatewayConfig struct {
 	RateBurst          int
 	ShutdownTimeout    time.Duration
 	Log                logConfig
+	Etcd               etcdConfig
 }
 
 func (c *gatewayConfig) Validate() error {
 	var errs []error
-	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"admin-addr", c.AdminAddr}, {"registry-addr", c.RegistryAddr}} {
+	for _, a := range []struct{ flag, addr string }{{"gateway-addr", c.GatewayAddr}, {"admin-addr", c.AdminAddr}} {
 		if err := checkAddr(a.flag, a.addr); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Etcd.checkTarget("registry-addr", c.RegistryAddr); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Etcd.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.KafkaBrokers == "" {
 		errs = append(errs, errors.New("--kafka-brokers: required, host:port[,host:port…]"))
@@ -69,7 +76,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gRPC listen address")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
-	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API)")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
 	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "API key for the registry, when it protects reads")
 	fs.StringVar(&cfg.AuthFile, "auth-file", "", "JSON file of JWT keys, API keys, certificate names and roles")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
@@ -80,6 +87,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.IntVar(&cfg.RateBurst, "burst", 0, "events a principal may send at once above --rate")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
+	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
@@ -100,7 +108,12 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	types, conn, err := registryClient(cfg.RegistryAddr, cfg.RegistryToken)
+	disc, err := cfg.Etcd.client(log)
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	types, conn, err := registryClient(disc, cfg.RegistryAddr, cfg.RegistryToken)
 	if err != nil {
 		return err
 	}
@@ -128,8 +141,14 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	deregister, err := announce(disc, log, "gateway", lis.Addr().String())
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, gw.Ready, log)
 	if err != nil {
+		deregister(context.Background())
 		lis.Close()
 		return err
 	}
@@ -145,6 +164,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	deregister(shutdownCtx)
 	gw.Shutdown(shutdownCtx)
 	return errors.Join(runErr, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
 }

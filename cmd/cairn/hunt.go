@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -26,6 +27,7 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		limit   uint
 		timeout time.Duration
 		creds   callerCredentials
+		etcd    etcdConfig
 	)
 	fs := newFlagSet("hunt", "[flags] "+huntUsage,
 		"Reads the workers' view of the game through HuntService and prints it as JSON:\n"+
@@ -37,14 +39,18 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			"  hash ANSWER               the answerSha256 of a text clue's answer, in base64\n\n"+
 			"A player (--token) may ask only about themselves.",
 		stderr)
-	fs.StringVar(&addr, "gateway-addr", "127.0.0.1:50051", "gRPC address serving HuntService")
+	fs.StringVar(&addr, "gateway-addr", "127.0.0.1:50051", "gRPC address serving HuntService, or etcd:///worker")
 	fs.UintVar(&limit, "limit", 10, "leaderboard entries to show")
 	fs.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for an answer (not for watch)")
 	creds.register(fs)
+	etcd.registerClient(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := creds.check(fs); err != nil {
+		return usageError{err}
+	}
+	if err := etcd.checkTarget("gateway-addr", addr); err != nil {
 		return usageError{err}
 	}
 	args = fs.Args()
@@ -60,7 +66,12 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(hunt.AnswerSHA256(args[1])))
 		return nil
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	disc, err := etcd.client(slog.Default())
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	conn, err := disc.Dial(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("gateway %s: %w", addr, err)
 	}

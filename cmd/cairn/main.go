@@ -26,11 +26,13 @@ func commands() []command {
 		{"registry", "run the schema registry alone (REST and gRPC)", runRegistry},
 		{"gateway", "run the gateway alone, against Kafka and a registry", runGateway},
 		{"worker", "run a hunt worker alone, against Kafka, a registry and a database", runWorker},
-		{"schema", "push: register the hunt schemas in a registry", runSchema},
+		{"schema", "check and push a team's schemas and topics; write their imports", runSchema},
 		{"publish", "publish one event through the gateway", runPublish},
 		{"hunt", "read hunts, progress and leaderboards; watch a player live", runHunt},
 		{"token", "print a player's JWT that cairn dev accepts", runToken},
 		{"bench", "drive load against a running gateway and measure it", runBench},
+		{"tail", "print the records of topics, decoded through the registry", runTail},
+		{"dlq", "list, show and replay dead letters", runDLQ},
 	}
 }
 
@@ -60,6 +62,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.As(err, new(exitError)):
+			var ee exitError
+			errors.As(err, &ee)
+			if ee.err != nil {
+				fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, ee.err)
+			}
+			return ee.code
 		case errors.As(err, new(usageError)):
 			fmt.Fprintf(stderr, "cairn %s: %v\nRun 'cairn %s --help' for usage.\n", c.name, err, c.name)
 			return 2
@@ -86,3 +95,18 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// exitError ends a command with its own exit code; err, when set, is
+// printed first.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e exitError) Unwrap() error { return e.err }

@@ -36,7 +36,9 @@ func TestDevThenPublish(t *testing.T) {
 
 	body := `{"playerId": "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`
 	var out, errOut bytes.Buffer
-	deadline := time.Now().Add(20 * time.Second)
+	// Generous: under the race detector on a busy machine, dev compiles
+	// and registers every schema before its gateway listens.
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		out.Reset()
 		errOut.Reset()
@@ -44,8 +46,13 @@ func TestDevThenPublish(t *testing.T) {
 		if code == 0 {
 			break
 		}
+		select {
+		case code := <-devDone:
+			t.Fatalf("cairn dev exited with %d before a publish succeeded:\n%s", code, devLog(&devErr))
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("publish never succeeded: exit %d: %s", code, errOut.String())
+			t.Fatalf("publish never succeeded: exit %d: %s\ncairn dev:\n%s", code, errOut.String(), devLog(&devErr))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -180,7 +187,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"worker", "--kafka-brokers", "k:9092"}, nil, 2, "--database-url: required"},
 		{[]string{"worker", "--kafka-brokers", "k:9092", "--database-url", "sqlite:x.db"}, nil, 2, "--auth-file: required"},
 		{[]string{"worker", "--offset-policy", "sideways"}, nil, 2, `offset policy "sideways"`},
-		{[]string{"schema"}, nil, 2, "want a subcommand: push"},
+		{[]string{"schema"}, nil, 2, "want a subcommand: check, push or deps"},
 		{[]string{"schema", "push", "--registry-addr", "nowhere"}, nil, 2, "want host:port"},
 		{[]string{"token", "ada"}, nil, 2, `PLAYER "ada" is not a UUID`},
 		{[]string{"hunt", "progress", "only-one"}, nil, 2, "want one of"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type publishConfig struct {
 	Type        protoreflect.FullName
 	Body        string
 	Creds       callerCredentials
+	Etcd        etcdConfig
 }
 
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,10 +48,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			"    '{\"playerId\": \"5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01\", \"displayName\": \"Ada\",\n"+
 			"      \"registeredAt\": \"2026-11-21T10:00:00Z\"}'",
 		stderr)
-	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC address")
+	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC address, or etcd:///gateway")
 	fs.StringVar(&cfg.EventID, "event-id", "", "event id, a UUID; reuse it to retry the same event (default: a new random UUID)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "how long to wait for the gateway's answer")
 	cfg.Creds.register(fs)
+	cfg.Etcd.registerClient(fs)
 	fs.Func("header", "record header NAME=VALUE; may be repeated", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok || k == "" {
@@ -65,6 +68,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{err}
 	}
 	if err := checkPositive("timeout", cfg.Timeout); err != nil {
+		return usageError{err}
+	}
+	if err := cfg.Etcd.checkTarget("gateway-addr", cfg.GatewayAddr); err != nil {
 		return usageError{err}
 	}
 	if fs.NArg() != 2 {
@@ -110,7 +116,12 @@ func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(cfg.GatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	disc, err := cfg.Etcd.client(slog.Default())
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	conn, err := disc.Dial(cfg.GatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("gateway %s: %w", cfg.GatewayAddr, err)
 	}

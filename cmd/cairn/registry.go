@@ -23,11 +23,15 @@ type registryConfig struct {
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	Log             logConfig
+	Etcd            etcdConfig
 }
 
 func (c *registryConfig) Validate() error {
 	var errs []error
 	if err := checkAddr("registry-addr", c.Addr); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Etcd.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.DatabaseURL == "" {
@@ -63,6 +67,7 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 	fs.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", registry.DefaultMaxBodyBytes, "largest request body accepted")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for requests in progress on shutdown")
 	cfg.Log.register(fs)
+	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
@@ -81,14 +86,24 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 		return err
 	}
 	defer closeRegistry()
+	disc, err := cfg.Etcd.client(log)
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
 	stop, err := serveRegistry(reg, opts, cfg.Addr, log)
 	if err != nil {
 		return err
+	}
+	deregister, err := announce(disc, log, "registry", cfg.Addr)
+	if err != nil {
+		return errors.Join(err, stop(ctx))
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	deregister(shutdownCtx)
 	return stop(shutdownCtx)
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnhq/cairn/internal/admin"
+	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -32,23 +34,33 @@ func newMetrics() *prometheus.Registry {
 // startAdmin serves /metrics, /healthz and /readyz on addr until the
 // returned stop is called.
 func startAdmin(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
+	return startAdminConsole(addr, metrics, ready, nil, log)
+}
+
+// startAdminConsole is startAdmin with the operator console on every other
+// path.
+func startAdminConsole(addr string, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) (stop func(context.Context) error, err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log})
+	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console})
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(lis) }()
-	log.Info("admin listening", "addr", lis.Addr().String(), "paths", "/metrics /healthz /readyz")
+	paths := "/metrics /healthz /readyz"
+	if console != nil {
+		paths = "/ (console) " + paths
+	}
+	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
 	return func(ctx context.Context) error {
 		return errors.Join(adm.Shutdown(ctx), <-done)
 	}, nil
 }
 
-// registryClient reads the registry at addr over its gRPC API, sending
-// token, if any, as a bearer credential.
-func registryClient(addr, token string) (*regclient.Client, *grpc.ClientConn, error) {
-	conn, err := dialRegistry(addr, token)
+// registryClient reads the registry at addr (host:port or etcd:///registry)
+// over its gRPC API, sending token, if any, as a bearer credential.
+func registryClient(disc *discovery.Client, addr, token string) (*regclient.Client, *grpc.ClientConn, error) {
+	conn, err := dialRegistry(disc, addr, token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,12 +68,12 @@ func registryClient(addr, token string) (*regclient.Client, *grpc.ClientConn, er
 }
 
 // dialRegistry connects to the registry's gRPC API at addr.
-func dialRegistry(addr, token string) (*grpc.ClientConn, error) {
+func dialRegistry(disc *discovery.Client, addr, token string) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
 	}
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := disc.Dial(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", addr, err)
 	}

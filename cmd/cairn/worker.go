@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -18,6 +19,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/huntapp"
 )
 
 type workerConfig struct {
@@ -33,14 +35,21 @@ type workerConfig struct {
 	AuthFile        string
 	ShutdownTimeout time.Duration
 	Log             logConfig
+	Etcd            etcdConfig
 }
 
 func (c *workerConfig) Validate() error {
 	var errs []error
-	for _, a := range []struct{ flag, addr string }{{"grpc-addr", c.GRPCAddr}, {"admin-addr", c.AdminAddr}, {"registry-addr", c.RegistryAddr}} {
+	for _, a := range []struct{ flag, addr string }{{"grpc-addr", c.GRPCAddr}, {"admin-addr", c.AdminAddr}} {
 		if err := checkAddr(a.flag, a.addr); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Etcd.checkTarget("registry-addr", c.RegistryAddr); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Etcd.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.KafkaBrokers == "" {
 		errs = append(errs, errors.New("--kafka-brokers: required, host:port[,host:port…]"))
@@ -75,7 +84,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9465", "admin HTTP listen address: /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
 	fs.StringVar(&cfg.Group, "group", "cairn-workers", "consumer group")
-	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API)")
+	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
 	fs.StringVar(&cfg.RegistryToken, "registry-token", "", "API key for the registry, when it protects reads")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "", "the game's state: postgres://… or sqlite:PATH")
 	fs.StringVar(&cfg.OffsetPolicy, "offset-policy", string(workers.OffsetEarliest), "when a saved offset is gone from the log: earliest (rebuild), latest (skip) or fail (stop the partition)")
@@ -83,6 +92,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&cfg.AuthFile, "auth-file", "", "who may call HuntService: the gateway's --auth-file format; a player may ask only about themselves")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for batches in progress on shutdown")
 	cfg.Log.register(fs)
+	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
 		return err
 	}
@@ -101,14 +111,23 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	types, conn, err := registryClient(cfg.RegistryAddr, cfg.RegistryToken)
+	disc, err := cfg.Etcd.client(log)
+	if err != nil {
+		return err
+	}
+	defer disc.Close()
+	types, conn, err := registryClient(disc, cfg.RegistryAddr, cfg.RegistryToken)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	inputs, err := workers.InputTopics(ctx, types)
+	inputs, err := huntapp.Topics(ctx, types)
 	if err != nil {
 		return err
+	}
+	validator, err := protovalidate.New()
+	if err != nil {
+		return fmt.Errorf("worker: build validator: %w", err)
 	}
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaBrokers, Logger: log})
 	if err != nil {
@@ -116,10 +135,23 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	defer producer.Close(context.Background()) // after a failed start; a run closes it first
 	metrics := newMetrics()
-	worker, err := workers.New(workers.Config{
+	app, err := huntapp.New(huntapp.Config{
+		DB:        db,
+		Registry:  types,
+		Brokers:   cfg.KafkaBrokers,
+		Group:     cfg.Group,
+		Validator: validator,
+		Metrics:   metrics,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	worker, err := workers.New(ctx, workers.Config{
 		Brokers:         cfg.KafkaBrokers,
 		Group:           cfg.Group,
 		Topics:          inputs,
+		App:             app,
 		Registry:        types,
 		DB:              db,
 		Producer:        producer,
@@ -132,7 +164,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	srv := grpc.NewServer(authn.ServerOptions(log)...)
-	huntv1.RegisterHuntServiceServer(srv, worker.HuntService())
+	huntv1.RegisterHuntServiceServer(srv, app.HuntService())
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
 	reflection.Register(srv)
@@ -140,37 +172,58 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(context.Context) error { return worker.Healthy() }, log)
+	deregister, err := announce(disc, log, "worker", lis.Addr().String())
 	if err != nil {
 		lis.Close()
 		return err
 	}
-	go func() { _ = srv.Serve(lis) }()
+	stopAdmin, err := startAdmin(cfg.AdminAddr, metrics, func(context.Context) error { return worker.Healthy() }, log)
+	if err != nil {
+		deregister(context.Background())
+		lis.Close()
+		return err
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(lis) }()
 	log.Info("HuntService listening", "addr", lis.Addr().String())
 
 	workerCtx, stopWorker := context.WithCancel(context.Background())
 	defer stopWorker()
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(workerCtx) }()
+	// The WatchPlayer feed ends with the worker, which ends the streams.
+	feedDone := make(chan struct{})
+	go func() {
+		defer close(feedDone)
+		app.Follow(workerCtx)
+	}()
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case runErr = <-done:
 		done <- runErr
+	case runErr = <-serveDone:
+		runErr = fmt.Errorf("worker: serve HuntService: %w", runErr)
+		serveDone <- nil
 	}
 	// Finish the batches in progress (their derived events included), which
 	// also ends the WatchPlayer streams; stop serving reads; then deliver
 	// what the producer holds.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	deregister(shutdownCtx)
 	healthSrv.Shutdown()
 	stopWorker()
 	errs := []error{runErr}
 	if err := <-done; err != nil && err != runErr {
 		errs = append(errs, err)
 	}
+	<-feedDone
 	stopGRPC(shutdownCtx, srv)
+	if err := <-serveDone; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		errs = append(errs, fmt.Errorf("worker: serve HuntService: %w", err))
+	}
 	errs = append(errs, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
 	return errors.Join(errs...)
 }

@@ -1,5 +1,6 @@
 // Package admin serves a process's operational HTTP endpoints: Prometheus
-// metrics on /metrics, liveness on /healthz and readiness on /readyz.
+// metrics on /metrics, liveness on /healthz, readiness on /readyz, and the
+// operator console, when given one, on every other path.
 package admin
 
 import (
@@ -27,12 +28,17 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logger receives readiness failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Console, when set, serves every path the endpoints above do not.
+	Console http.Handler
 }
 
 // Server is the admin HTTP server. It is safe for concurrent use.
 type Server struct {
 	cfg  Config
 	http *http.Server
+	// stop ends the requests' base context on Shutdown, so that
+	// long-lived console streams end instead of holding it up.
+	stop context.CancelFunc
 }
 
 // New builds an admin server; it does not listen until Serve.
@@ -53,7 +59,12 @@ func New(cfg Config) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if cfg.Console != nil {
+		mux.Handle("/", cfg.Console)
+	}
+	base, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return base }}
 	return s
 }
 
@@ -86,6 +97,7 @@ func (s *Server) Serve(lis net.Listener) error {
 // Shutdown stops listening and waits for requests in progress until ctx
 // ends, then closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.http.Close()
 		return fmt.Errorf("admin: shutdown: %w", err)

@@ -146,8 +146,12 @@ func dial(ctx context.Context, cfg Config) ([]*grpc.ClientConn, error) {
 			c.Close()
 		}
 	}
+	dialer := cfg.Dial
+	if dialer == nil {
+		dialer = grpc.NewClient
+	}
 	for range cfg.Connections {
-		c, err := grpc.NewClient(cfg.GatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := dialer(cfg.GatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("gateway %s: %w", cfg.GatewayAddr, err)

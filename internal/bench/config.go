@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // Mode is the kind of load a run drives.
@@ -33,8 +35,11 @@ var Modes = []Mode{Publish, Batch, Stream, E2E}
 type Config struct {
 	// Mode is the load to drive.
 	Mode Mode
-	// GatewayAddr is the gateway's gRPC address, host:port.
+	// GatewayAddr is the gateway's gRPC address: host:port, or any target
+	// Dial takes.
 	GatewayAddr string
+	// Dial opens a connection to GatewayAddr. Default: grpc.NewClient.
+	Dial func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 	// Metadata is sent with every call: the caller's credentials, as
 	// key, value pairs.
 	Metadata []string

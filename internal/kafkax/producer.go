@@ -80,10 +80,6 @@ type Position struct {
 // Such failures are worth retrying.
 var ErrProduce = errors.New("kafka did not accept the record")
 
-// ErrUnknownTopic is returned (wrapped) when a record's topic does not
-// exist: retrying does not help until someone creates it.
-var ErrUnknownTopic = errors.New("topic does not exist")
-
 // topicCheckTimeout bounds the metadata request that checks a topic the
 // producer has not produced to yet.
 const topicCheckTimeout = 5 * time.Second

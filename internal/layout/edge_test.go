@@ -128,7 +128,6 @@ const confluentKafka = "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 // directly, with what removes them. The test fails for any other package,
 // and for these once they no longer need the exception.
 var pendingKafkaSeam = map[string]string{
-	"workers": "enable when the workers consumer moves behind internal/kafkax (the runtime split)",
 	"gateway": "the gateway's tests read records back with confluent's consumer; read them through internal/kafkax or another client",
 }
 

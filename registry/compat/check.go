@@ -10,8 +10,10 @@ import "google.golang.org/protobuf/reflect/protoreflect"
 // A non-transitive level compares with the latest version only, a transitive
 // one with each version, newest first (as Confluent does). For each version,
 // the BACKWARD check (candidate reads) comes before the FORWARD check
-// (version reads). NONE and an empty existing accept anything; a Level that is
-// none of the constants checks as FULL_TRANSITIVE.
+// (version reads), then the events' security options (see
+// EventOptionChanged), whatever the direction. NONE and an empty existing
+// accept anything; a Level that is none of the constants checks as
+// FULL_TRANSITIVE.
 //
 // Check is safe for concurrent use.
 func Check(level Level, candidate protoreflect.FileDescriptor, existing []protoreflect.FileDescriptor) []Incompatibility {
@@ -30,6 +32,7 @@ func Check(level Level, candidate protoreflect.FileDescriptor, existing []protor
 		if level.forward() {
 			found = appendVersion(found, diff(candidate, existing[v], false), v, true)
 		}
+		found = appendVersion(found, eventOptionChanges(existing[v], candidate), v, false)
 	}
 	return found
 }

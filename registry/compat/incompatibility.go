@@ -45,6 +45,12 @@ const (
 	// RequiredFieldRemoved: the writer requires a (proto2) field that the
 	// reader lacks or does not require.
 	RequiredFieldRemoved Kind = "REQUIRED_FIELD_REMOVED"
+	// EventOptionChanged: a security option of an event's
+	// (cairn.options.v1.event) differs: topic, key_field, actor_field or
+	// derived. Not a wire change, so found in either direction, once per
+	// version compared, at every level but NONE. Path #/Message. Cairn's
+	// own kind; Confluent has none like it.
+	EventOptionChanged Kind = "EVENT_OPTION_CHANGED"
 )
 
 // Incompatibility is one incompatible change found by Check. Paths follow

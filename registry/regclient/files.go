@@ -3,6 +3,7 @@ package regclient
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jhump/protoreflect/v2/protoprint"
 	"google.golang.org/protobuf/proto"
@@ -15,6 +16,9 @@ import (
 type Registrar interface {
 	Register(ctx context.Context, subject string, in SchemaInput) (int32, error)
 	LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error)
+	// CheckCompatibility reports why in may not follow a subject's version
+	// (-1: the latest) at the subject's level; nothing when it may.
+	CheckCompatibility(ctx context.Context, subject string, version int, in SchemaInput) ([]string, error)
 }
 
 // RegisterFiles registers compiled .proto files, each after the files it
@@ -24,7 +28,10 @@ type Registrar interface {
 // its importers reference it by. google/protobuf files are built in.
 //
 // Files already registered with the same content keep their ids. A file
-// incompatible with what a subject holds fails with the registry's 409.
+// incompatible with what a subject holds fails with the registry's 409,
+// and so does one incompatible with the subject's latest version even when
+// an older version holds it: whoever runs these files would otherwise
+// meet the latest version's types at run time.
 func RegisterFiles(ctx context.Context, r Registrar, files ...protoreflect.FileDescriptor) error {
 	done := make(map[string]Reference) // import path -> where it was registered
 	var register func(fd protoreflect.FileDescriptor) error
@@ -54,6 +61,14 @@ func RegisterFiles(ctx context.Context, r Registrar, files ...protoreflect.FileD
 			subjects = []string{fd.Path()}
 		}
 		for _, subject := range subjects {
+			problems, err := r.CheckCompatibility(ctx, subject, -1, in)
+			if err != nil {
+				return fmt.Errorf("check %s against subject %q: %w", fd.Path(), subject, err)
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("register %s as subject %q: %w", fd.Path(), subject,
+					Errorf(CodeIncompatible, "the schema is incompatible with the subject's latest version: %s", strings.Join(problems, "; ")))
+			}
 			if _, err := r.Register(ctx, subject, in); err != nil {
 				return fmt.Errorf("register %s as subject %q: %w", fd.Path(), subject, err)
 			}

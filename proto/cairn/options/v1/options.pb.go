@@ -22,6 +22,63 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// CleanupPolicy is what Kafka does with a topic's old records.
+type CleanupPolicy int32
+
+const (
+	// CLEANUP_POLICY_UNSPECIFIED leaves the broker's default.
+	CleanupPolicy_CLEANUP_POLICY_UNSPECIFIED CleanupPolicy = 0
+	// CLEANUP_POLICY_DELETE deletes records older than the retention.
+	CleanupPolicy_CLEANUP_POLICY_DELETE CleanupPolicy = 1
+	// CLEANUP_POLICY_COMPACT keeps the latest record of each key.
+	CleanupPolicy_CLEANUP_POLICY_COMPACT CleanupPolicy = 2
+	// CLEANUP_POLICY_COMPACT_DELETE compacts, and deletes past the retention.
+	CleanupPolicy_CLEANUP_POLICY_COMPACT_DELETE CleanupPolicy = 3
+)
+
+// Enum value maps for CleanupPolicy.
+var (
+	CleanupPolicy_name = map[int32]string{
+		0: "CLEANUP_POLICY_UNSPECIFIED",
+		1: "CLEANUP_POLICY_DELETE",
+		2: "CLEANUP_POLICY_COMPACT",
+		3: "CLEANUP_POLICY_COMPACT_DELETE",
+	}
+	CleanupPolicy_value = map[string]int32{
+		"CLEANUP_POLICY_UNSPECIFIED":    0,
+		"CLEANUP_POLICY_DELETE":         1,
+		"CLEANUP_POLICY_COMPACT":        2,
+		"CLEANUP_POLICY_COMPACT_DELETE": 3,
+	}
+)
+
+func (x CleanupPolicy) Enum() *CleanupPolicy {
+	p := new(CleanupPolicy)
+	*p = x
+	return p
+}
+
+func (x CleanupPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CleanupPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_options_v1_options_proto_enumTypes[0].Descriptor()
+}
+
+func (CleanupPolicy) Type() protoreflect.EnumType {
+	return &file_cairn_options_v1_options_proto_enumTypes[0]
+}
+
+func (x CleanupPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CleanupPolicy.Descriptor instead.
+func (CleanupPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_options_v1_options_proto_rawDescGZIP(), []int{0}
+}
+
 // EventOptions declares, inside an event's own schema, how the event travels
 // through Kafka. The team that owns the .proto owns these settings; there is
 // no central event configuration.
@@ -41,8 +98,20 @@ type EventOptions struct {
 	// from other events (a clue unlocked, an answer judged). The gateway
 	// refuses it from every caller. Like topic, key_field and actor_field, it
 	// is a security option: a new version of the schema may not change it.
-	// (Field 4 is taken here; the topic's shape settings number from 5.)
-	Derived       bool `protobuf:"varint,4,opt,name=derived,proto3" json:"derived,omitempty"`
+	Derived bool `protobuf:"varint,4,opt,name=derived,proto3" json:"derived,omitempty"`
+	// partitions is the topic's partition count. Default: the broker's
+	// num.partitions (Kafka: 1; cairn dev: its --partitions flag).
+	Partitions int32 `protobuf:"varint,10,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// replication_factor is how many brokers hold each partition. Default: the
+	// broker's default.replication.factor (Kafka: 1; cairn dev: 1).
+	ReplicationFactor int32 `protobuf:"varint,11,opt,name=replication_factor,json=replicationFactor,proto3" json:"replication_factor,omitempty"`
+	// retention_ms is how long the topic keeps records, in milliseconds
+	// (Kafka's retention.ms); -1 keeps them forever. Default: the broker's
+	// log.retention.ms (Kafka: 7 days).
+	RetentionMs int64 `protobuf:"varint,12,opt,name=retention_ms,json=retentionMs,proto3" json:"retention_ms,omitempty"`
+	// cleanup_policy is Kafka's cleanup.policy. Default: the broker's
+	// log.cleanup.policy (Kafka: delete).
+	CleanupPolicy CleanupPolicy `protobuf:"varint,13,opt,name=cleanup_policy,json=cleanupPolicy,proto3,enum=cairn.options.v1.CleanupPolicy" json:"cleanup_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -105,6 +174,34 @@ func (x *EventOptions) GetDerived() bool {
 	return false
 }
 
+func (x *EventOptions) GetPartitions() int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *EventOptions) GetReplicationFactor() int32 {
+	if x != nil {
+		return x.ReplicationFactor
+	}
+	return 0
+}
+
+func (x *EventOptions) GetRetentionMs() int64 {
+	if x != nil {
+		return x.RetentionMs
+	}
+	return 0
+}
+
+func (x *EventOptions) GetCleanupPolicy() CleanupPolicy {
+	if x != nil {
+		return x.CleanupPolicy
+	}
+	return CleanupPolicy_CLEANUP_POLICY_UNSPECIFIED
+}
+
 var file_cairn_options_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
@@ -128,13 +225,25 @@ var File_cairn_options_v1_options_proto protoreflect.FileDescriptor
 
 const file_cairn_options_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecairn/options/v1/options.proto\x12\x10cairn.options.v1\x1a google/protobuf/descriptor.proto\"|\n" +
+	"\x1ecairn/options/v1/options.proto\x12\x10cairn.options.v1\x1a google/protobuf/descriptor.proto\"\xb6\x02\n" +
 	"\fEventOptions\x12\x14\n" +
 	"\x05topic\x18\x01 \x01(\tR\x05topic\x12\x1b\n" +
 	"\tkey_field\x18\x02 \x01(\tR\bkeyField\x12\x1f\n" +
 	"\vactor_field\x18\x03 \x01(\tR\n" +
 	"actorField\x12\x18\n" +
-	"\aderived\x18\x04 \x01(\bR\aderived:W\n" +
+	"\aderived\x18\x04 \x01(\bR\aderived\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\n" +
+	" \x01(\x05R\n" +
+	"partitions\x12-\n" +
+	"\x12replication_factor\x18\v \x01(\x05R\x11replicationFactor\x12!\n" +
+	"\fretention_ms\x18\f \x01(\x03R\vretentionMs\x12F\n" +
+	"\x0ecleanup_policy\x18\r \x01(\x0e2\x1f.cairn.options.v1.CleanupPolicyR\rcleanupPolicy*\x89\x01\n" +
+	"\rCleanupPolicy\x12\x1e\n" +
+	"\x1aCLEANUP_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15CLEANUP_POLICY_DELETE\x10\x01\x12\x1a\n" +
+	"\x16CLEANUP_POLICY_COMPACT\x10\x02\x12!\n" +
+	"\x1dCLEANUP_POLICY_COMPACT_DELETE\x10\x03:W\n" +
 	"\x05event\x12\x1f.google.protobuf.MessageOptions\x18\xb4\x87\x03 \x01(\v2\x1e.cairn.options.v1.EventOptionsR\x05eventB;Z9github.com/cairnhq/cairn/proto/cairn/options/v1;optionsv1b\x06proto3"
 
 var (
@@ -149,19 +258,22 @@ func file_cairn_options_v1_options_proto_rawDescGZIP() []byte {
 	return file_cairn_options_v1_options_proto_rawDescData
 }
 
+var file_cairn_options_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_cairn_options_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_cairn_options_v1_options_proto_goTypes = []any{
-	(*EventOptions)(nil),                // 0: cairn.options.v1.EventOptions
-	(*descriptorpb.MessageOptions)(nil), // 1: google.protobuf.MessageOptions
+	(CleanupPolicy)(0),                  // 0: cairn.options.v1.CleanupPolicy
+	(*EventOptions)(nil),                // 1: cairn.options.v1.EventOptions
+	(*descriptorpb.MessageOptions)(nil), // 2: google.protobuf.MessageOptions
 }
 var file_cairn_options_v1_options_proto_depIdxs = []int32{
-	1, // 0: cairn.options.v1.event:extendee -> google.protobuf.MessageOptions
-	0, // 1: cairn.options.v1.event:type_name -> cairn.options.v1.EventOptions
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	1, // [1:2] is the sub-list for extension type_name
-	0, // [0:1] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: cairn.options.v1.EventOptions.cleanup_policy:type_name -> cairn.options.v1.CleanupPolicy
+	2, // 1: cairn.options.v1.event:extendee -> google.protobuf.MessageOptions
+	1, // 2: cairn.options.v1.event:type_name -> cairn.options.v1.EventOptions
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	2, // [2:3] is the sub-list for extension type_name
+	1, // [1:2] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_cairn_options_v1_options_proto_init() }
@@ -174,13 +286,14 @@ func file_cairn_options_v1_options_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_options_v1_options_proto_rawDesc), len(file_cairn_options_v1_options_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   1,
 			NumExtensions: 1,
 			NumServices:   0,
 		},
 		GoTypes:           file_cairn_options_v1_options_proto_goTypes,
 		DependencyIndexes: file_cairn_options_v1_options_proto_depIdxs,
+		EnumInfos:         file_cairn_options_v1_options_proto_enumTypes,
 		MessageInfos:      file_cairn_options_v1_options_proto_msgTypes,
 		ExtensionInfos:    file_cairn_options_v1_options_proto_extTypes,
 	}.Build()

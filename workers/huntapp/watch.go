@@ -1,15 +1,14 @@
-package workers
+package huntapp
 
 import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )
 
-// hub passes derived events, as the relay produces them, to the
+// hub passes derived events, as the feed reads them, to the
 // WatchPlayer streams of their players. Publishing never waits: a watcher
 // whose buffer is full is dropped (its stream ends with RESOURCE_EXHAUSTED)
 // rather than slowing the partitions down. It is safe for concurrent use.
@@ -20,7 +19,7 @@ type hub struct {
 	mu   sync.Mutex
 	subs map[string]map[*watcher]struct{} // by player id
 
-	closing  chan struct{} // closed when the worker stops
+	closing  chan struct{} // closed when the feed stops
 	closeOne sync.Once
 	live     chan struct{} // closed once the feed follows the derived topic
 	liveOne  sync.Once
@@ -42,7 +41,7 @@ func (h *hub) setLive() {
 	h.liveOne.Do(func() { close(h.live) })
 }
 
-// close ends every stream, present and future: the worker is stopping.
+// close ends every stream, present and future: the feed is stopping.
 func (h *hub) close() {
 	h.closeOne.Do(func() { close(h.closing) })
 }
@@ -75,54 +74,20 @@ func (h *hub) remove(w *watcher) {
 	}
 }
 
-// publish hands each derived event to its player's watchers.
-func (h *hub) publish(rows []outboxRow) {
+// publish hands a derived event to its player's watchers.
+func (h *hub) publish(resp *huntv1.WatchPlayerResponse, huntID, playerID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, row := range rows {
-		ws := h.subs[row.PlayerID]
-		if len(ws) == 0 {
+	for w := range h.subs[playerID] {
+		if w.hunt != "" && w.hunt != huntID {
 			continue
 		}
-		resp := watchResponse(row)
-		if resp == nil {
-			continue
-		}
-		for w := range ws {
-			if w.hunt != "" && w.hunt != row.HuntID {
-				continue
-			}
-			select {
-			case w.ch <- resp:
-			default:
-				h.remove(w)
-				close(w.gone)
-				h.dropped.Inc()
-			}
+		select {
+		case w.ch <- resp:
+		default:
+			h.remove(w)
+			close(w.gone)
+			h.dropped.Inc()
 		}
 	}
-}
-
-// watchResponse decodes a derived event for WatchPlayer; nil for a type
-// WatchPlayer does not carry.
-func watchResponse(row outboxRow) *huntv1.WatchPlayerResponse {
-	resp := &huntv1.WatchPlayerResponse{EventId: row.EventID}
-	var m proto.Message
-	switch row.Type {
-	case "cairn.hunt.v1.ClueUnlocked":
-		e := new(huntv1.ClueUnlocked)
-		resp.Event, m = &huntv1.WatchPlayerResponse_ClueUnlocked{ClueUnlocked: e}, e
-	case "cairn.hunt.v1.AnswerJudged":
-		e := new(huntv1.AnswerJudged)
-		resp.Event, m = &huntv1.WatchPlayerResponse_AnswerJudged{AnswerJudged: e}, e
-	case "cairn.hunt.v1.HuntCompleted":
-		e := new(huntv1.HuntCompleted)
-		resp.Event, m = &huntv1.WatchPlayerResponse_HuntCompleted{HuntCompleted: e}, e
-	default:
-		return nil
-	}
-	if proto.Unmarshal(row.Payload, m) != nil {
-		return nil
-	}
-	return resp
 }

@@ -1,4 +1,4 @@
-package workers_test
+package huntapp_test
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 	e := newEnv(t, sqldb.SQLite)
 	gw := startGateway(t, e)
 	r := e.startWorker(t, "e2e", nil)
-	hs := serve(t, r.w)
+	hs := serve(t, r.app)
 
 	huntID := newID()
 	clues := [3]string{newID(), newID(), newID()}
@@ -246,7 +246,7 @@ func benchmarkPublishToWatch(b *testing.B, engine sqldb.Engine) {
 	e := newEnv(b, engine)
 	gw := startGateway(b, e)
 	r := e.startWorker(b, "bench", nil)
-	hs := serve(b, r.w)
+	hs := serve(b, r.app)
 	huntID, player := newID(), newID()
 	clues := [3]string{newID(), newID(), newID()}
 	publish(b, gw, newID(), scriptedHunt(huntID, clues))
@@ -290,7 +290,7 @@ func TestWatchSeesEveryWorkersEvents(t *testing.T) {
 	// the deadline turns that into a failure.
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	stream, err := serve(t, a.w).WatchPlayer(ctx, &huntv1.WatchPlayerRequest{PlayerId: player})
+	stream, err := serve(t, a.app).WatchPlayer(ctx, &huntv1.WatchPlayerRequest{PlayerId: player})
 	if err != nil {
 		t.Fatal(err)
 	}

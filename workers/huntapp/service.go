@@ -1,4 +1,4 @@
-package workers
+package huntapp
 
 import (
 	"context"
@@ -14,42 +14,34 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
 
-// huntService serves cairn.hunt.v1.HuntService from the store. It is safe
-// for concurrent use.
+// huntService serves cairn.hunt.v1.HuntService from the hunt tables. It is
+// safe for concurrent use.
 type huntService struct {
 	huntv1.UnimplementedHuntServiceServer
 
-	store     *store
+	db        *sqldb.DB
 	hub       *hub
 	log       *slog.Logger
 	validator protovalidate.Validator
 }
 
-func newHuntService(s *store, h *hub, log *slog.Logger) *huntService {
-	v, err := protovalidate.New()
-	if err != nil {
-		// protovalidate.New fails only on bad options; none are given.
-		log.Error("build validator", "error", err)
-	}
-	return &huntService{store: s, hub: h, log: log, validator: v}
+// HuntService returns the cairn.hunt.v1.HuntService server reading the
+// app's tables, to register on a *grpc.Server. Its WatchPlayer streams
+// start once Follow follows the derived events, and end when it returns.
+func (a *App) HuntService() huntv1.HuntServiceServer {
+	return &huntService{db: a.cfg.DB, hub: a.hub, log: a.cfg.Logger, validator: a.cfg.Validator}
 }
 
 // defaultLimit is the leaderboard's length when the request gives none.
 const defaultLimit = 10
 
-// check validates a request and that the service has a store. It returns
-// a status error.
+// check validates a request. It returns a status error.
 func (s *huntService) check(req proto.Message) error {
-	if s.store == nil {
-		return status.Error(codes.Unavailable, "this worker keeps no hunt state")
-	}
-	if s.validator == nil {
-		return status.Error(codes.Internal, "internal error")
-	}
 	if err := s.validator.Validate(req); err != nil {
 		var verr *protovalidate.ValidationError
 		if errors.As(err, &verr) {
@@ -81,7 +73,7 @@ func (s *huntService) GetHunt(ctx context.Context, req *huntv1.GetHuntRequest) (
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
-	st, _, err := s.store.view(ctx, req.GetHuntId(), []string{})
+	st, _, err := view(ctx, s.db, req.GetHuntId(), []string{})
 	if err != nil {
 		return nil, s.fail(ctx, "GetHunt", err)
 	}
@@ -107,7 +99,7 @@ func (s *huntService) GetPlayerProgress(ctx context.Context, req *huntv1.GetPlay
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
-	st, _, err := s.store.view(ctx, req.GetHuntId(), []string{req.GetPlayerId()})
+	st, _, err := view(ctx, s.db, req.GetHuntId(), []string{req.GetPlayerId()})
 	if err != nil {
 		return nil, s.fail(ctx, "GetPlayerProgress", err)
 	}
@@ -139,7 +131,7 @@ func (s *huntService) GetLeaderboard(ctx context.Context, req *huntv1.GetLeaderb
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
-	st, _, err := s.store.view(ctx, req.GetHuntId(), []string{})
+	st, _, err := view(ctx, s.db, req.GetHuntId(), []string{})
 	if err != nil {
 		return nil, s.fail(ctx, "GetLeaderboard", err)
 	}
@@ -159,7 +151,7 @@ func (s *huntService) GetLeaderboard(ctx context.Context, req *huntv1.GetLeaderb
 	if lb.Own != nil {
 		ids = append(ids, lb.Own.PlayerID)
 	}
-	if err := s.store.loadPlayers(ctx, st, ids); err != nil {
+	if err := loadPlayers(ctx, s.db, st, ids); err != nil {
 		return nil, s.fail(ctx, "GetLeaderboard", err)
 	}
 	if lb, err = st.Leaderboard(req.GetHuntId(), limit, req.GetPlayerId()); err != nil {

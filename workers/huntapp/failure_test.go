@@ -1,4 +1,4 @@
-package workers_test
+package huntapp_test
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
@@ -42,7 +40,7 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 	after := e.produce(t, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
 
 	r := e.startWorker(t, "poison", nil)
-	hs := serve(t, r.w)
+	hs := serve(t, r.app)
 	eventually(t, "the hunt after the poison records", func() error {
 		_, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID})
 		return err
@@ -75,70 +73,8 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 	}
 }
 
-// TestOffsetOutOfRange saves an offset beyond the end of the log, as after
-// the topic was recreated, and checks each policy.
-func TestOffsetOutOfRange(t *testing.T) {
-	t.Parallel()
-	for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest, workers.OffsetFail} {
-		t.Run(string(policy), func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, sqldb.SQLite)
-			huntID := newID()
-			pos := e.produce(t, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
-			e.produce(t, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: newID(), JoinedAt: at(1)})
-			group := "reset-" + string(policy)
-			if err := workers.SaveOffset(t.Context(), e.db, group, pos.Topic, pos.Partition, 1000); err != nil {
-				t.Fatal(err)
-			}
-			r := e.startWorker(t, group, func(c *workers.Config) { c.OffsetPolicy = policy })
-			hs := serve(t, r.w)
-			eventually(t, "the reset counted", func() error {
-				if got := r.counter(t, "cairn_worker_offset_resets_total"); got != 1 {
-					return fmt.Errorf("resets = %v", got)
-				}
-				return nil
-			})
-			switch policy {
-			case workers.OffsetEarliest:
-				eventually(t, "the hunt rebuilt", func() error {
-					h, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID})
-					if err == nil && h.GetHunt().GetPlayerCount() != 1 {
-						err = fmt.Errorf("%d players", h.GetHunt().GetPlayerCount())
-					}
-					return err
-				})
-			case workers.OffsetLatest:
-				// A record after the reset is applied; the two before never are.
-				later := e.produce(t, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: newID(), JoinedAt: at(2)})
-				eventually(t, "the offset after the new record", func() error {
-					got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition)
-					if err == nil && got != later.Offset+1 {
-						err = fmt.Errorf("saved offset %d, want %d", got, later.Offset+1)
-					}
-					return err
-				})
-				if _, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID}); status.Code(err) != codes.NotFound {
-					t.Errorf("GetHunt = %v, want NotFound: the HuntCreated before the reset is skipped", err)
-				}
-			case workers.OffsetFail:
-				if err := r.w.Healthy(); err == nil {
-					t.Error("Healthy() = nil after a failed partition")
-				}
-				time.Sleep(time.Second)
-				if got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition); err != nil || got != 1000 {
-					t.Errorf("saved offset = %d, %v; want 1000 untouched", got, err)
-				}
-			}
-			if policy != workers.OffsetFail {
-				if err := r.w.Healthy(); err != nil {
-					t.Errorf("Healthy() = %v", err)
-				}
-			}
-		})
-	}
-}
-
-// TestCrashSafety kills workers at random moments while events flow, then
+// TestCrashSafety stops workers abruptly (batches in flight abandoned and
+// rolled back, as in a crash) at random moments while events flow, then
 // lets one finish, and compares the result with a run that never crashed:
 // the same state, the same derived events, each produced.
 func TestCrashSafety(t *testing.T) {
@@ -185,9 +121,9 @@ func TestCrashSafety(t *testing.T) {
 	<-flowing
 
 	for i := range 6 {
-		r := e.startWorker(t, "crashy", func(c *workers.Config) { c.MaxBatch = 7 })
+		r := e.startWorker(t, "crashy", func(c *workers.Config) { c.MaxBatch, c.DrainTimeout = 7, time.Nanosecond })
 		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
-		workers.Crash(r.w)
+		r.cancel()
 		select {
 		case <-r.done:
 		case <-time.After(60 * time.Second):
@@ -216,7 +152,7 @@ func TestCrashSafety(t *testing.T) {
 			if int(got) < total {
 				return fmt.Errorf("%v of %d events applied", got, total)
 			}
-			if n := countRows(t, pair.db, "worker_outbox WHERE sent = FALSE"); n != 0 {
+			if n := countRows(t, pair.db, "worker_derived WHERE sent = FALSE"); n != 0 {
 				return fmt.Errorf("%d derived events unsent", n)
 			}
 			return nil
@@ -225,7 +161,7 @@ func TestCrashSafety(t *testing.T) {
 	if diff := cmp.Diff(dump(t, ref.db), dump(t, e.db)); diff != "" {
 		t.Errorf("state after crashes differs from the steady run (-steady +crashed):\n%s", diff)
 	}
-	outbox := column(t, e.db, "SELECT event_id FROM worker_outbox")
+	outbox := column(t, e.db, "SELECT event_id FROM worker_derived")
 	topic := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", len(outbox))
 	inTopic := make(map[string]int)
 	for _, m := range topic {
@@ -286,6 +222,6 @@ func dump(t *testing.T, db *sqldb.DB) map[string][]string {
 		"hunts":   column(t, db, "SELECT hunt_id || ' ' || state FROM hunt_states ORDER BY hunt_id"),
 		"players": column(t, db, "SELECT player_id || ' ' || state FROM hunt_players ORDER BY player_id"),
 		"applied": column(t, db, "SELECT event_id FROM worker_applied ORDER BY event_id"),
-		"outbox":  column(t, db, "SELECT event_id || ' ' || event_type || ' ' || player_id FROM worker_outbox ORDER BY event_id"),
+		"outbox":  column(t, db, "SELECT event_id || ' ' || event_type || ' ' || CAST(event_key AS TEXT) FROM worker_derived ORDER BY event_id"),
 	}
 }

@@ -1,0 +1,185 @@
+package huntapp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/cairnhq/cairn/internal/sqldb"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
+	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/hunt"
+)
+
+// InputTypes are the events the hunt applies.
+var InputTypes = []protoreflect.FullName{
+	"cairn.hunt.v1.PlayerRegistered",
+	"cairn.hunt.v1.HuntCreated",
+	"cairn.hunt.v1.PlayerJoinedHunt",
+	"cairn.hunt.v1.AnswerSubmitted",
+}
+
+// Topics returns the topics the hunt consumes, as the input events'
+// registered schemas name them, sorted.
+func Topics(ctx context.Context, reg workers.Registry) ([]string, error) {
+	return workers.Topics(ctx, reg, InputTypes...)
+}
+
+// Config configures an App. DB, Registry, Brokers, Group and Validator
+// are required.
+type Config struct {
+	// DB is the worker's database: HuntService reads the hunt tables from
+	// it.
+	DB *sqldb.DB
+	// Registry resolves the derived events' types, for the WatchPlayer
+	// feed.
+	Registry workers.Registry
+	// Brokers is the Kafka bootstrap list, for the WatchPlayer feed.
+	Brokers string
+	// Group is the worker's consumer group; the feed's client is named
+	// after it.
+	Group string
+	// Validator checks HuntService requests; one per process.
+	Validator protovalidate.Validator
+	// Metrics registers the app's metrics; nil means they are not
+	// registered.
+	Metrics prometheus.Registerer
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// WatchBuffer is how many events a WatchPlayer stream may fall behind
+	// before it is dropped. 0 means 256.
+	WatchBuffer int
+	// RetryBackoff is the first wait after the feed failed to start; it
+	// doubles up to MaxRetryBackoff. 0 means 100 ms and 5 s.
+	RetryBackoff, MaxRetryBackoff time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.WatchBuffer == 0 {
+		c.WatchBuffer = 256
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = 100 * time.Millisecond
+	}
+	if c.MaxRetryBackoff == 0 {
+		c.MaxRetryBackoff = 5 * time.Second
+	}
+}
+
+// Validate reports what is missing from c or wrong in it.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("hunt app: no database"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("hunt app: no registry"))
+	}
+	if c.Brokers == "" {
+		errs = append(errs, errors.New("hunt app: no Kafka brokers"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("hunt app: no consumer group"))
+	}
+	if c.Validator == nil {
+		errs = append(errs, errors.New("hunt app: no validator"))
+	}
+	if c.WatchBuffer < 0 {
+		errs = append(errs, fmt.Errorf("hunt app: WatchBuffer %d is negative", c.WatchBuffer))
+	}
+	if c.RetryBackoff < 0 || c.MaxRetryBackoff < 0 {
+		errs = append(errs, errors.New("hunt app: negative retry backoff"))
+	}
+	return errors.Join(errs...)
+}
+
+// App is the hunt on the workers runtime (a workers.App), and the
+// services reading its tables. It is safe for concurrent use.
+type App struct {
+	cfg Config
+	hub *hub
+}
+
+var _ workers.App = (*App)(nil)
+
+// New checks cfg and registers the app's metrics.
+func New(cfg Config) (*App, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_worker_watchers_dropped_total",
+		Help: "WatchPlayer streams dropped for falling behind.",
+	})
+	if err := cfg.Metrics.Register(dropped); err != nil {
+		are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
+		if !ok {
+			return nil, fmt.Errorf("hunt app: metrics: %w", err)
+		}
+		if dropped, ok = are.ExistingCollector.(prometheus.Counter); !ok {
+			return nil, fmt.Errorf("hunt app: metrics: %w", err)
+		}
+	}
+	return &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}, nil
+}
+
+// Inputs implements workers.App: the hunt's events, as generated Go types.
+func (a *App) Inputs() workers.Inputs {
+	return workers.Inputs{Types: InputTypes, GoTypes: protoregistry.GlobalTypes}
+}
+
+// Migrations implements workers.App.
+func (a *App) Migrations(engine sqldb.Engine) []string { return migrations(engine) }
+
+// Apply implements workers.App: it applies the game rules to the hunts and
+// players the events touch, saves them, and returns the derived events.
+func (a *App) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (workers.Result, error) {
+	if tx == nil {
+		return workers.Result{}, errors.New("the hunt needs a database")
+	}
+	return applyBatch(ctx, tx, events)
+}
+
+// keyOf returns a derived event's record key: the field its schema's
+// event options name.
+func keyOf(m proto.Message) ([]byte, error) {
+	r := m.ProtoReflect()
+	opts, ok := proto.GetExtension(r.Descriptor().Options(), optionsv1.E_Event).(*optionsv1.EventOptions)
+	if !ok || opts == nil {
+		return nil, fmt.Errorf("derived event %s has no (cairn.options.v1.event) option", r.Descriptor().FullName())
+	}
+	f := r.Descriptor().Fields().ByName(protoreflect.Name(opts.GetKeyField()))
+	if f == nil {
+		return nil, fmt.Errorf("derived event %s has no key field %q", r.Descriptor().FullName(), opts.GetKeyField())
+	}
+	return []byte(r.Get(f).String()), nil
+}
+
+// rejection turns a rules' refusal into the runtime's.
+func rejection(ev *workers.Event, rej *hunt.RejectedError) workers.Rejection {
+	return workers.Rejection{Event: ev, Reason: rej.Reason.Error(), Detail: rej.Detail}
+}
+
+// isPlayerEvent reports whether an event is about a player rather than a
+// hunt.
+func isPlayerEvent(m proto.Message) (string, bool) {
+	p, ok := m.(*huntv1.PlayerRegistered)
+	return p.GetPlayerId(), ok
+}

@@ -1,0 +1,298 @@
+package workers_test
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
+	"github.com/cairnhq/cairn/internal/wire"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers"
+)
+
+// forEngine runs f on a fresh env on each store engine.
+func forEngine(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			f(t, newEnv(t, engine))
+		})
+	}
+}
+
+// TestExactlyOnce: every event is applied once, duplicates (the same
+// event id again) are skipped, refusals are recorded, and each applied
+// event's derived event is produced under an id derived from its cause.
+func TestExactlyOnce(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		want := make(map[string]int64)
+		var ids []string
+		for i := range 30 {
+			account := fmt.Sprintf("acct-%d", i%4)
+			id := newID()
+			e.produce(t, id, e.depositMsg(account, int64(i+1)))
+			want[account] += int64(i + 1)
+			ids = append(ids, id)
+		}
+		// Retries of the first five, as a client retrying would send.
+		for i := range 5 {
+			e.produce(t, ids[i], e.depositMsg(fmt.Sprintf("acct-%d", i%4), int64(i+1)))
+		}
+		// An overdraft: refused, its id recorded all the same.
+		e.produce(t, newID(), e.depositMsg("acct-0", -1_000_000))
+		r := e.startWorker(t, "once", ledger{}, nil)
+		eventually(t, "every record handled", func() error {
+			if n := countRows(t, e.db, "worker_applied"); n != 31 {
+				return fmt.Errorf("%d event ids recorded, want 31", n)
+			}
+			if n := countRows(t, e.db, "worker_derived WHERE sent = FALSE"); n != 0 {
+				return fmt.Errorf("%d derived events unsent", n)
+			}
+			return nil
+		})
+		if diff := cmp.Diff(want, balances(t, e.db)); diff != "" {
+			t.Errorf("balances (-want +got):\n%s", diff)
+		}
+		for name, want := range map[string]float64{
+			"cairn_worker_events_applied_total":          30,
+			"cairn_worker_duplicates_skipped_total":      5,
+			"cairn_worker_events_rejected_total":         1,
+			"cairn_worker_derived_events_produced_total": 30,
+		} {
+			if got := r.counter(t, name); got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
+		derived := readTopic(t, e.broker.Addr(), balancesTopic, 30)
+		seen := make(map[string]bool)
+		for _, m := range derived {
+			seen[m.Header(wire.HeaderEventID)] = true
+			h, _, err := wire.Parse(m.Value)
+			if err != nil {
+				t.Fatalf("derived record not framed: %v", err)
+			}
+			typ, err := e.types.ResolveID(t.Context(), h.SchemaID, h.Indexes)
+			if err != nil || typ.Name() != "ledger.v1.BalanceChanged" {
+				t.Errorf("derived record of schema %d: %v, %v", h.SchemaID, typ, err)
+			}
+		}
+		if len(derived) != 30 || len(seen) != 30 {
+			t.Errorf("%d derived records, %d distinct ids; want 30 of each", len(derived), len(seen))
+		}
+		for _, id := range ids {
+			if !seen[workers.DerivedEventID(id, "ledger.v1.BalanceChanged")] {
+				t.Errorf("no BalanceChanged derived from %s", id)
+				break
+			}
+		}
+	})
+}
+
+// TestPoisonRecordsAreDeadLettered: records no retry can handle go to the
+// dead-letter topic with headers saying why and where from, and the
+// partition moves on; a registered type the app does not apply is skipped,
+// not dead-lettered.
+func TestPoisonRecordsAreDeadLettered(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		const account = "poisoned"
+		var poisonAt []int64
+		for _, v := range [][]byte{
+			[]byte("not framed at all"),
+			wire.Append(nil, wire.Header{SchemaID: 9999}, []byte{0x0a, 0x01, 'x'}),                                            // no such schema
+			wire.Append(nil, wire.Header{SchemaID: e.deposit.SchemaID, Indexes: e.deposit.Indexes}, []byte{0x0a, 0xff, 0x01}), // truncated
+		} {
+			poisonAt = append(poisonAt, e.produceRaw(t, ledgerTopic, []byte(account), v, newID()).Offset)
+		}
+		// A hunt event on the ledger's topic: registered, not the ledger's.
+		other, err := proto.Marshal(&huntv1.PlayerRegistered{PlayerId: account, DisplayName: "x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, err := e.types.Resolve(t.Context(), "cairn.hunt.v1.PlayerRegistered")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.produceRaw(t, ledgerTopic, []byte(account), wire.Append(nil, wire.Header{SchemaID: pr.SchemaID, Indexes: pr.Indexes}, other), newID())
+		after := e.produce(t, newID(), e.depositMsg(account, 7))
+
+		r := e.startWorker(t, "poison", ledger{}, nil)
+		eventually(t, "the deposit after the poison records", func() error {
+			if b := balances(t, e.db)[account]; b != 7 {
+				return fmt.Errorf("balance %d", b)
+			}
+			return nil
+		})
+		dead := readTopic(t, e.broker.Addr(), workers.DefaultDeadLetterTopic, 3)
+		if len(dead) != 3 {
+			t.Fatalf("%d dead letters, want 3", len(dead))
+		}
+		reasons := []string{workers.ReasonUndecodable, workers.ReasonUnknownSchema, workers.ReasonUndecodable}
+		for i, m := range dead {
+			want := map[string]string{
+				wire.HeaderDLQReason:    reasons[i],
+				wire.HeaderDLQTopic:     ledgerTopic,
+				wire.HeaderDLQPartition: strconv.Itoa(int(after.Partition)),
+				wire.HeaderDLQOffset:    strconv.FormatInt(poisonAt[i], 10),
+			}
+			for k, v := range want {
+				if got := m.Header(k); got != v {
+					t.Errorf("dead letter %d: header %s = %q, want %q", i, k, got, v)
+				}
+			}
+			if _, err := time.Parse(time.RFC3339Nano, m.Header(wire.HeaderDLQTime)); err != nil {
+				t.Errorf("dead letter %d: %s: %v", i, wire.HeaderDLQTime, err)
+			}
+			if m.Header(wire.HeaderDLQError) == "" {
+				t.Errorf("dead letter %d has no %s", i, wire.HeaderDLQError)
+			}
+		}
+		if got := r.counter(t, "cairn_worker_dead_lettered_total"); got != 3 {
+			t.Errorf("dead-lettered = %v, want 3", got)
+		}
+		if got := r.counter(t, "cairn_worker_events_skipped_total"); got != 1 {
+			t.Errorf("skipped = %v, want 1", got)
+		}
+	})
+}
+
+// TestOffsetOutOfRange saves an offset beyond the end of the log, as after
+// the topic was recreated, and checks each policy.
+func TestOffsetOutOfRange(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest, workers.OffsetFail} {
+			t.Run(string(engine)+"/"+string(policy), func(t *testing.T) {
+				t.Parallel()
+				testOffsetOutOfRange(t, newEnv(t, engine), policy)
+			})
+		}
+	}
+}
+
+func testOffsetOutOfRange(t *testing.T, e *env, policy workers.OffsetPolicy) {
+	const account = "reset"
+	pos := e.produce(t, newID(), e.depositMsg(account, 1))
+	e.produce(t, newID(), e.depositMsg(account, 2))
+	group := "reset-" + string(policy)
+	if err := workers.SaveOffset(t.Context(), e.db, ledger{}, group, pos.Topic, pos.Partition, 1000); err != nil {
+		t.Fatal(err)
+	}
+	r := e.startWorker(t, group, ledger{}, func(c *workers.Config) { c.OffsetPolicy = policy })
+	eventually(t, "the reset counted", func() error {
+		if got := r.counter(t, "cairn_worker_offset_resets_total"); got != 1 {
+			return fmt.Errorf("resets = %v", got)
+		}
+		return nil
+	})
+	switch policy {
+	case workers.OffsetEarliest:
+		eventually(t, "the balance rebuilt", func() error {
+			if b := balances(t, e.db)[account]; b != 3 {
+				return fmt.Errorf("balance %d, want 3", b)
+			}
+			return nil
+		})
+	case workers.OffsetLatest:
+		// A record after the reset is applied; the two before never are.
+		later := e.produce(t, newID(), e.depositMsg(account, 4))
+		eventually(t, "the offset after the new record", func() error {
+			got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition)
+			if err == nil && got != later.Offset+1 {
+				err = fmt.Errorf("saved offset %d, want %d", got, later.Offset+1)
+			}
+			return err
+		})
+		if b := balances(t, e.db)[account]; b != 4 {
+			t.Errorf("balance %d, want 4: the deposits before the reset are skipped", b)
+		}
+	case workers.OffsetFail:
+		if err := r.w.Healthy(); err == nil {
+			t.Error("Healthy() = nil after a failed partition")
+		}
+		time.Sleep(time.Second)
+		if got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition); err != nil || got != 1000 {
+			t.Errorf("saved offset = %d, %v; want 1000 untouched", got, err)
+		}
+	}
+	if policy != workers.OffsetFail {
+		if err := r.w.Healthy(); err != nil {
+			t.Errorf("Healthy() = %v", err)
+		}
+	}
+}
+
+// TestCrashSafety kills workers at random moments while events flow, then
+// lets one finish: every deposit counts once, and every derived event is
+// produced, under one id each.
+func TestCrashSafety(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+		want := make(map[string]int64)
+		flowing := make(chan struct{})
+		produced := make(chan int, 1)
+		go func() {
+			defer close(produced)
+			n := 0
+			for i := range 240 {
+				account := fmt.Sprintf("acct-%d", i%9)
+				e.produce(t, newID(), e.depositMsg(account, int64(i+1)))
+				want[account] += int64(i + 1)
+				n++
+				if i == 10 {
+					close(flowing)
+				}
+			}
+			produced <- n
+		}()
+		<-flowing
+		for i := range 5 {
+			r := e.startWorker(t, "crashy", ledger{}, func(c *workers.Config) { c.MaxBatch = 7 })
+			time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond)
+			workers.Crash(r.w)
+			select {
+			case <-r.done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("crash %d: worker did not stop", i)
+			}
+		}
+		total := <-produced
+		e.startWorker(t, "crashy", ledger{}, nil)
+		eventually(t, "all events applied", func() error {
+			if n := countRows(t, e.db, "worker_applied"); n < total {
+				return fmt.Errorf("%d of %d events applied", n, total)
+			}
+			if n := countRows(t, e.db, "worker_derived WHERE sent = FALSE"); n != 0 {
+				return fmt.Errorf("%d derived events unsent", n)
+			}
+			return nil
+		})
+		if diff := cmp.Diff(want, balances(t, e.db)); diff != "" {
+			t.Errorf("balances after crashes (-want +got):\n%s", diff)
+		}
+		outbox := column(t, e.db, "SELECT event_id FROM worker_derived")
+		if len(outbox) != total {
+			t.Errorf("%d derived events in the outbox, want %d", len(outbox), total)
+		}
+		inTopic := make(map[string]int)
+		for _, m := range readTopic(t, e.broker.Addr(), balancesTopic, len(outbox)) {
+			inTopic[m.Header(wire.HeaderEventID)]++
+		}
+		for _, id := range outbox {
+			if inTopic[id] == 0 {
+				t.Errorf("derived event %s never produced", id)
+			}
+		}
+		if len(inTopic) != len(outbox) {
+			t.Errorf("%d distinct derived events in the topic, %d in the outbox: %v", len(inTopic), len(outbox), slices.Sorted(maps.Keys(inTopic))[:3])
+		}
+	})
+}
