@@ -3,6 +3,7 @@ package gateway
 import (
 	"container/list"
 	"context"
+	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -26,7 +27,11 @@ type dedup struct {
 type dedupEntry struct {
 	key     string
 	created time.Time
-	done    chan struct{} // closed when accepted or err is set
+	// fingerprint and typeName describe the event that claimed the key: a
+	// later event with the key must be the same event to share its result.
+	fingerprint [sha256.Size]byte
+	typeName    string
+	done        chan struct{} // closed when accepted or err is set
 	// Set before done is closed.
 	accepted *gatewayv1.Accepted
 	err      error
@@ -37,11 +42,12 @@ func newDedup(window time.Duration, maxEntries int) *dedup {
 }
 
 // claim returns the entry for key and whether the caller owns it: the owner
-// produces the event and calls finish; the others wait for the owner with
-// wait.
-func (d *dedup) claim(key string) (*dedupEntry, bool) {
+// produces the event and calls finish; the others compare their event's
+// fingerprint with the entry's and, when it is the same event, wait for the
+// owner with wait.
+func (d *dedup) claim(key string, fingerprint [sha256.Size]byte, typeName string) (*dedupEntry, bool) {
 	if d.window <= 0 {
-		return &dedupEntry{done: make(chan struct{})}, true
+		return &dedupEntry{done: make(chan struct{}), fingerprint: fingerprint, typeName: typeName}, true
 	}
 	now := time.Now()
 	d.mu.Lock()
@@ -50,7 +56,7 @@ func (d *dedup) claim(key string) (*dedupEntry, bool) {
 	if el, ok := d.entries[key]; ok {
 		return el.Value.(*dedupEntry), false
 	}
-	e := &dedupEntry{key: key, created: now, done: make(chan struct{})}
+	e := &dedupEntry{key: key, created: now, done: make(chan struct{}), fingerprint: fingerprint, typeName: typeName}
 	d.entries[key] = d.order.PushBack(e)
 	return e, true
 }
@@ -90,4 +96,16 @@ func (e *dedupEntry) wait(ctx context.Context) (*gatewayv1.Accepted, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// fingerprint identifies an event for de-duplication: its type and its
+// payload as the client encoded it. A retry sends the same bytes.
+func fingerprint(typeName string, payload []byte) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte(typeName))
+	h.Write([]byte{0})
+	h.Write(payload)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }

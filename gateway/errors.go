@@ -27,6 +27,7 @@ import (
 // rejection is an event the gateway refuses: the client must change it.
 type rejection struct {
 	msg        string
+	code       codes.Code                     // zero means InvalidArgument
 	violations *protovalidate.ValidationError // nil unless rules failed
 	prefix     string                         // path of the validated message within the request
 }
@@ -157,7 +158,11 @@ func withDetails(st *status.Status, details ...protoadapt.MessageV1) *status.Sta
 }
 
 func (r *rejection) status() *status.Status {
-	st := status.New(codes.InvalidArgument, r.msg)
+	code := r.code
+	if code == codes.OK {
+		code = codes.InvalidArgument
+	}
+	st := status.New(code, r.msg)
 	if r.violations == nil {
 		return st
 	}

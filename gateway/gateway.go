@@ -265,7 +265,7 @@ func New(cfg Config) (*Server, error) {
 		)))
 	}
 	opts = append(opts, cfg.ServerOptions...)
-	opts = append(opts, cfg.Auth.ServerOptions(gatewayv1.EventGateway_ServiceDesc.ServiceName)...)
+	opts = append(opts, cfg.Auth.ServerOptions(cfg.Logger)...)
 	s := &Server{
 		cfg:         cfg,
 		validator:   validator,
@@ -299,7 +299,7 @@ func traces(t trace.Tracer) bool {
 
 // RegisterService serves another gRPC service on the gateway's port, such
 // as the workers' HuntService in `cairn dev`. Call it before Serve. Its
-// callers are authenticated as publishers are, and a player may ask only
+// callers are authenticated by the same interceptor as publishers, and a player may ask only
 // about themselves: a request's player_id, when set, must be theirs.
 func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
 	s.grpc.RegisterService(sd, impl)

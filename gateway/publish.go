@@ -2,9 +2,9 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -84,11 +84,15 @@ func (s *Server) call(ctx context.Context, method string, fn func(*auth.Principa
 	return fn(p)
 }
 
+// authenticate returns the caller the server's interceptor authenticated.
 func (s *Server) authenticate(ctx context.Context) (*auth.Principal, error) {
 	if s.cfg.Auth == nil {
 		return anonymous, nil
 	}
-	return s.cfg.Auth.Authenticate(ctx)
+	if p, ok := auth.FromContext(ctx); ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("%w: the call was not authenticated", auth.ErrUnauthenticated)
 }
 
 // result describes an event's outcome as a batch or stream does.
@@ -108,7 +112,8 @@ type pendingEvent struct {
 	ev       *gatewayv1.Event
 	p        *auth.Principal
 	typeName string
-	err      error // why the event went no further
+	received time.Time // by the gateway's clock
+	err      error     // why the event went no further
 
 	entry *dedupEntry
 	owner bool // this event produces; otherwise it waits for entry
@@ -128,7 +133,7 @@ type pendingEvent struct {
 // record to the producer without waiting. Callers begin events in the
 // order they must reach Kafka and end them in any order.
 func (s *Server) begin(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) *pendingEvent {
-	pe := &pendingEvent{ev: ev, p: p}
+	pe := &pendingEvent{ev: ev, p: p, received: time.Now()}
 	if ok, retry := s.limits.allow(p.ID); !ok {
 		pe.err = &rateLimited{principal: p.ID, retry: retry}
 		return pe
@@ -143,7 +148,14 @@ func (s *Server) begin(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 	if pe.err = err; err != nil {
 		return pe
 	}
-	pe.entry, pe.owner = s.dedup.claim(p.ID + "\x00" + ev.GetEventId())
+	fp := fingerprint(pe.typeName, ev.GetPayload().GetValue())
+	pe.entry, pe.owner = s.dedup.claim(p.ID+"\x00"+ev.GetEventId(), fp, pe.typeName)
+	if !pe.owner && pe.entry.fingerprint != fp {
+		pe.err = &rejection{code: codes.AlreadyExists, msg: fmt.Sprintf(
+			"event_id %q was already used for another event (a %s); a retry must repeat the event exactly, and a new event needs a new event_id",
+			ev.GetEventId(), pe.entry.typeName)}
+		return pe
+	}
 	if pe.owner {
 		if pe.err = s.send(ctx, pe, t, payload); pe.err != nil {
 			s.dedup.finish(pe.entry, nil, pe.err)
@@ -194,6 +206,9 @@ func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 	if n := proto.Size(ev); n > s.cfg.MaxEventBytes {
 		return &rejection{msg: fmt.Sprintf("event is %d bytes encoded; the limit is %d", n, s.cfg.MaxEventBytes)}
 	}
+	if err := checkTimes(ev.ProtoReflect(), "event"); err != nil {
+		return err
+	}
 	if ahead := time.Until(ev.GetOccurredAt().AsTime()); ahead > s.cfg.MaxClockSkew {
 		return &rejection{msg: fmt.Sprintf("event.occurred_at is %s in the future; at most %s of clock skew is allowed",
 			ahead.Round(time.Second), s.cfg.MaxClockSkew)}
@@ -205,10 +220,9 @@ func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 // it strictly with the registered descriptor, runs its validation rules and
 // checks its actor. The type is returned once resolved, even on error.
 func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) (*regclient.Type, protoreflect.Message, error) {
-	url := ev.GetPayload().GetTypeUrl()
-	name := protoreflect.FullName(url[strings.LastIndexByte(url, '/')+1:])
-	if !name.IsValid() {
-		return nil, nil, &rejection{msg: "event.payload.type_url " + strconv.Quote(url) + " does not end in a message name"}
+	name, err := messageName(ev.GetPayload().GetTypeUrl())
+	if err != nil {
+		return nil, nil, err
 	}
 	t, err := s.cfg.Registry.Resolve(ctx, name)
 	if err != nil {
@@ -216,6 +230,10 @@ func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 	}
 	if t.Event == nil {
 		return t, nil, &rejection{msg: string(name) + " is not an event: its schema has no (cairn.options.v1.event) option"}
+	}
+	if t.Derived {
+		return t, nil, &rejection{code: codes.PermissionDenied, msg: string(name) +
+			" is a derived event: only Cairn's workers write it, from the events they apply, so no caller may publish it"}
 	}
 	if s.cfg.Auth != nil {
 		if err := s.cfg.Auth.Authorize(p, string(name)); err != nil {
@@ -230,6 +248,9 @@ func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 		if path, num := unknownField(msg); path != "" || num != 0 {
 			return t, nil, unknownFieldRejection(name, path, num)
 		}
+	}
+	if err := checkTimes(msg, "event.payload"); err != nil {
+		return t, nil, err
 	}
 	if err := s.validator.Validate(msg); err != nil {
 		return t, nil, invalidPayload(name, err)
@@ -279,7 +300,7 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 		Topic:   t.Event.GetTopic(),
 		Key:     []byte(payload.Get(t.KeyField()).String()),
 		Value:   wire.Frame(wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
-		Headers: headers(ev, t, pe.p),
+		Headers: headers(ev, t, pe.p, pe.received),
 	}
 	pctx, cancel := s.produceContext(ctx)
 	size := int64(len(record.Value) + len(record.Key))
@@ -319,7 +340,7 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 	wait, err := s.cfg.Producer.Send(record)
 	if err != nil {
 		s.release(pe, err)
-		return err
+		return missingTopic(t, err)
 	}
 	pe.wait = wait
 	return nil
@@ -352,8 +373,19 @@ func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accept
 			)
 		}
 	}
+	err = missingTopic(pe.t, err)
 	s.dedup.finish(pe.entry, acc, err)
 	return acc, err
+}
+
+// missingTopic turns Kafka's "no such topic" into a refusal that names the
+// topic: the event cannot be published until someone creates it.
+func missingTopic(t *regclient.Type, err error) error {
+	if !errors.Is(err, kafkax.ErrUnknownTopic) {
+		return err
+	}
+	return &rejection{code: codes.FailedPrecondition, msg: fmt.Sprintf(
+		"topic %q, where %s events go, does not exist in Kafka; create it (cairn schema push can) and publish again", t.Event.GetTopic(), t.Name())}
 }
 
 // settle waits for Kafka's late answer on a record whose caller stopped
@@ -413,10 +445,11 @@ func (s *Server) produceContext(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(ctx, budget)
 }
 
-func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal) []kafkax.Header {
-	h := wire.AppendEventHeaders(make([]kafkax.Header, 0, 7+len(ev.GetHeaders())), ev.GetEventId(), string(t.Name()), t.SchemaID)
+func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal, received time.Time) []kafkax.Header {
+	h := wire.AppendEventHeaders(make([]kafkax.Header, 0, 8+len(ev.GetHeaders())), ev.GetEventId(), string(t.Name()), t.SchemaID)
 	h = append(h,
 		kafkax.Header{Key: wire.HeaderOccurredAt, Value: ev.GetOccurredAt().AsTime().AppendFormat(nil, time.RFC3339Nano)},
+		kafkax.Header{Key: wire.HeaderReceivedAt, Value: received.UTC().AppendFormat(nil, time.RFC3339Nano)},
 		kafkax.Header{Key: wire.HeaderPrincipal, Value: []byte(p.ID)},
 	)
 	for k, v := range ev.GetHeaders() {

@@ -101,6 +101,19 @@ func (c *callerCredentials) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Token, "token", "", "player JWT sent as a bearer token instead of the API key")
 }
 
+// check refuses a credential flag given explicitly empty (for example
+// --token "$(cairn token …)" when minting failed): an empty value must
+// not fall back to the dev service key. Call it after fs is parsed.
+func (c *callerCredentials) check(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if (f.Name == "token" || f.Name == "api-key") && f.Value.String() == "" && err == nil {
+			err = fmt.Errorf("--%s is empty: give a credential, or leave the flag out", f.Name)
+		}
+	})
+	return err
+}
+
 // metadata returns the call's authorization metadata.
 func (c *callerCredentials) metadata() []string {
 	switch {

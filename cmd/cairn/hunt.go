@@ -47,6 +47,9 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := creds.check(fs); err != nil {
+		return usageError{err}
+	}
 	if err := etcd.checkTarget("gateway-addr", addr); err != nil {
 		return usageError{err}
 	}

@@ -64,6 +64,9 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if err := cfg.Creds.check(fs); err != nil {
+		return usageError{err}
+	}
 	if err := checkPositive("timeout", cfg.Timeout); err != nil {
 		return usageError{err}
 	}

@@ -175,7 +175,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(authn.ServerOptions()...)
+	srv := grpc.NewServer(authn.ServerOptions(log)...)
 	huntv1.RegisterHuntServiceServer(srv, app.HuntService())
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)

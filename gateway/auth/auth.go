@@ -183,6 +183,10 @@ func New(cfg Config) (*Authenticator, error) {
 	return a, nil
 }
 
+// MaxCredentialBytes bounds an API key or bearer token: a longer one is
+// refused before it is parsed or hashed.
+const MaxCredentialBytes = 8 << 10
+
 // Authenticate identifies the caller of the call ctx belongs to: by the
 // x-api-key metadata, else by the authorization bearer (a JWT if it looks
 // like one, else an API key), else by a verified client certificate. It
@@ -190,9 +194,15 @@ func New(cfg Config) (*Authenticator, error) {
 func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if keys := md.Get("x-api-key"); len(keys) > 0 {
+		if len(keys[0]) > MaxCredentialBytes {
+			return nil, fmt.Errorf("%w: x-api-key is %d bytes; credentials are at most %d", ErrUnauthenticated, len(keys[0]), MaxCredentialBytes)
+		}
 		return a.apiKey(keys[0])
 	}
 	if values := md.Get("authorization"); len(values) > 0 {
+		if len(values[0]) > MaxCredentialBytes {
+			return nil, fmt.Errorf("%w: authorization is %d bytes; credentials are at most %d", ErrUnauthenticated, len(values[0]), MaxCredentialBytes)
+		}
 		scheme, token, ok := strings.Cut(values[0], " ")
 		if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
 			return nil, fmt.Errorf("%w: authorization metadata must be \"Bearer <token>\"", ErrUnauthenticated)

@@ -81,6 +81,10 @@ type Position struct {
 // Such failures are worth retrying.
 var ErrProduce = errors.New("kafka did not accept the record")
 
+// topicCheckTimeout bounds the metadata request that checks a topic the
+// producer has not produced to yet.
+const topicCheckTimeout = 5 * time.Second
+
 // Producer produces records and waits for Kafka's acknowledgement. It is
 // idempotent (no duplicates from internal retries) with acks=all.
 //
@@ -90,6 +94,7 @@ type Producer struct {
 	log    *slog.Logger
 	done   chan struct{} // closed when the event loop has drained
 	closed sync.Once
+	known  sync.Map // topic name → struct{}: topics Kafka has said exist
 }
 
 // ProducerOptions configures NewProducer.
@@ -202,6 +207,9 @@ func (p *Producer) Send(r Record) (wait func(ctx context.Context) (Position, err
 }
 
 func (p *Producer) send(r Record) (*delivery, error) {
+	if err := p.checkTopic(r.Topic); err != nil {
+		return nil, err
+	}
 	d := &delivery{topic: r.Topic, report: make(chan kafka.Event, 1), closed: p.done}
 	msg := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &d.topic, Partition: kafka.PartitionAny},
@@ -254,6 +262,8 @@ func (d *delivery) take(ev kafka.Event) (Position, error) {
 	switch {
 	case !ok:
 		d.err = fmt.Errorf("produce to %s: %w: unexpected delivery event %v", d.topic, ErrProduce, ev)
+	case unknownTopic(m.TopicPartition.Error):
+		d.err = fmt.Errorf("produce to %s: %w: %w", d.topic, ErrUnknownTopic, m.TopicPartition.Error)
 	case m.TopicPartition.Error != nil:
 		d.err = fmt.Errorf("produce to %s: %w: %w", d.topic, ErrProduce, m.TopicPartition.Error)
 	default:
@@ -301,4 +311,38 @@ func (p *Producer) Close(ctx context.Context) (err error) {
 		}
 	})
 	return err
+}
+
+// checkTopic asks Kafka, the first time a topic is produced to, whether it
+// exists, so that a record for a missing topic fails at once with
+// ErrUnknownTopic instead of waiting out the delivery timeout. When Kafka
+// cannot be asked, the record is produced and librdkafka decides.
+func (p *Producer) checkTopic(topic string) error {
+	if _, ok := p.known.Load(topic); ok {
+		return nil
+	}
+	md, err := p.p.GetMetadata(&topic, false, int(topicCheckTimeout.Milliseconds()))
+	if err != nil {
+		return nil
+	}
+	tm, ok := md.Topics[topic]
+	switch {
+	case !ok:
+		return nil
+	case unknownTopic(tm.Error):
+		return fmt.Errorf("produce to %s: %w", topic, ErrUnknownTopic)
+	case tm.Error.Code() == kafka.ErrNoError && len(tm.Partitions) > 0:
+		p.known.Store(topic, struct{}{})
+	}
+	return nil
+}
+
+// unknownTopic reports whether err is Kafka's answer that a topic does not
+// exist.
+func unknownTopic(err error) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	return kerr.Code() == kafka.ErrUnknownTopicOrPart || kerr.Code() == kafka.ErrUnknownTopic
 }

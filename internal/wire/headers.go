@@ -21,12 +21,12 @@ const (
 	// HeaderOccurredAt is when the client says the event happened, RFC 3339
 	// with nanoseconds.
 	HeaderOccurredAt = "cairn-occurred-at"
+	// HeaderReceivedAt is when the gateway received the event, by its own
+	// clock, RFC 3339 with nanoseconds in UTC. Unlike HeaderOccurredAt, which
+	// the client chooses, it can be trusted for order, rates and elapsed time.
+	HeaderReceivedAt = "cairn-received-at"
 	// HeaderPrincipal is who published the event through the gateway.
 	HeaderPrincipal = "cairn-principal"
-	// HeaderReceivedAt is when the gateway received the event, by its own
-	// clock: RFC 3339 with nanoseconds, UTC. The game rules judge by it,
-	// never by the client's claimed times.
-	HeaderReceivedAt = "cairn-received-at"
 )
 
 // Dead-letter headers, added to a record's own when a worker sends it to

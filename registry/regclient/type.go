@@ -40,6 +40,9 @@ type Type struct {
 	// Event holds the (cairn.options.v1.event) option, or nil when the
 	// message is not a publishable event.
 	Event *optionsv1.EventOptions
+	// Derived reports that the event is one only Cairn's workers write (the
+	// event option derived): the gateway refuses it from every caller.
+	Derived bool
 }
 
 // Name returns the message's full name.
@@ -66,6 +69,7 @@ func newType(schemaID int32, subject string, md protoreflect.MessageDescriptor) 
 		return t, nil
 	}
 	t.Event = opts
+	t.Derived = opts.GetDerived()
 	if !topicName.MatchString(opts.GetTopic()) {
 		return nil, fmt.Errorf("%s: event topic %q is not a valid Kafka topic name", md.FullName(), opts.GetTopic())
 	}
