@@ -82,6 +82,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Events refused because their principal exceeded its rate limit, by role.",
 		}, []string{"role"}),
 	}
+	// The series alerts are written against exist from the start.
+	for _, method := range []string{"Publish", "PublishBatch", "PublishStream"} {
+		m.requests.WithLabelValues(method, codes.OK.String())
+	}
 	if reg == nil {
 		return m, nil
 	}

@@ -28,8 +28,9 @@ type Server struct {
 
 // NewServer serves r's REST API, configured by opts, and its gRPC API,
 // which checks the same credentials: registering needs a schema owner, and
-// reads need a principal when opts.ProtectReads.
-func NewServer(r *Registry, opts HandlerOptions) (*Server, error) {
+// reads need a principal when opts.ProtectReads. Its gRPC server takes
+// grpcOpts too (interceptors chain after the credentials check).
+func NewServer(r *Registry, opts HandlerOptions, grpcOpts ...grpc.ServerOption) (*Server, error) {
 	rest, err := NewHandler(r, opts)
 	if err != nil {
 		return nil, err
@@ -40,7 +41,7 @@ func NewServer(r *Registry, opts HandlerOptions) (*Server, error) {
 	}
 	auth := newAuthenticator(opts.Principals, opts.ProtectReads)
 	// Schemas may be up to 4 MiB of text; leave room for the envelope.
-	g := grpc.NewServer(grpc.MaxRecvMsgSize(5<<20), grpc.MaxSendMsgSize(16<<20), grpc.UnaryInterceptor(svc.authorize(auth)))
+	g := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(5 << 20), grpc.MaxSendMsgSize(16 << 20), grpc.UnaryInterceptor(svc.authorize(auth))}, grpcOpts...)...)
 	registryv1.RegisterRegistryServiceServer(g, svc)
 	mux := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc") {

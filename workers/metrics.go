@@ -21,7 +21,9 @@ type metrics struct {
 	skipped      *prometheus.CounterVec
 }
 
-func newMetrics(r prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the worker's metrics with r and creates the series
+// of each input topic, so they exist before the first record.
+func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 	m := &metrics{
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "cairn_worker_consumer_lag",
@@ -76,7 +78,19 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	register(r, &m.derived, &err)
 	register(r, &m.batch, &err)
 	register(r, &m.skipped, &err)
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range topics {
+		m.applied.WithLabelValues(t)
+		m.duplicates.WithLabelValues(t)
+		m.retries.WithLabelValues(t)
+		m.skipped.WithLabelValues(t)
+		for _, reason := range []string{ReasonUndecodable, ReasonUnknownSchema} {
+			m.deadLettered.WithLabelValues(t, reason)
+		}
+	}
+	return m, nil
 }
 
 // register registers *c, or replaces it by the collector registered before

@@ -89,7 +89,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	}
 	// Every series carries the worker's group, so that two apps in one
 	// process (cairn dev's hunt worker and event log) count apart.
-	m, err := newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"group": cfg.Group}, cfg.Metrics))
+	m, err := newMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"group": cfg.Group}, cfg.Metrics), cfg.Topics)
 	if err != nil {
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}

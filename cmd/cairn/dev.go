@@ -16,10 +16,12 @@ import (
 
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/internal/sqldb"
+	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -63,7 +65,7 @@ func (c *devConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := devConfig{}
 	fs := newFlagSet("dev", "[flags]",
 		"Runs the whole system in one process: an in-memory Kafka-protocol broker, the\n"+
@@ -85,10 +87,12 @@ func runDev(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	log := cfg.Log.logger(stderr)
-	return dev(ctx, cfg, log)
+	return dev(ctx, cfg, log, stdout)
 }
 
-func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
+// dev runs the whole system until ctx ends; once it is ready it writes where
+// everything is to stdout.
+func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer) error {
 	reg, closeRegistry, err := openRegistry(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return err
@@ -101,7 +105,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err := regclient.RegisterFiles(ctx, reg, files...); err != nil {
 		return fmt.Errorf("the hunt schemas cannot be registered in %s (to start afresh, remove that database): %w", cfg.DatabaseURL, err)
 	}
-	stopRegistry, err := serveRegistry(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log)
+	metrics := newMetrics()
+	stopRegistry, err := serveRegistry(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -132,7 +137,6 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	}
 	defer stopTopics()
 
-	metrics := newMetrics()
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaAddr, Logger: log})
 	if err != nil {
 		return err
@@ -201,7 +205,11 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Auth: authn, Metrics: metrics, Logger: log})
+	rpcMetrics, err := admin.NewGRPCMetrics(metrics, &gatewayv1.EventGateway_ServiceDesc, &huntv1.HuntService_ServiceDesc)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Auth: authn, Metrics: metrics, Logger: log, ServerOptions: rpcMetrics.ServerOptions()})
 	if err != nil {
 		return err
 	}
@@ -222,6 +230,9 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		lis.Close()
 		return err
 	}
+	ready := func(ctx context.Context) error {
+		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
+	}
 	con, closeConsole, err := newDevConsole(devConsoleConfig{
 		registry: reg, types: types, brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
 		deadLetters: workers.DefaultDeadLetterTopic, producer: producer, metrics: metrics, log: log,
@@ -236,9 +247,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 		return err
 	}
 	defer closeConsole()
-	stopAdmin, err := startAdminConsole(cfg.AdminAddr, cfg.Pprof, metrics, func(ctx context.Context) error {
-		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
-	}, con, log)
+	stopAdmin, err := startAdminConsole(cfg.AdminAddr, cfg.Pprof, metrics, ready, con, log)
 	if err != nil {
 		deregister(context.Background())
 		lis.Close()
@@ -259,6 +268,13 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	gatewayDone := make(chan error, 1)
 	go func() { gatewayDone <- gw.Serve(lis) }()
 	log.Info("gateway listening", "addr", lis.Addr().String())
+	announceCtx, stopAnnounce := context.WithCancel(ctx)
+	defer stopAnnounce()
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		announceReady(announceCtx, stdout, devAddrs{Gateway: lis.Addr().String(), Registry: cfg.RegistryAddr, Kafka: broker.Addr(), Admin: cfg.AdminAddr}, ready)
+	}()
 
 	var runErr error
 	select {
@@ -275,6 +291,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger) error {
 	// derived events, and its end closes the WatchPlayer streams, which the
 	// gateway's port serves. Then the gateway stops taking calls and
 	// finishes the ones in progress, and the producer delivers what it holds.
+	stopAnnounce()
+	<-announced
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	deregister(shutdownCtx)

@@ -105,7 +105,7 @@ func TestEtcdGatewayFailover(t *testing.T) {
 	registryLog, registryDone := new(lockedBuffer), make(chan int, 1)
 	registryAddr := freeAddr(t)
 	go func() {
-		registryDone <- run(ctx, append([]string{"registry", "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")}, etcdFlags...), new(bytes.Buffer), registryLog)
+		registryDone <- run(ctx, append([]string{"registry", "--registry-addr", registryAddr, "--admin-addr", freeAddr(t), "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")}, etcdFlags...), new(bytes.Buffer), registryLog)
 	}()
 	defer func() {
 		stop()

@@ -33,6 +33,7 @@ func commands() []command {
 		{"bench", "drive load against a running gateway and measure it", runBench},
 		{"tail", "print the records of topics, decoded through the registry", runTail},
 		{"dlq", "list, show and replay dead letters", runDLQ},
+		{"version", "print the version and VCS revision cairn was built from", runVersion},
 	}
 }
 
@@ -51,6 +52,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {

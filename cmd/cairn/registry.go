@@ -12,11 +12,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+
+	"github.com/cairnhq/cairn/internal/admin"
+	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
 )
 
 type registryConfig struct {
 	Addr            string
+	AdminAddr       string
 	DatabaseURL     string
 	CredentialsFile string
 	ProtectReads    bool
@@ -29,6 +35,9 @@ type registryConfig struct {
 func (c *registryConfig) Validate() error {
 	var errs []error
 	if err := checkAddr("registry-addr", c.Addr); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkAddr("admin-addr", c.AdminAddr); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Etcd.Validate(); err != nil {
@@ -61,6 +70,7 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 			"   {\"name\": \"gateway\", \"api_key\": \"…\", \"role\": \"reader\"}]",
 		stderr)
 	fs.StringVar(&cfg.Addr, "registry-addr", "127.0.0.1:8081", "REST and gRPC listen address")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9466", "admin HTTP listen address: /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-registry.db", "database: sqlite:PATH or postgres://…")
 	fs.StringVar(&cfg.CredentialsFile, "credentials-file", "", "JSON file of principals allowed to use the API")
 	fs.BoolVar(&cfg.ProtectReads, "protect-reads", false, "require credentials for reads too")
@@ -91,10 +101,22 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 		return err
 	}
 	defer disc.Close()
-	stop, err := serveRegistry(reg, opts, cfg.Addr, log)
+	metrics := newMetrics()
+	stop, err := serveRegistry(reg, opts, cfg.Addr, log, metrics)
 	if err != nil {
 		return err
 	}
+	stopAdmin, err := startAdmin(cfg.AdminAddr, false, metrics, nil, log)
+	if err != nil {
+		return errors.Join(err, stop(ctx))
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := stopAdmin(ctx); err != nil {
+			log.Warn("admin shutdown", "error", err)
+		}
+	}()
 	deregister, err := announce(disc, log, "registry", cfg.Addr)
 	if err != nil {
 		return errors.Join(err, stop(ctx))
@@ -109,8 +131,17 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 
 // serveRegistry serves the registry's REST and gRPC APIs on addr until the
 // returned stop is called.
-func serveRegistry(reg *registry.Registry, opts registry.HandlerOptions, addr string, log *slog.Logger) (stop func(context.Context) error, err error) {
-	srv, err := registry.NewServer(reg, opts)
+// Its gRPC calls are counted in metrics, when not nil.
+func serveRegistry(reg *registry.Registry, opts registry.HandlerOptions, addr string, log *slog.Logger, metrics prometheus.Registerer) (stop func(context.Context) error, err error) {
+	var grpcOpts []grpc.ServerOption
+	if metrics != nil {
+		gm, err := admin.NewGRPCMetrics(metrics, &registryv1.RegistryService_ServiceDesc)
+		if err != nil {
+			return nil, err
+		}
+		grpcOpts = gm.ServerOptions()
+	}
+	srv, err := registry.NewServer(reg, opts, grpcOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func TestProductionRoles(t *testing.T) {
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	roles := map[string][]string{
-		"registry": {"registry", "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
+		"registry": {"registry", "--registry-addr", registryAddr, "--admin-addr", freeAddr(t), "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
 		"gateway":  {"gateway", "--gateway-addr", gatewayAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
 		"worker":   {"worker", "--grpc-addr", workerAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile},
 	}

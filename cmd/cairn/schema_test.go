@@ -99,7 +99,7 @@ func startSchemaEnv(t *testing.T) schemaEnv {
 	stop, err := serveRegistry(reg, registry.HandlerOptions{Logger: log, Principals: []registry.Principal{
 		{Name: "shop", APIKey: ownerKey, Role: registry.RoleSchemaOwner},
 		{Name: "shop-ci-reader", APIKey: readerKey, Role: registry.RoleReader},
-	}}, addr, log)
+	}}, addr, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

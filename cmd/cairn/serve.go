@@ -12,23 +12,22 @@ import (
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnhq/cairn/internal/admin"
+	"github.com/cairnhq/cairn/internal/buildinfo"
 	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
 )
 
-// newMetrics returns a metrics registry with the process's own metrics.
+// newMetrics returns a metrics registry with the process's own metrics and
+// cairn_build_info.
 func newMetrics() *prometheus.Registry {
-	m := prometheus.NewRegistry()
-	m.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return m
+	return admin.NewRegistry(buildinfo.Read())
 }
 
 // startAdmin serves /metrics, /healthz and /readyz on addr, and

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -175,7 +176,11 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(authn.ServerOptions(log)...)
+	rpcMetrics, err := admin.NewGRPCMetrics(metrics, &huntv1.HuntService_ServiceDesc)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(append(authn.ServerOptions(log), rpcMetrics.ServerOptions()...)...)
 	huntv1.RegisterHuntServiceServer(srv, app.HuntService())
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)

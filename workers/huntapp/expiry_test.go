@@ -47,7 +47,7 @@ func TestWatchEndsWhenTokenExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(authn.ServerOptions()...)
+	srv := grpc.NewServer(authn.ServerOptions(nil)...)
 	huntv1.RegisterHuntServiceServer(srv, r.app.HuntService())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
