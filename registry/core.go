@@ -195,6 +195,7 @@ func (x *index) build(row schemaRow) (*regclient.Schema, error) {
 		return nil, err
 	}
 	s.ID, s.References = row.id, row.refs
+	s.Metadata, s.RuleSet = row.metadata, row.ruleSet
 	return s, nil
 }
 

@@ -368,9 +368,9 @@ func TestSettings(t *testing.T) {
 			t.Errorf("CheckCompatibility of a breaking change = %v, %v", msgs, err)
 		}
 
-		_, err = r.SetMode(ctx, "", "SOMETIMES")
+		_, err = r.SetMode(ctx, "", "SOMETIMES", false)
 		wantCode(t, err, regclient.CodeInvalidMode)
-		if _, err := r.SetMode(ctx, "s", "readonly"); err != nil {
+		if _, err := r.SetMode(ctx, "s", "readonly", false); err != nil {
 			t.Fatal(err)
 		}
 		_, err = r.Register(ctx, "s", proto3("message Thing { string id = 1; bytes more = 3; }"))
@@ -381,8 +381,24 @@ func TestSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		// IMPORT on a registry holding versions needs force, as in
+		// Confluent; a subject without versions does not.
+		_, err = r.SetMode(ctx, "", "IMPORT", false)
+		wantCode(t, err, regclient.CodeOperationNotPermitted)
+		_, err = r.SetMode(ctx, "s", "IMPORT", false)
+		wantCode(t, err, regclient.CodeOperationNotPermitted)
+		if m, err := r.Mode(ctx, "", false); err != nil || m != "READWRITE" {
+			t.Errorf("global mode after a refused IMPORT = %s, %v", m, err)
+		}
+		if _, err := r.SetMode(ctx, "empty", "IMPORT", false); err != nil {
+			t.Errorf("IMPORT on a subject without versions: %v", err)
+		}
+		if _, err := r.DeleteMode(ctx, "empty"); err != nil {
+			t.Fatal(err)
+		}
+
 		// IMPORT keeps another registry's ids, and new ids stay above them.
-		if _, err := r.SetMode(ctx, "", "IMPORT"); err != nil {
+		if _, err := r.SetMode(ctx, "", "IMPORT", true); err != nil {
 			t.Fatal(err)
 		}
 		in := proto3("message Imported { string id = 1; }")
@@ -393,7 +409,7 @@ func TestSettings(t *testing.T) {
 		if vs, _ := r.Versions(ctx, "imported", false); !slices.Equal(vs, []int{4}) {
 			t.Errorf("imported versions = %v, want [4]", vs)
 		}
-		if _, err := r.SetMode(ctx, "", "READWRITE"); err != nil {
+		if _, err := r.SetMode(ctx, "", "READWRITE", false); err != nil {
 			t.Fatal(err)
 		}
 		if id, err := r.Register(ctx, "next", proto3("message Next { string id = 1; }")); err != nil || id <= 100 {
@@ -496,7 +512,7 @@ func TestImportedIDsBelowTheHighest(t *testing.T) {
 	t.Parallel()
 	r := open(t, sqldb.SQLite)
 	ctx := t.Context()
-	if _, err := r.SetMode(ctx, "", "IMPORT"); err != nil {
+	if _, err := r.SetMode(ctx, "", "IMPORT", false); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []int32{100, 5} {

@@ -434,7 +434,7 @@ func TestGRPCErrors(t *testing.T) {
 	g := startGRPC(t)
 	g.register(t, commonSubject, moneyProto, nil)
 	g.register(t, orderSubject, orderV1, moneyRef)
-	if _, err := g.core.SetMode(t.Context(), "frozen", registry.ModeReadOnly); err != nil {
+	if _, err := g.core.SetMode(t.Context(), "frozen", registry.ModeReadOnly, false); err != nil {
 		t.Fatal(err)
 	}
 

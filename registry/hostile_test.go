@@ -36,7 +36,7 @@ func TestHostileImportIDAtTheTopOfInt32(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := r.SetMode(ctx, "", registry.ModeImport); err != nil {
+			if _, err := r.SetMode(ctx, "", registry.ModeImport, true); err != nil {
 				t.Fatal(err)
 			}
 			in := proto3("message Top { string id = 1; }")
@@ -48,7 +48,7 @@ func TestHostileImportIDAtTheTopOfInt32(t *testing.T) {
 			if err != nil || next <= 0 || next == math.MaxInt32 {
 				t.Fatalf("register after the import: id %d, error %v", next, err)
 			}
-			if _, err := r.SetMode(ctx, "", registry.ModeReadWrite); err != nil {
+			if _, err := r.SetMode(ctx, "", registry.ModeReadWrite, false); err != nil {
 				t.Fatal(err)
 			}
 			if id, err := r.Register(ctx, "readwrite", proto3("message ReadWrite { string id = 1; }")); err != nil || id <= next {
@@ -95,7 +95,7 @@ func testOverflowedSequenceRecovers(t *testing.T, db *sqldb.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.SetMode(ctx, "", registry.ModeImport); err != nil {
+	if _, err := r.SetMode(ctx, "", registry.ModeImport, true); err != nil {
 		t.Fatal(err)
 	}
 	in := proto3("message Top { string id = 1; }")
@@ -103,7 +103,7 @@ func testOverflowedSequenceRecovers(t *testing.T, db *sqldb.DB) {
 	if _, err := r.Register(ctx, "top", in); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.SetMode(ctx, "", registry.ModeReadWrite); err != nil {
+	if _, err := r.SetMode(ctx, "", registry.ModeReadWrite, false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, `UPDATE registry_ids SET next_id = 2147483648 WHERE name = 'schema'`); err != nil {

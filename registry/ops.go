@@ -62,6 +62,13 @@ func (r *Registry) Register(ctx context.Context, subject string, in regclient.Sc
 	return id, nil
 }
 
+// sameSchema reports whether a and b are the same schema: the same content
+// whatever its formatting, and also whatever its declarations' order when
+// normalize; and the same metadata and rule set.
+func sameSchema(a, b *regclient.Schema, normalize bool) bool {
+	return a.Identity(normalize) == b.Identity(normalize)
+}
+
 // errStale says the index lacks a schema that the store's versions use.
 var errStale = errors.New("the registry's index is behind its store")
 
@@ -85,7 +92,7 @@ func (r *Registry) register(ctx context.Context, subject string, in regclient.Sc
 			}
 		}
 		for _, v := range versions {
-			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted && have.Fingerprint() == s.Fingerprint() {
+			if have, ok := x.schemas[v.schemaID]; ok && !v.deleted && sameSchema(have, s, in.Normalize) {
 				id = v.schemaID
 				return nil
 			}
@@ -99,6 +106,19 @@ func (r *Registry) register(ctx context.Context, subject string, in regclient.Sc
 			}
 			if problems := checkCompatibility(level, s, existing); len(problems) > 0 {
 				return regclient.Errorf(regclient.CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", subject, strings.Join(problems, ", "))
+			}
+		}
+		if in.Normalize && in.ID == 0 {
+			// The same schema in canonical form, in another subject or
+			// order, keeps its id.
+			var same *regclient.Schema
+			for _, have := range x.schemas {
+				if sameSchema(have, s, true) && slices.Equal(have.References, in.References) && (same == nil || have.ID < same.ID) {
+					same = have
+				}
+			}
+			if same != nil {
+				s = same
 			}
 		}
 		if id, err = insertSchema(ctx, tx, s, in.References, in.ID); err != nil {
@@ -145,6 +165,7 @@ func (r *Registry) parse(ctx context.Context, in regclient.SchemaInput) (*regcli
 		return nil, err
 	}
 	s.References = in.References
+	s.Metadata, s.RuleSet = in.Metadata, in.RuleSet
 	return s, nil
 }
 
@@ -161,7 +182,7 @@ func (r *Registry) LookUp(ctx context.Context, subject string, in regclient.Sche
 		}
 		for i := len(vs) - 1; i >= 0; i-- {
 			v := vs[i]
-			if have, ok := x.schemas[v.schemaID]; ok && have.Fingerprint() == s.Fingerprint() && (deleted || !v.deleted) {
+			if have, ok := x.schemas[v.schemaID]; ok && sameSchema(have, s, in.Normalize) && (deleted || !v.deleted) {
 				return &regclient.SubjectVersion{Subject: subject, Version: v.version, Schema: have, Deleted: v.deleted}, nil
 			}
 		}
@@ -236,6 +257,52 @@ func (r *Registry) Subjects(_ context.Context, prefix string, deleted bool) []st
 	}
 	slices.Sort(subjects)
 	return subjects
+}
+
+// SchemaFilter selects the versions Schemas lists.
+type SchemaFilter struct {
+	// SubjectPrefix keeps subjects whose names start with it.
+	SubjectPrefix string
+	// Deleted keeps soft-deleted versions too.
+	Deleted bool
+	// LatestOnly keeps each subject's latest version (among those kept).
+	LatestOnly bool
+	// Offset skips that many versions of the result; Limit, when above
+	// zero, keeps at most that many.
+	Offset, Limit int
+}
+
+// Schemas lists the versions f selects, by subject then version, as
+// Confluent's GET /schemas does.
+func (r *Registry) Schemas(_ context.Context, f SchemaFilter) []regclient.SubjectVersion {
+	x := r.current()
+	subjects := make([]string, 0, len(x.subjects))
+	for s := range x.subjects {
+		if strings.HasPrefix(s, f.SubjectPrefix) {
+			subjects = append(subjects, s)
+		}
+	}
+	slices.Sort(subjects)
+	out := []regclient.SubjectVersion{}
+	for _, subject := range subjects {
+		var kept []regclient.SubjectVersion
+		for _, v := range x.subjects[subject] {
+			s, ok := x.schemas[v.schemaID]
+			if !ok || v.deleted && !f.Deleted {
+				continue // a schema that does not compile is not served
+			}
+			kept = append(kept, regclient.SubjectVersion{Subject: subject, Version: v.version, Schema: s, Deleted: v.deleted})
+		}
+		if f.LatestOnly && len(kept) > 1 {
+			kept = kept[len(kept)-1:]
+		}
+		out = append(out, kept...)
+	}
+	out = out[min(max(f.Offset, 0), len(out)):]
+	if f.Limit > 0 && f.Limit < len(out) {
+		out = out[:f.Limit]
+	}
+	return out
 }
 
 // Versions lists a subject's version numbers.

@@ -121,6 +121,7 @@ func (h *restHandler) routes() {
 	h.handle("GET /subjects/{subject}/versions/{version}/schema", read, h.getVersionText)
 	h.handle("GET /subjects/{subject}/versions/{version}/referencedby", read, h.referencedBy)
 
+	h.handle("GET /schemas", read, h.listSchemas)
 	h.handle("GET /schemas/types", read, func(*http.Request) (any, error) { return []string{regclient.TypeProtobuf}, nil })
 	h.handle("GET /schemas/ids/{id}", read, h.schemaByID)
 	h.handle("GET /schemas/ids/{id}/schema", read, h.schemaTextByID)
@@ -136,6 +137,7 @@ func (h *restHandler) routes() {
 
 	h.handle("GET /mode", read, h.getMode)
 	h.handle("PUT /mode", write, h.setMode)
+	h.handle("DELETE /mode", write, h.deleteMode)
 	h.handle("GET /mode/{subject}", read, h.getMode)
 	h.handle("PUT /mode/{subject}", write, h.setMode)
 	h.handle("DELETE /mode/{subject}", write, h.deleteMode)

@@ -34,6 +34,7 @@ func (h *restHandler) check(r *http.Request, version int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.Normalize = flag(r, "normalize")
 	verbose := flag(r, "verbose")
 	problems, err := h.reg.CheckCompatibility(r.Context(), r.PathValue("subject"), version, in)
 	if err != nil {

@@ -36,7 +36,7 @@ const (
 )
 
 // schemaRequest is the body of register, lookup and compatibility
-// requests. Fields Cairn does not use (metadata, ruleSet, …) are ignored,
+// requests. Fields Cairn does not use are ignored,
 // as Confluent ignores unknown ones.
 type schemaRequest struct {
 	Schema     *string               `json:"schema"`
@@ -46,6 +46,10 @@ type schemaRequest struct {
 	// refused with a reason rather than as JSON of the wrong type.
 	ID      json.Number `json:"id"`
 	Version int         `json:"version"`
+	// Metadata and RuleSet are stored with the schema as sent (in a
+	// canonical JSON form); they must be JSON objects.
+	Metadata json.RawMessage `json:"metadata"`
+	RuleSet  json.RawMessage `json:"ruleSet"`
 }
 
 // input checks the request's fields as Confluent's API defines them and
@@ -70,7 +74,35 @@ func (q *schemaRequest) input() (regclient.SchemaInput, error) {
 		in.ID = int32(max(id, 0))
 	}
 	in.Version = max(q.Version, 0)
+	var err error
+	if in.Metadata, err = canonicalObject("metadata", q.Metadata); err != nil {
+		return regclient.SchemaInput{}, err
+	}
+	if in.RuleSet, err = canonicalObject("ruleSet", q.RuleSet); err != nil {
+		return regclient.SchemaInput{}, err
+	}
 	return in, nil
+}
+
+// canonicalObject re-encodes a JSON object with its keys sorted, so that
+// equal objects are equal bytes; null, {} or nothing is nil.
+func canonicalObject(field string, raw json.RawMessage) (json.RawMessage, error) {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil || v == nil {
+		return nil, nil
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: %s must be a JSON object", field)
+	}
+	if len(obj) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", field, err)
+	}
+	return b, nil
 }
 
 // schemaResponse is a subject's version, as GET /subjects/{s}/versions/{v}
@@ -82,6 +114,8 @@ type schemaResponse struct {
 	SchemaType string                `json:"schemaType"`
 	References []regclient.Reference `json:"references"`
 	Schema     string                `json:"schema"`
+	Metadata   json.RawMessage       `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage       `json:"ruleSet,omitempty"`
 }
 
 // schemaByIDResponse is a schema as GET /schemas/ids/{id} answers it.
@@ -89,6 +123,8 @@ type schemaByIDResponse struct {
 	SchemaType string                `json:"schemaType"`
 	References []regclient.Reference `json:"references"`
 	Schema     string                `json:"schema"`
+	Metadata   json.RawMessage       `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage       `json:"ruleSet,omitempty"`
 }
 
 type idResponse struct {

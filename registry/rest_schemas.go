@@ -34,7 +34,7 @@ func (h *restHandler) schemaByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return schemaByIDResponse{SchemaType: regclient.TypeProtobuf, References: refsOrEmpty(s.References), Schema: schemaText(r, s)}, nil
+	return schemaByIDResponse{SchemaType: regclient.TypeProtobuf, References: refsOrEmpty(s.References), Schema: schemaText(r, s), Metadata: s.Metadata, RuleSet: s.RuleSet}, nil
 }
 
 // GET /schemas/ids/{id}/schema: the text alone.
@@ -80,4 +80,41 @@ func (h *restHandler) versionsByID(r *http.Request) (any, error) {
 		out[i] = subjectVersionResponse{Subject: u.Subject, Version: u.Version}
 	}
 	return out, nil
+}
+
+// GET /schemas (?subjectPrefix, ?deleted, ?latestOnly, ?offset, ?limit):
+// the versions selected, each as GET /subjects/{subject}/versions/{version}
+// answers it. A limit of zero or below, or none, means no limit.
+func (h *restHandler) listSchemas(r *http.Request) (any, error) {
+	f := SchemaFilter{
+		SubjectPrefix: r.URL.Query().Get("subjectPrefix"),
+		Deleted:       flag(r, "deleted"),
+		LatestOnly:    flag(r, "latestOnly"),
+	}
+	var err error
+	if f.Offset, err = intParam(r, "offset"); err != nil {
+		return nil, err
+	}
+	if f.Limit, err = intParam(r, "limit"); err != nil {
+		return nil, err
+	}
+	svs := h.reg.Schemas(r.Context(), f)
+	out := make([]schemaResponse, len(svs))
+	for i := range svs {
+		out[i] = versionResponse(r, &svs[i])
+	}
+	return out, nil
+}
+
+// intParam reads an integer query parameter; absent is 0.
+func intParam(r *http.Request, name string) (int, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, regclient.Errorf(http.StatusBadRequest, "Invalid %s %q: not an integer", name, s)
+	}
+	return int(n), nil
 }

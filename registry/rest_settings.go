@@ -45,20 +45,21 @@ func (h *restHandler) getMode(r *http.Request) (any, error) {
 	return modeBody{Mode: mode}, nil
 }
 
-// PUT /mode[/{subject}]: takes and answers {"mode": …}.
+// PUT /mode[/{subject}] (?force): takes and answers {"mode": …}.
 func (h *restHandler) setMode(r *http.Request) (any, error) {
 	var q modeBody
 	if err := h.decode(r, &q); err != nil {
 		return nil, err
 	}
-	mode, err := h.reg.SetMode(r.Context(), r.PathValue("subject"), q.Mode)
+	mode, err := h.reg.SetMode(r.Context(), r.PathValue("subject"), q.Mode, flag(r, "force"))
 	if err != nil {
 		return nil, err
 	}
 	return modeBody{Mode: mode}, nil
 }
 
-// DELETE /mode/{subject}: the mode removed, {"mode": …}.
+// DELETE /mode[/{subject}]: the mode removed (the global one reset to
+// READWRITE), {"mode": …}.
 func (h *restHandler) deleteMode(r *http.Request) (any, error) {
 	mode, err := h.reg.DeleteMode(r.Context(), r.PathValue("subject"))
 	if err != nil {

@@ -36,6 +36,8 @@ func versionResponse(r *http.Request, sv *regclient.SubjectVersion) schemaRespon
 		SchemaType: regclient.TypeProtobuf,
 		References: refsOrEmpty(sv.Schema.References),
 		Schema:     schemaText(r, sv.Schema),
+		Metadata:   sv.Schema.Metadata,
+		RuleSet:    sv.Schema.RuleSet,
 	}
 }
 
@@ -62,6 +64,7 @@ func (h *restHandler) lookUp(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.Normalize = flag(r, "normalize")
 	sv, err := h.reg.LookUp(r.Context(), r.PathValue("subject"), in, flag(r, "deleted"))
 	if err != nil {
 		return nil, err
@@ -79,6 +82,7 @@ func (h *restHandler) register(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	in.Normalize = flag(r, "normalize")
 	id, err := h.reg.Register(r.Context(), r.PathValue("subject"), in)
 	if err != nil {
 		return nil, err

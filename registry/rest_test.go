@@ -160,6 +160,13 @@ func TestRESTShapes(t *testing.T) {
 		{"GET", "/mode/orders-value", nil, `{"mode":"READONLY"}`, false},
 		{"DELETE", "/mode/orders-value", nil, `{"mode":"READONLY"}`, false},
 		{"GET", "/mode/orders-value?defaultToGlobal=true", nil, `{"mode":"READWRITE"}`, false},
+		// IMPORT on a registry holding versions needs force.
+		{"PUT", "/mode?force=true", []byte(`{"mode":"IMPORT"}`), `{"mode":"IMPORT"}`, false},
+		{"GET", "/mode/orders-value?defaultToGlobal=true", nil, `{"mode":"IMPORT"}`, false},
+		{"DELETE", "/mode", nil, `{"mode":"IMPORT"}`, false},
+		{"GET", "/mode", nil, `{"mode":"READWRITE"}`, false},
+		{"PUT", "/mode/new-subject", []byte(`{"mode":"IMPORT"}`), `{"mode":"IMPORT"}`, false},
+		{"DELETE", "/mode/new-subject", nil, `{"mode":"IMPORT"}`, false},
 		{"POST", "/compatibility/subjects/orders-value/versions/latest", schemaBody(t, orderProtoV2, commonRef), `{"is_compatible":true}`, false},
 		{"POST", "/compatibility/subjects/orders-value/versions/1?verbose=true", schemaBody(t, orderProtoV2, commonRef), `{"is_compatible":true,"messages":[]}`, false},
 		{"POST", "/compatibility/subjects/orders-value/versions", schemaBody(t, orderProtoBroken, commonRef), `{"is_compatible":false}`, false},
@@ -350,6 +357,8 @@ func TestRESTBadInput(t *testing.T) {
 		{"missing level", "PUT", "/config/orders-value", []byte(`{}`), nil, 422, 42203},
 		{"level not a string", "PUT", "/config", []byte(`{"compatibility":3}`), nil, 400, 400},
 		{"invalid mode", "PUT", "/mode", []byte(`{"mode":"READSOMETIMES"}`), nil, 422, 42204},
+		{"IMPORT on a registry holding versions", "PUT", "/mode", []byte(`{"mode":"IMPORT"}`), nil, 422, 42205},
+		{"IMPORT on a subject holding versions", "PUT", "/mode/orders-value?force=false", []byte(`{"mode":"IMPORT"}`), nil, 422, 42205},
 		{"subject level not set", "GET", "/config/deps%2Fcommon.proto", nil, nil, 404, 40408},
 		{"subject mode not set", "GET", "/mode/orders-value", nil, nil, 404, 40409},
 		{"delete an unset level", "DELETE", "/config/deps%2Fcommon.proto", nil, nil, 404, 40401},
@@ -363,12 +372,13 @@ func TestRESTBadInput(t *testing.T) {
 	}
 	// What some messages must say.
 	messages := map[string]string{
-		"AVRO":                           "PROTOBUF",
-		"unparsable proto":               "syntax error",
-		"missing import":                 `import \"deps/common.proto\"`,
-		"reference to a missing subject": `subject \"nope\"`,
-		"body too large":                 "request body exceeds the limit of 65536 bytes",
-		"schema not a string":            `field \"schema\"`,
+		"AVRO":                                  "PROTOBUF",
+		"unparsable proto":                      "syntax error",
+		"missing import":                        `import \"deps/common.proto\"`,
+		"reference to a missing subject":        `subject \"nope\"`,
+		"body too large":                        "request body exceeds the limit of 65536 bytes",
+		"schema not a string":                   `field \"schema\"`,
+		"IMPORT on a registry holding versions": "Cannot import since found existing subjects",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 )
@@ -41,8 +42,12 @@ func NewServer(r *Registry, opts HandlerOptions, grpcOpts ...grpc.ServerOption) 
 	}
 	auth := newAuthenticator(opts.Principals, opts.ProtectReads)
 	// Schemas may be up to 4 MiB of text; leave room for the envelope.
-	g := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(5 << 20), grpc.MaxSendMsgSize(16 << 20), grpc.UnaryInterceptor(svc.authorize(auth))}, grpcOpts...)...)
+	g := grpc.NewServer(append([]grpc.ServerOption{grpc.MaxRecvMsgSize(5 << 20), grpc.MaxSendMsgSize(16 << 20),
+		grpc.UnaryInterceptor(svc.authorize(auth)), grpc.StreamInterceptor(svc.authorizeStream(auth))}, grpcOpts...)...)
 	registryv1.RegisterRegistryServiceServer(g, svc)
+	// Server reflection lets grpcurl and similar tools list and describe the
+	// API; it is a read, so it needs a principal when reads are protected.
+	reflection.Register(g)
 	mux := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.ProtoMajor == 2 && strings.HasPrefix(req.Header.Get("Content-Type"), "application/grpc") {
 			g.ServeHTTP(w, req)
@@ -80,6 +85,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// authorizeStream checks a streaming call's credentials (only server
+// reflection streams) as a read, as authorize does for unary calls.
+func (s *GRPCService) authorizeStream(auth *authenticator) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if e := auth.authorize(&http.Request{Header: authHeader(ss.Context())}, read); e != nil {
+			return s.status(ss.Context(), e)
+		}
+		return handler(srv, ss)
+	}
+}
+
+// authHeader carries a call's "authorization" metadata as an HTTP header.
+func authHeader(ctx context.Context) http.Header {
+	h := http.Header{}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		for _, v := range md.Get("authorization") {
+			h.Add("Authorization", v)
+		}
+	}
+	return h
+}
+
 // authorize checks a gRPC call's credentials (the "authorization" metadata,
 // HTTP basic or bearer, as the REST API takes them) before it runs.
 func (s *GRPCService) authorize(auth *authenticator) grpc.UnaryServerInterceptor {
@@ -88,13 +115,7 @@ func (s *GRPCService) authorize(auth *authenticator) grpc.UnaryServerInterceptor
 		if info.FullMethod == registryv1.RegistryService_Register_FullMethodName {
 			need = write
 		}
-		h := http.Header{}
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			for _, v := range md.Get("authorization") {
-				h.Add("Authorization", v)
-			}
-		}
-		if e := auth.authorize(&http.Request{Header: h}, need); e != nil {
+		if e := auth.authorize(&http.Request{Header: authHeader(ctx)}, need); e != nil {
 			return nil, s.status(ctx, e)
 		}
 		return handler(ctx, req)

@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -66,7 +67,11 @@ func (r *Registry) SetCompatibility(ctx context.Context, subject, level string) 
 }
 
 // SetMode sets the mode of a subject, or the global one for subject "".
-func (r *Registry) SetMode(ctx context.Context, subject, mode string) (string, error) {
+// As in Confluent, IMPORT needs force when the subject (or, for the global
+// mode, the registry) already holds versions, soft-deleted ones included:
+// imported ids could otherwise collide with the ones it gave out; without
+// force that is error 42205.
+func (r *Registry) SetMode(ctx context.Context, subject, mode string, force bool) (string, error) {
 	m := strings.ToUpper(mode)
 	if m != ModeReadWrite && m != ModeReadOnly && m != ModeImport {
 		return "", regclient.Errorf(regclient.CodeInvalidMode, "Invalid mode. Valid values are READWRITE, READONLY and IMPORT")
@@ -75,6 +80,16 @@ func (r *Registry) SetMode(ctx context.Context, subject, mode string) (string, e
 		return "", err
 	}
 	return m, r.tx(ctx, func(tx *sql.Tx) error {
+		if m == ModeImport && !force {
+			var held bool
+			err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM registry_versions WHERE subject = $1 OR $1 = '')`, subject).Scan(&held)
+			if err != nil {
+				return fmt.Errorf("look for versions: %w", err)
+			}
+			if held {
+				return regclient.Errorf(regclient.CodeOperationNotPermitted, "Cannot import since found existing subjects")
+			}
+		}
 		return putSetting(ctx, tx, subject, settingMode, m)
 	})
 }

@@ -38,6 +38,9 @@ var migrations = []string{
 	// even after every version using it is permanently deleted.
 	`CREATE TABLE registry_ids (name TEXT PRIMARY KEY, next_id BIGINT NOT NULL)`,
 	`INSERT INTO registry_ids (name, next_id) VALUES ('schema', 1)`,
+	// Confluent's data contract parts of a schema, as JSON; NULL for none.
+	`ALTER TABLE registry_schemas ADD COLUMN metadata TEXT`,
+	`ALTER TABLE registry_schemas ADD COLUMN rule_set TEXT`,
 }
 
 // Setting kinds in registry_settings; the global setting has subject "".
@@ -53,6 +56,8 @@ type schemaRow struct {
 	text        string
 	refs        []regclient.Reference
 	fingerprint string
+	metadata    json.RawMessage
+	ruleSet     json.RawMessage
 }
 
 // versionRow is a row of registry_versions.
@@ -95,19 +100,26 @@ func readSnapshot(ctx context.Context, db *sqldb.DB, have func(int32) bool) (*sn
 			return err
 		}
 		if missing {
-			rows, err := tx.QueryContext(ctx, `SELECT id, schema_type, schema_text, refs, fingerprint FROM registry_schemas ORDER BY id`)
+			rows, err := tx.QueryContext(ctx, `SELECT id, schema_type, schema_text, refs, fingerprint, metadata, rule_set FROM registry_schemas ORDER BY id`)
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
 				var r schemaRow
 				var refs string
-				if err := rows.Scan(&r.id, &r.typ, &r.text, &refs, &r.fingerprint); err != nil {
+				var metadata, ruleSet sql.NullString
+				if err := rows.Scan(&r.id, &r.typ, &r.text, &refs, &r.fingerprint, &metadata, &ruleSet); err != nil {
 					rows.Close()
 					return err
 				}
 				if have(r.id) {
 					continue
+				}
+				if metadata.Valid {
+					r.metadata = json.RawMessage(metadata.String)
+				}
+				if ruleSet.Valid {
+					r.ruleSet = json.RawMessage(ruleSet.String)
 				}
 				if err := json.Unmarshal([]byte(refs), &r.refs); err != nil {
 					rows.Close()
@@ -158,7 +170,7 @@ func readSnapshot(ctx context.Context, db *sqldb.DB, have func(int32) bool) (*sn
 // fingerprint, and returns its id. A non-zero id (IMPORT mode) is used as is.
 func insertSchema(ctx context.Context, tx *sql.Tx, s *regclient.Schema, refs []regclient.Reference, id int32) (int32, error) {
 	var existing int32
-	err := tx.QueryRowContext(ctx, `SELECT id FROM registry_schemas WHERE fingerprint = $1`, s.Fingerprint()).Scan(&existing)
+	err := tx.QueryRowContext(ctx, `SELECT id FROM registry_schemas WHERE fingerprint = $1`, s.Identity(false)).Scan(&existing)
 	switch {
 	case err == nil:
 		if id != 0 && id != existing {
@@ -195,8 +207,8 @@ func insertSchema(ctx context.Context, tx *sql.Tx, s *regclient.Schema, refs []r
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO registry_schemas (id, schema_type, schema_text, refs, fingerprint) VALUES ($1, $2, $3, $4, $5)`,
-		id, s.Type, s.Text, string(refsJSON), s.Fingerprint())
+	_, err = tx.ExecContext(ctx, `INSERT INTO registry_schemas (id, schema_type, schema_text, refs, fingerprint, metadata, rule_set) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		id, s.Type, s.Text, string(refsJSON), s.Identity(false), nullJSON(s.Metadata), nullJSON(s.RuleSet))
 	return id, err
 }
 
@@ -276,4 +288,9 @@ func lockSubject(ctx context.Context, db *sqldb.DB, tx *sql.Tx, subject string) 
 	}
 	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "cairn-registry:"+subject)
 	return err
+}
+
+// nullJSON stores absent JSON as NULL.
+func nullJSON(b json.RawMessage) sql.NullString {
+	return sql.NullString{String: string(b), Valid: len(b) > 0}
 }

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/bufbuild/protocompile"
 	"github.com/bufbuild/protocompile/reporter"
@@ -47,6 +49,32 @@ type Schema struct {
 	// fingerprint identifies the schema's content: the same content is the
 	// same schema, whatever its formatting.
 	fingerprint string
+	// canonical is the fingerprint of the schema's canonical form,
+	// computed once when first asked for.
+	canonical     string
+	canonicalOnce sync.Once
+	// Metadata and RuleSet are Confluent's data contract parts of the
+	// schema, kept as the client sent them (compact JSON), or nil.
+	Metadata, RuleSet json.RawMessage
+}
+
+// Identity is what makes two registered schemas the same: the content's
+// fingerprint (canonical when normalize) and the metadata and rule set,
+// which, as in Confluent, make another schema when they differ.
+func (s *Schema) Identity(normalize bool) string {
+	fp := s.fingerprint
+	if normalize {
+		fp = s.CanonicalFingerprint()
+	}
+	if len(s.Metadata) == 0 && len(s.RuleSet) == 0 {
+		return fp
+	}
+	h := sha256.New()
+	io.WriteString(h, fp+"\x00")
+	h.Write(s.Metadata)
+	io.WriteString(h, "\x00")
+	h.Write(s.RuleSet)
+	return fp + "+" + hex.EncodeToString(h.Sum(nil))
 }
 
 // Fingerprint identifies the schema's content, references included: two
@@ -247,6 +275,11 @@ type SchemaInput struct {
 	// registry's ids.
 	ID      int32
 	Version int
+	// Metadata and RuleSet are stored with the schema and returned with it.
+	Metadata, RuleSet json.RawMessage
+	// Normalize compares the schema with registered ones in canonical form
+	// (see Schema.CanonicalFingerprint), as Confluent's normalize=true.
+	Normalize bool
 }
 
 func walkMessages(msgs protoreflect.MessageDescriptors, fn func(protoreflect.MessageDescriptor)) {
