@@ -124,44 +124,107 @@ func (s *store) applyBatch(ctx context.Context, topic string, partition int32, s
 	var res batchResult
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		res = batchResult{}
-		fresh := make([]*Event, 0, len(events))
-		for _, ev := range events {
-			r, err := tx.ExecContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (event_id) DO NOTHING`, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset)
-			if err != nil {
-				return fmt.Errorf("record event id: %w", err)
-			}
-			if n, err := r.RowsAffected(); err != nil {
-				return err
-			} else if n == 0 {
-				res.duplicates++
-				continue
-			}
-			fresh = append(fresh, ev)
+		fresh, err := s.recordApplied(ctx, tx, topic, partition, events)
+		if err != nil {
+			return err
 		}
+		res.duplicates = len(events) - len(fresh)
 		if len(fresh) > 0 {
 			out, err := s.app.Apply(ctx, tx, fresh)
 			if err != nil {
 				return fmt.Errorf("apply %d events: %w", len(fresh), err)
 			}
 			res.applied, res.rejected = len(fresh)-len(out.Rejected), out.Rejected
-			for i, d := range out.Derived {
-				row, err := newOutboxRow(d)
-				if err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO worker_derived
-					(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING`,
-					row.EventID, topic, partition, d.Cause.Offset, i, string(row.Type), row.Key, row.Payload); err != nil {
-					return fmt.Errorf("write outbox: %w", err)
-				}
+			if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived); err != nil {
+				return err
 			}
 			res.derived = len(out.Derived)
 		}
 		return s.saveOffset(ctx, tx, topic, partition, saved, next)
 	})
 	return res, err
+}
+
+// rowsPerStatement bounds a multi-row statement: 500 rows of 8 columns stay
+// well under both engines' limits on parameters.
+const rowsPerStatement = 500
+
+// recordApplied records the events' ids as applied, a few hundred to a
+// statement, and returns the events whose ids were not applied before, in
+// order; of an id repeated within events, only the first counts.
+func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, partition int32, events []*Event) ([]*Event, error) {
+	inserted := make(map[string]bool, len(events))
+	for rest := events; len(rest) > 0; {
+		chunk := rest[:min(len(rest), rowsPerStatement)]
+		rest = rest[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES `)
+		args := make([]any, 0, 4*len(chunk))
+		for i, ev := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			q.WriteString(s.marks(1+4*i, 4))
+			q.WriteByte(')')
+			args = append(args, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset)
+		}
+		q.WriteString(` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`)
+		rows, err := tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("record event ids: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("record event ids: %w", err)
+			}
+			inserted[id] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("record event ids: %w", err)
+		}
+	}
+	fresh := make([]*Event, 0, len(inserted))
+	for _, ev := range events {
+		if key := appliedKey(ev.Principal, ev.EventID); inserted[key] {
+			delete(inserted, key)
+			fresh = append(fresh, ev)
+		}
+	}
+	return fresh, nil
+}
+
+// writeOutbox writes derived events to the outbox, a few hundred to a
+// statement, numbered in the order derived.
+func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived) error {
+	for from := 0; from < len(derived); from += rowsPerStatement {
+		chunk := derived[from:min(len(derived), from+rowsPerStatement)]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO worker_derived
+			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload) VALUES `)
+		args := make([]any, 0, 8*len(chunk))
+		for i, d := range chunk {
+			row, err := newOutboxRow(d)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			q.WriteString(s.marks(1+8*i, 8))
+			q.WriteByte(')')
+			args = append(args, row.EventID, topic, partition, d.Cause.Offset, from+i, string(row.Type), row.Key, row.Payload)
+		}
+		q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("write outbox: %w", err)
+		}
+	}
+	return nil
 }
 
 func newOutboxRow(d Derived) (outboxRow, error) {
@@ -241,6 +304,16 @@ func (s *store) markSent(ctx context.Context, rows []outboxRow) error {
 		return fmt.Errorf("mark %d derived events sent: %w", len(rows), err)
 	}
 	return nil
+}
+
+// marks returns n parameter marks numbered from from: "?, …" on SQLite,
+// whose parser numbers "$N" marks in time quadratic in their count, and
+// "$from, …" on PostgreSQL.
+func (s *store) marks(from, n int) string {
+	if s.db.Engine == sqldb.SQLite {
+		return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	}
+	return placeholders(from, n)
 }
 
 // placeholders returns "$from, …" for n parameters.

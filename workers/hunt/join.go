@@ -28,7 +28,7 @@ func (s *State) join(eventID string, at time.Time, ev *huntv1.PlayerJoinedHunt) 
 	if !at.Before(h.EndsAt) {
 		return nil, reject(eventID, ev, ErrHuntEnded, "joined at %v, hunt %q ended at %v", at, h.ID, h.EndsAt)
 	}
-	if h.MaxPlayers > 0 && len(h.Entrants) >= int(h.MaxPlayers) {
+	if h.MaxPlayers > 0 && h.Joined >= int(h.MaxPlayers) {
 		return nil, reject(eventID, ev, ErrHuntFull, "hunt %q has its %d players", h.ID, h.MaxPlayers)
 	}
 	if h.Entrants == nil {
@@ -36,6 +36,7 @@ func (s *State) join(eventID string, at time.Time, ev *huntv1.PlayerJoinedHunt) 
 	}
 	e := &Entrant{PlayerID: ev.GetPlayerId(), JoinedAt: at}
 	h.Entrants[e.PlayerID] = e
+	h.Joined++
 	if u := h.unlocked(e, h.firstUnlock(e)); u != nil {
 		return []proto.Message{u}, nil
 	}

@@ -65,6 +65,7 @@ func (s *State) answer(eventID string, at time.Time, ev *huntv1.AnswerSubmitted)
 		e.LastWrongAt = time.Time{}
 		if h.completed(e) {
 			e.CompletedAt = at
+			h.Finished++
 		}
 	}
 	derived := []proto.Message{&huntv1.AnswerJudged{
@@ -87,7 +88,7 @@ func (s *State) answer(eventID string, at time.Time, ev *huntv1.AnswerSubmitted)
 		HuntId:      h.ID,
 		PlayerId:    e.PlayerID,
 		Score:       e.Score,
-		Rank:        uint32(h.rank(e)),
+		Rank:        uint32(s.rank(h, e)),
 		Elapsed:     durationpb.New(at.Sub(e.JoinedAt)),
 		CompletedAt: timestamppb.New(at),
 	}), nil

@@ -94,6 +94,21 @@ func (h *Hunt) compare(a, b *Entrant) int {
 	return strings.Compare(a.PlayerID, b.PlayerID)
 }
 
+// rank is e's place on h's leaderboard now, from 1: s.Rank's answer when
+// set, else h.rank's.
+func (s *State) rank(h *Hunt, e *Entrant) int {
+	if s.Rank != nil {
+		return s.Rank(h, e)
+	}
+	return h.rank(e)
+}
+
+// Ahead reports whether o places before e on h's leaderboard.
+func (h *Hunt) Ahead(o, e *Entrant) bool { return o != e && h.compare(o, e) < 0 }
+
+// Completed reports whether e has solved every clue of h.
+func (h *Hunt) Completed(e *Entrant) bool { return h.completed(e) }
+
 // rank is e's place on the leaderboard now, from 1. It counts rather than
 // sorts, so it costs one pass over the entrants.
 func (h *Hunt) rank(e *Entrant) int {

@@ -27,6 +27,11 @@ type State struct {
 	Hunts map[string]*Hunt `json:"hunts"`
 	// Players by player id; only those who registered.
 	Players map[string]*Player `json:"players"`
+	// Rank, when set, gives an entrant's place on its hunt's leaderboard,
+	// from 1, for a store that holds only some of a hunt's entrants in
+	// Entrants (the ones a batch touches) and the rest in rows it can
+	// count. Nil means every entrant is in Entrants and they are counted.
+	Rank func(h *Hunt, e *Entrant) int `json:"-"`
 }
 
 // Player is a registered player. It is plain data: safe for concurrent
@@ -38,8 +43,9 @@ type Player struct {
 	RegisteredAt time.Time `json:"registered_at"`
 }
 
-// Hunt is one hunt: its definition and every joined player's progress. It is
-// the unit a store persists. It is plain data: safe for concurrent reads, not
+// Hunt is one hunt: its definition, its counters and joined players'
+// progress. A store may persist the definition, the counters and each
+// entrant apart. It is plain data: safe for concurrent reads, not
 // for concurrent writes.
 type Hunt struct {
 	ID    string `json:"id"`
@@ -50,7 +56,13 @@ type Hunt struct {
 	EndsAt   time.Time `json:"ends_at"`
 	// MaxPlayers caps how many players may join; 0 means no cap.
 	MaxPlayers uint32 `json:"max_players"`
-	// Entrants are the players who joined, by player id.
+	// Joined counts the players who joined; a store that keeps entrants
+	// as rows loads it instead of every entrant.
+	Joined int `json:"joined"`
+	// Finished counts the players who completed the hunt.
+	Finished int `json:"finished"`
+	// Entrants are the players who joined, by player id; a store may hold
+	// only the ones a batch touches (see State.Rank).
 	Entrants map[string]*Entrant `json:"entrants"`
 }
 

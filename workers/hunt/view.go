@@ -32,24 +32,27 @@ func (s *State) Summary(huntID string) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{
+	var sum Summary
+	h.Summarize(&sum)
+	return sum, nil
+}
+
+// Summarize fills sum from h's definition and counters, without reading its
+// entrants: it costs the same for any number of players.
+func (h *Hunt) Summarize(sum *Summary) {
+	*sum = Summary{
 		HuntID:     h.ID,
 		Title:      h.Title,
 		Clues:      len(h.Clues),
 		StartsAt:   h.StartsAt,
 		EndsAt:     h.EndsAt,
 		MaxPlayers: h.MaxPlayers,
-		Players:    len(h.Entrants),
+		Players:    h.Joined,
+		Completed:  h.Finished,
 	}
 	for _, c := range h.Clues {
 		sum.Points += c.Points
 	}
-	for _, e := range h.Entrants {
-		if h.completed(e) {
-			sum.Completed++
-		}
-	}
-	return sum, nil
 }
 
 // Progress is one player's progress in one hunt, as the player may see it.

@@ -175,7 +175,7 @@ func (a *App) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (w
 	if tx == nil {
 		return workers.Result{}, errors.New("the hunt needs a database")
 	}
-	return applyBatch(ctx, tx, events)
+	return applyBatch(ctx, tx, a.cfg.DB.Engine, events)
 }
 
 // keyOf returns a derived event's record key: the field its schema's

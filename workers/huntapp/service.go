@@ -77,11 +77,7 @@ func (s *huntService) GetHunt(ctx context.Context, req *huntv1.GetHuntRequest) (
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
-	st, _, err := view(ctx, s.db, req.GetHuntId(), []string{})
-	if err != nil {
-		return nil, s.fail(ctx, "GetHunt", err)
-	}
-	sum, err := st.Summary(req.GetHuntId())
+	sum, err := readSummary(ctx, s.db, req.GetHuntId())
 	if err != nil {
 		return nil, s.fail(ctx, "GetHunt", err)
 	}
@@ -106,11 +102,7 @@ func (s *huntService) GetPlayerProgress(ctx context.Context, req *huntv1.GetPlay
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
-	st, _, err := view(ctx, s.db, req.GetHuntId(), []string{req.GetPlayerId()})
-	if err != nil {
-		return nil, s.fail(ctx, "GetPlayerProgress", err)
-	}
-	pr, err := st.Progress(req.GetHuntId(), req.GetPlayerId())
+	pr, err := readProgress(ctx, s.db, req.GetHuntId(), req.GetPlayerId())
 	if err != nil {
 		return nil, s.fail(ctx, "GetPlayerProgress", err)
 	}
@@ -141,43 +133,25 @@ func (s *huntService) GetLeaderboard(ctx context.Context, req *huntv1.GetLeaderb
 	if err := s.check(req); err != nil {
 		return nil, err
 	}
-	st, _, err := view(ctx, s.db, req.GetHuntId(), []string{})
-	if err != nil {
-		return nil, s.fail(ctx, "GetLeaderboard", err)
-	}
 	limit := int(req.GetLimit())
 	if limit == 0 {
 		limit = defaultLimit
 	}
-	lb, err := st.Leaderboard(req.GetHuntId(), limit, req.GetPlayerId())
+	lb, err := readLeaderboard(ctx, s.db, req.GetHuntId(), limit, req.GetPlayerId())
 	if err != nil {
-		return nil, s.fail(ctx, "GetLeaderboard", err)
-	}
-	// Display names are needed only for the standings returned.
-	var ids []string
-	for _, sd := range lb.Top {
-		ids = append(ids, sd.PlayerID)
-	}
-	if lb.Own != nil {
-		ids = append(ids, lb.Own.PlayerID)
-	}
-	if err := loadPlayers(ctx, s.db, st, ids); err != nil {
-		return nil, s.fail(ctx, "GetLeaderboard", err)
-	}
-	if lb, err = st.Leaderboard(req.GetHuntId(), limit, req.GetPlayerId()); err != nil {
 		return nil, s.fail(ctx, "GetLeaderboard", err)
 	}
 	out := &huntv1.GetLeaderboardResponse{HuntId: lb.HuntID, PlayerCount: uint32(lb.Players)}
 	for _, sd := range lb.Top {
-		out.Top = append(out.Top, standing(sd))
+		out.Top = append(out.Top, standingOf(sd))
 	}
 	if lb.Own != nil {
-		out.Own = standing(*lb.Own)
+		out.Own = standingOf(*lb.Own)
 	}
 	return out, nil
 }
 
-func standing(sd hunt.Standing) *huntv1.Standing {
+func standingOf(sd hunt.Standing) *huntv1.Standing {
 	return &huntv1.Standing{
 		Rank:        uint32(sd.Rank),
 		PlayerId:    sd.PlayerID,

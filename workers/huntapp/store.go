@@ -6,19 +6,28 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
 
-// migrations creates the hunt's tables. One hunt is one JSON blob
-// (hunt.Hunt), one registered player another (hunt.Player): applying an
-// event reads and writes only the blobs it touches. The tables may exist
-// already: the runtime created them before the hunt had a package of its
-// own.
+// migrations creates the hunt's tables. The first two steps made the
+// blob tables of earlier versions (one JSON blob per hunt and per player);
+// they stay so that step numbers hold, and their contents are not read.
+// The hunt is kept in rows: its definition (hunt_defs), its counters
+// (hunt_counters), one row per entrant with its progress (hunt_entrants,
+// ordered for the leaderboard by an index), and one per registered player
+// (hunt_names). An applied answer writes its entrant's row and its hunt's
+// counters only.
+//
+// Times are Unix nanoseconds, 0 for none. finish_key is completed_at, or
+// the largest BIGINT while the entrant has not finished, so that one
+// ascending column orders finishers first on both engines.
 func migrations(sqldb.Engine) []string {
 	return []string{
 		`CREATE TABLE IF NOT EXISTS hunt_states (
@@ -27,35 +36,105 @@ func migrations(sqldb.Engine) []string {
 		`CREATE TABLE IF NOT EXISTS hunt_players (
 			player_id TEXT PRIMARY KEY,
 			state TEXT NOT NULL)`,
+		`CREATE TABLE hunt_defs (
+			hunt_id TEXT PRIMARY KEY,
+			title TEXT NOT NULL,
+			clues TEXT NOT NULL,
+			starts_at BIGINT NOT NULL,
+			ends_at BIGINT NOT NULL,
+			max_players BIGINT NOT NULL)`,
+		`CREATE TABLE hunt_counters (
+			hunt_id TEXT PRIMARY KEY,
+			joined BIGINT NOT NULL,
+			finished BIGINT NOT NULL)`,
+		`CREATE TABLE hunt_entrants (
+			hunt_id TEXT NOT NULL,
+			player_id TEXT NOT NULL,
+			joined_at BIGINT NOT NULL,
+			position INTEGER NOT NULL,
+			score BIGINT NOT NULL,
+			wrong_streak INTEGER NOT NULL,
+			last_wrong_at BIGINT NOT NULL,
+			completed_at BIGINT NOT NULL,
+			finish_key BIGINT NOT NULL,
+			PRIMARY KEY (hunt_id, player_id))`,
+		`CREATE INDEX hunt_entrants_rank ON hunt_entrants (hunt_id, score DESC, finish_key, player_id)`,
+		`CREATE TABLE hunt_names (
+			player_id TEXT PRIMARY KEY,
+			display_name TEXT NOT NULL,
+			registered_at BIGINT NOT NULL)`,
 	}
 }
 
-// applyBatch applies events to the hunts and players they touch, in tx,
-// saves what changed, and returns the derived events.
-func applyBatch(ctx context.Context, tx *sql.Tx, events []*workers.Event) (workers.Result, error) {
+// nanos is t in Unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos undoes nanos.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// finishKey orders finishers first, earlier finish first.
+func finishKey(e *hunt.Entrant) int64 {
+	if e.CompletedAt.IsZero() {
+		return math.MaxInt64
+	}
+	return nanos(e.CompletedAt)
+}
+
+// entrantKey names an entrant.
+type entrantKey struct{ hunt, player string }
+
+// batch is what one transaction of applyBatch loaded, by key: each row is
+// read once and written once.
+type batch struct {
+	tx     *sql.Tx
+	engine sqldb.Engine
+	st     *hunt.State
+	// stored are the entrants as their rows held them before the batch,
+	// for ranks counted on the index.
+	stored map[entrantKey]hunt.Entrant
+	// created hunts need their definition written.
+	created map[string]bool
+	// dirty entrants, hunts (counters) and registered players.
+	dirty        map[entrantKey]bool
+	dirtyHunts   map[string]bool
+	dirtyPlayers map[string]bool
+	err          error
+}
+
+// applyBatch applies events to the rows they touch, in tx, saves what
+// changed, and returns the derived events.
+func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*workers.Event) (workers.Result, error) {
 	var res workers.Result
-	st := &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-	loadedHunts := make(map[string]bool)
-	loadedPlayers := make(map[string]bool)
-	dirtyHunts := make(map[string]bool)
-	dirtyPlayers := make(map[string]bool)
+	b := &batch{
+		tx:           tx,
+		engine:       engine,
+		st:           &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)},
+		stored:       make(map[entrantKey]hunt.Entrant),
+		created:      make(map[string]bool),
+		dirty:        make(map[entrantKey]bool),
+		dirtyHunts:   make(map[string]bool),
+		dirtyPlayers: make(map[string]bool),
+	}
+	b.st.Rank = func(h *hunt.Hunt, e *hunt.Entrant) int { return b.rank(ctx, h, e) }
+	if err := b.load(ctx, events); err != nil {
+		return res, err
+	}
 	for _, ev := range events {
 		playerID, isPlayer := isPlayerEvent(ev.Message)
-		var huntID string
-		if h, ok := ev.Message.(interface{ GetHuntId() string }); ok && !isPlayer {
-			huntID = h.GetHuntId()
+		derived, err := b.st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		if b.err != nil {
+			return res, b.err
 		}
-		switch {
-		case isPlayer:
-			if err := loadPlayer(ctx, tx, st, loadedPlayers, playerID); err != nil {
-				return res, err
-			}
-		case huntID != "":
-			if err := loadHunt(ctx, tx, st, loadedHunts, huntID); err != nil {
-				return res, err
-			}
-		}
-		derived, err := st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
 		if rej, ok := errors.AsType[*hunt.RejectedError](err); ok {
 			res.Rejected = append(res.Rejected, rejection(ev, rej))
 			if r := refused(ev, rej); r != nil {
@@ -66,9 +145,14 @@ func applyBatch(ctx context.Context, tx *sql.Tx, events []*workers.Event) (worke
 			return res, fmt.Errorf("apply event %s: %w", ev.EventID, err)
 		}
 		if isPlayer {
-			dirtyPlayers[playerID] = true
-		} else {
-			dirtyHunts[huntID] = true
+			b.dirtyPlayers[playerID] = true
+		} else if k, ok := keyOfEvent(ev); ok {
+			if k.player == "" {
+				b.created[k.hunt] = true
+			} else {
+				b.dirty[k] = true
+			}
+			b.dirtyHunts[k.hunt] = true
 		}
 		for _, d := range derived {
 			key, err := keyOf(d)
@@ -78,51 +162,239 @@ func applyBatch(ctx context.Context, tx *sql.Tx, events []*workers.Event) (worke
 			res.Derived = append(res.Derived, workers.Derived{Cause: ev, Key: key, Message: d})
 		}
 	}
-	for id := range dirtyHunts {
-		if err := saveBlob(ctx, tx, `INSERT INTO hunt_states (hunt_id, state) VALUES ($1, $2)
-			ON CONFLICT (hunt_id) DO UPDATE SET state = excluded.state`, id, st.Hunts[id]); err != nil {
-			return res, fmt.Errorf("save hunt %s: %w", id, err)
-		}
-	}
-	for id := range dirtyPlayers {
-		if err := saveBlob(ctx, tx, `INSERT INTO hunt_players (player_id, state) VALUES ($1, $2)
-			ON CONFLICT (player_id) DO UPDATE SET state = excluded.state`, id, st.Players[id]); err != nil {
-			return res, fmt.Errorf("save player %s: %w", id, err)
-		}
-	}
-	return res, nil
+	return res, b.save(ctx)
 }
 
-func loadHunt(ctx context.Context, tx *sql.Tx, st *hunt.State, loaded map[string]bool, id string) error {
-	if loaded[id] {
-		return nil
+// keyOfEvent names the hunt (and player) a hunt event touches; the player
+// is empty for HuntCreated.
+func keyOfEvent(ev *workers.Event) (entrantKey, bool) {
+	h, ok := ev.Message.(interface{ GetHuntId() string })
+	if !ok {
+		return entrantKey{}, false
 	}
-	loaded[id] = true
-	h := new(hunt.Hunt)
-	ok, err := loadBlob(ctx, tx, `SELECT state FROM hunt_states WHERE hunt_id = $1`, id, h)
-	if err != nil {
-		return fmt.Errorf("load hunt %s: %w", id, err)
+	k := entrantKey{hunt: h.GetHuntId()}
+	if p, ok := ev.Message.(interface{ GetPlayerId() string }); ok {
+		k.player = p.GetPlayerId()
 	}
-	if ok {
-		st.Hunts[id] = h
+	return k, true
+}
+
+// load reads, in a few queries, every row the batch's events touch.
+func (b *batch) load(ctx context.Context, events []*workers.Event) error {
+	hunts := make(map[string]bool)
+	entrants := make(map[entrantKey]bool)
+	var players []string
+	seenPlayers := make(map[string]bool)
+	for _, ev := range events {
+		if id, ok := isPlayerEvent(ev.Message); ok {
+			if !seenPlayers[id] {
+				seenPlayers[id] = true
+				players = append(players, id)
+			}
+			continue
+		}
+		k, ok := keyOfEvent(ev)
+		if !ok || k.hunt == "" {
+			continue
+		}
+		hunts[k.hunt] = true
+		if k.player != "" {
+			entrants[k] = true
+		}
+	}
+	var ids []string
+	for id := range hunts {
+		ids = append(ids, id)
+	}
+	if err := loadHunts(ctx, b.tx, b.st, ids); err != nil {
+		return err
+	}
+	if err := loadNames(ctx, b.tx, b.st, players); err != nil {
+		return err
+	}
+	byHunt := make(map[string][]string)
+	for k := range entrants {
+		if _, ok := b.st.Hunts[k.hunt]; ok {
+			byHunt[k.hunt] = append(byHunt[k.hunt], k.player)
+		}
+	}
+	for id, players := range byHunt {
+		h := b.st.Hunts[id]
+		err := chunks(players, 500, func(chunk []string) error {
+			args := []any{id}
+			for _, p := range chunk {
+				args = append(args, p)
+			}
+			rows, err := b.tx.QueryContext(ctx, `SELECT `+entrantColumns+` FROM hunt_entrants
+				WHERE hunt_id = $1 AND player_id IN (`+marks(b.engine, 2, len(chunk))+`)`, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				e, err := scanEntrant(rows)
+				if err != nil {
+					return err
+				}
+				h.Entrants[e.PlayerID] = e
+				b.stored[entrantKey{id, e.PlayerID}] = *e
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return fmt.Errorf("load entrants of hunt %s: %w", id, err)
+		}
 	}
 	return nil
 }
 
-func loadPlayer(ctx context.Context, tx *sql.Tx, st *hunt.State, loaded map[string]bool, id string) error {
-	if loaded[id] {
-		return nil
+// rank counts on the index the entrants placed before e, taking the
+// batch's own entrants as they are now rather than as their rows hold them.
+func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
+	if b.err != nil {
+		return 0
 	}
-	loaded[id] = true
-	p := new(hunt.Player)
-	ok, err := loadBlob(ctx, tx, `SELECT state FROM hunt_players WHERE player_id = $1`, id, p)
+	ahead, err := countAhead(ctx, b.tx, h.ID, e)
 	if err != nil {
-		return fmt.Errorf("load player %s: %w", id, err)
+		b.err = fmt.Errorf("rank player %s in hunt %s: %w", e.PlayerID, h.ID, err)
+		return 0
 	}
-	if ok {
-		st.Players[id] = p
+	for k, o := range b.stored {
+		if k.hunt == h.ID && k.player != e.PlayerID && h.Ahead(&o, e) {
+			ahead--
+		}
+	}
+	for _, o := range h.Entrants {
+		if h.Ahead(o, e) {
+			ahead++
+		}
+	}
+	return ahead + 1
+}
+
+// countAhead counts the rows of hunt placed before e: three range counts
+// on the leaderboard index (a higher score; the same score, finished
+// earlier; the same score and finish, a smaller player id). Its cost grows
+// with the number of players ahead, read from the index alone.
+func countAhead(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score > $2) +
+		(SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score = $2 AND finish_key < $3) +
+		(SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score = $2 AND finish_key = $3 AND player_id < $4)`,
+		huntID, int64(e.Score), finishKey(e), e.PlayerID).Scan(&n)
+	return n, err
+}
+
+// save writes what the batch changed with multi-row upserts.
+func (b *batch) save(ctx context.Context) error {
+	var defs []any
+	nDefs := 0
+	for id := range b.created {
+		h := b.st.Hunts[id]
+		clues, err := json.Marshal(h.Clues)
+		if err != nil {
+			return fmt.Errorf("save hunt %s: %w", id, err)
+		}
+		defs = append(defs, id, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt), int64(h.MaxPlayers))
+		nDefs++
+	}
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players) VALUES `,
+		` ON CONFLICT (hunt_id) DO NOTHING`, 6, defs); err != nil {
+		return fmt.Errorf("save %d hunts: %w", nDefs, err)
+	}
+	var counters []any
+	for id := range b.dirtyHunts {
+		if h, ok := b.st.Hunts[id]; ok {
+			counters = append(counters, id, int64(h.Joined), int64(h.Finished))
+		}
+	}
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES `,
+		` ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, 3, counters); err != nil {
+		return fmt.Errorf("save hunt counters: %w", err)
+	}
+	var ents []any
+	for k := range b.dirty {
+		h, ok := b.st.Hunts[k.hunt]
+		if !ok {
+			continue
+		}
+		e, ok := h.Entrants[k.player]
+		if !ok {
+			continue
+		}
+		ents = append(ents, k.hunt, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
+			nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
+	}
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `,
+		` ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
+			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at,
+			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, ents); err != nil {
+		return fmt.Errorf("save entrants: %w", err)
+	}
+	var names []any
+	for id := range b.dirtyPlayers {
+		p := b.st.Players[id]
+		names = append(names, id, p.DisplayName, nanos(p.RegisteredAt))
+	}
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_names (player_id, display_name, registered_at) VALUES `,
+		` ON CONFLICT (player_id) DO UPDATE SET display_name = excluded.display_name`, 3, names); err != nil {
+		return fmt.Errorf("save players: %w", err)
 	}
 	return nil
+}
+
+// upsert runs head + "($1, …), …" + tail over args, width columns a row,
+// in statements of at most 500 rows.
+func upsert(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, head, tail string, width int, args []any) error {
+	const rowsPer = 500
+	for len(args) > 0 {
+		n := min(len(args)/width, rowsPer)
+		var sb strings.Builder
+		sb.WriteString(head)
+		for r := range n {
+			if r > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteByte('(')
+			sb.WriteString(marks(engine, 1+r*width, width))
+			sb.WriteByte(')')
+		}
+		sb.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, sb.String(), args[:n*width]...); err != nil {
+			return err
+		}
+		args = args[n*width:]
+	}
+	return nil
+}
+
+// chunks calls fn on ids in slices of at most n.
+func chunks(ids []string, n int, fn func([]string) error) error {
+	for len(ids) > 0 {
+		c := ids[:min(len(ids), n)]
+		ids = ids[len(c):]
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const entrantColumns = `player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at`
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEntrant(r scanner) (*hunt.Entrant, error) {
+	var e hunt.Entrant
+	var joined, lastWrong, completed, score int64
+	if err := r.Scan(&e.PlayerID, &joined, &e.Position, &score, &e.WrongStreak, &lastWrong, &completed); err != nil {
+		return nil, err
+	}
+	e.JoinedAt, e.LastWrongAt, e.CompletedAt = fromNanos(joined), fromNanos(lastWrong), fromNanos(completed)
+	e.Score = uint32(score)
+	return &e, nil
 }
 
 // querier is a *sql.DB or a *sql.Tx.
@@ -131,25 +403,81 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func loadBlob(ctx context.Context, q querier, query, id string, v any) (bool, error) {
-	var text string
-	err := q.QueryRowContext(ctx, query, id).Scan(&text)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, json.Unmarshal([]byte(text), v)
+// loadHunts puts into st the definitions and counters of the hunts named,
+// with no entrants; unknown hunts are left out.
+func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) error {
+	return chunks(ids, 500, func(chunk []string) error {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, `SELECT d.hunt_id, d.title, d.clues, d.starts_at, d.ends_at, d.max_players,
+			COALESCE(c.joined, 0), COALESCE(c.finished, 0)
+			FROM hunt_defs d LEFT JOIN hunt_counters c ON c.hunt_id = d.hunt_id
+			WHERE d.hunt_id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("load hunts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var h hunt.Hunt
+			var clues string
+			var starts, ends, maxPlayers, joined, finished int64
+			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished); err != nil {
+				return fmt.Errorf("load hunts: %w", err)
+			}
+			if err := json.Unmarshal([]byte(clues), &h.Clues); err != nil {
+				return fmt.Errorf("load hunt %s: %w", h.ID, err)
+			}
+			h.StartsAt, h.EndsAt = fromNanos(starts), fromNanos(ends)
+			h.MaxPlayers, h.Joined, h.Finished = uint32(maxPlayers), int(joined), int(finished)
+			h.Entrants = make(map[string]*hunt.Entrant)
+			st.Hunts[h.ID] = &h
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load hunts: %w", err)
+		}
+		return nil
+	})
 }
 
-func saveBlob(ctx context.Context, tx *sql.Tx, query, id string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+// loadNames puts into st the registered players named.
+func loadNames(ctx context.Context, q querier, st *hunt.State, ids []string) error {
+	return chunks(ids, 500, func(chunk []string) error {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, `SELECT player_id, display_name, registered_at FROM hunt_names
+			WHERE player_id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("load players: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p hunt.Player
+			var at int64
+			if err := rows.Scan(&p.ID, &p.DisplayName, &at); err != nil {
+				return fmt.Errorf("load players: %w", err)
+			}
+			p.RegisteredAt = fromNanos(at)
+			st.Players[p.ID] = &p
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load players: %w", err)
+		}
+		return nil
+	})
+}
+
+// marks returns n parameter marks numbered from from: "?, …" on SQLite,
+// whose parser numbers "$N" marks in time quadratic in their count, and
+// "$from, …" on PostgreSQL.
+func marks(engine sqldb.Engine, from, n int) string {
+	if engine == sqldb.SQLite {
+		return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 	}
-	_, err = tx.ExecContext(ctx, query, id, string(b))
-	return err
+	return placeholders(from, n)
 }
 
 // placeholders returns "$from, …" for n parameters.
@@ -163,59 +491,4 @@ func placeholders(from, n int) string {
 		b.WriteString(strconv.Itoa(from + i))
 	}
 	return b.String()
-}
-
-// view loads a hunt and, for the read methods' display names, the players
-// named in ids (all entrants when ids is nil). found is false for an
-// unknown hunt.
-func view(ctx context.Context, db querier, huntID string, ids []string) (st *hunt.State, found bool, err error) {
-	st = &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-	h := new(hunt.Hunt)
-	ok, err := loadBlob(ctx, db, `SELECT state FROM hunt_states WHERE hunt_id = $1`, huntID, h)
-	if err != nil || !ok {
-		return st, false, err
-	}
-	st.Hunts[huntID] = h
-	if ids == nil {
-		for id := range h.Entrants {
-			ids = append(ids, id)
-		}
-	}
-	if err := loadPlayers(ctx, db, st, ids); err != nil {
-		return nil, false, err
-	}
-	return st, true, nil
-}
-
-func loadPlayers(ctx context.Context, db querier, st *hunt.State, ids []string) error {
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 500)]
-		ids = ids[len(chunk):]
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := db.QueryContext(ctx, `SELECT state FROM hunt_players WHERE player_id IN (`+placeholders(1, len(chunk))+`)`, args...)
-		if err != nil {
-			return fmt.Errorf("load players: %w", err)
-		}
-		for rows.Next() {
-			var text string
-			p := new(hunt.Player)
-			if err := rows.Scan(&text); err != nil {
-				rows.Close()
-				return err
-			}
-			if err := json.Unmarshal([]byte(text), p); err != nil {
-				rows.Close()
-				return fmt.Errorf("load players: %w", err)
-			}
-			st.Players[p.ID] = p
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("load players: %w", err)
-		}
-	}
-	return nil
 }

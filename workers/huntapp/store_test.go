@@ -3,6 +3,7 @@ package huntapp
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func apply(ctx context.Context, db *sqldb.DB, events []*workers.Event) (workers.
 	var res workers.Result
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = applyBatch(ctx, tx, events)
+		res, err = applyBatch(ctx, tx, db.Engine, events)
 		return err
 	})
 	return res, err
@@ -116,19 +117,15 @@ func TestApply(t *testing.T) {
 				t.Errorf("derived %v, want %s", kinds, want)
 			}
 
-			st, found, err := view(ctx, db, "h", nil)
-			if err != nil || !found {
-				t.Fatalf("view: %v, %v", found, err)
-			}
-			lb, err := st.Leaderboard("h", 10, "p")
+			lb, err := readLeaderboard(ctx, db, "h", 10, "p")
 			if err != nil {
 				t.Fatal(err)
 			}
 			if lb.Own == nil || lb.Own.Score != 30 || !lb.Own.Completed || lb.Own.DisplayName != "Pat" {
 				t.Errorf("own standing = %+v", lb.Own)
 			}
-			if _, found, err := view(ctx, db, "unknown", nil); found || err != nil {
-				t.Errorf("view of an unknown hunt: %v, %v", found, err)
+			if _, err := readLeaderboard(ctx, db, "unknown", 10, ""); !errors.Is(err, hunt.ErrUnknownHunt) {
+				t.Errorf("leaderboard of an unknown hunt: %v", err)
 			}
 		})
 	}
