@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/gateway"
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )

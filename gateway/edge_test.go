@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -48,38 +48,25 @@ func player(id, name string) *huntv1.PlayerRegistered {
 // counting how often each event id occurs.
 func records(t testing.TB, brokers, topic string, partitions int32) map[string]int {
 	t.Helper()
-	c := consumer(t, brokers)
-	var assign []kafka.TopicPartition
-	remaining := 0
-	for p := range partitions {
-		_, high, err := c.QueryWatermarkOffsets(topic, p, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if high > 0 {
-			assign = append(assign, kafka.TopicPartition{Topic: &topic, Partition: p, Offset: kafka.OffsetBeginning})
-			remaining += int(high)
-		}
-	}
-	seen := make(map[string]int)
-	if remaining == 0 {
-		return seen
-	}
-	if err := c.Assign(assign); err != nil {
+	r := consumer(t, brokers)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := r.Assign(ctx, []string{topic}, kafkax.Start{FromBeginning: true}, true); err != nil {
 		t.Fatal(err)
 	}
-	for range remaining {
-		m, err := c.ReadMessage(20 * time.Second)
-		if err != nil {
-			t.Fatalf("read %s: %v after %d of %d records", topic, err, len(seen), remaining)
+	seen := make(map[string]int)
+	for {
+		m, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return seen
 		}
-		for _, h := range m.Headers {
-			if h.Key == wire.HeaderEventID {
-				seen[string(h.Value)]++
-			}
+		if err != nil {
+			t.Fatalf("read %s: %v after %d records", topic, err, len(seen))
+		}
+		if id := m.Header(wire.HeaderEventID); id != "" {
+			seen[id]++
 		}
 	}
-	return seen
 }
 
 func TestPublishBatchMixedValidAndInvalid(t *testing.T) {

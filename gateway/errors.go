@@ -18,7 +18,7 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry/regclient"

@@ -27,7 +27,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry/regclient"

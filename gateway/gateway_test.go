@@ -12,7 +12,6 @@ import (
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -129,28 +128,26 @@ func playerRegistered() *huntv1.PlayerRegistered {
 	}
 }
 
-// consumer reads a topic with confluent-kafka-go, as any downstream client would.
-func consumer(t testing.TB, brokers string) *kafka.Consumer {
+// consumer reads topics through internal/kafkax's group-less reader, as
+// any downstream tool would.
+func consumer(t testing.TB, brokers string) *kafkax.Reader {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":  brokers,
-		"group.id":           "test-" + t.Name(),
-		"enable.auto.commit": false,
-	})
+	r, err := kafkax.NewReader(kafkax.ReaderOptions{Brokers: brokers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
-func readOne(t *testing.T, c *kafka.Consumer, topic string, partition int32, offset int64) *kafka.Message {
+func readOne(t *testing.T, r *kafkax.Reader, topic string, partition int32, offset int64) *kafkax.Read {
 	t.Helper()
-	err := c.Assign([]kafka.TopicPartition{{Topic: &topic, Partition: partition, Offset: kafka.Offset(offset)}})
-	if err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := r.AssignPartition(ctx, topic, partition, kafkax.Start{Offset: offset}, false); err != nil {
 		t.Fatal(err)
 	}
-	m, err := c.ReadMessage(10 * time.Second)
+	m, err := r.Next(ctx)
 	if err != nil {
 		t.Fatalf("read %s/%d@%d: %v", topic, partition, offset, err)
 	}
@@ -253,14 +250,13 @@ func TestPublishRejectsRuleViolationAndProducesNothing(t *testing.T) {
 	}
 
 	// Nothing reached Kafka: every partition of the topic is empty.
-	c := consumer(t, s.broker.Addr())
-	for p := range int32(3) {
-		low, high, err := c.QueryWatermarkOffsets("cairn.player.events", p, 10_000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if low != 0 || high != 0 {
-			t.Errorf("partition %d holds offsets %d..%d after a rejected event", p, low, high)
+	ps, err := consumer(t, s.broker.Addr()).Partitions(t.Context(), "", "cairn.player.events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Low != 0 || p.High != 0 {
+			t.Errorf("partition %d holds offsets %d..%d after a rejected event", p.Partition, p.Low, p.High)
 		}
 	}
 }

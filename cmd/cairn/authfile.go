@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 )
 
 // authFile is the gateway's --auth-file: who may call it and what each

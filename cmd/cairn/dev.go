@@ -15,8 +15,8 @@ import (
 	"buf.build/go/protovalidate"
 
 	"github.com/cairnhq/cairn/gateway"
-	"github.com/cairnhq/cairn/gateway/auth"
 	"github.com/cairnhq/cairn/internal/admin"
+	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemas"

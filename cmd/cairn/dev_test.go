@@ -24,7 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 )

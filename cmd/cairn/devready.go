@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 )
 
 // devAddrs are where `cairn dev` serves each part.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 )
 
 // TestDevSaysWhereEverythingIs starts cairn dev, waits for its ready block

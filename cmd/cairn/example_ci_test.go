@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"

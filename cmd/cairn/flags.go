@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 )
 
 // newFlagSet returns a flag set for a command whose usage text lists the

@@ -11,7 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnhq/cairn/gateway"
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 )
 

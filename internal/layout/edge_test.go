@@ -115,7 +115,7 @@ func TestWorkersRuntimeKnowsNoHunt(t *testing.T) {
 		}
 	}
 	if len(bad) > 0 {
-		t.Skipf("enable when the workers runtime split lands (workers imports %s)", strings.Join(bad, ", "))
+		t.Errorf("the workers runtime imports %s: it must know nothing of hunts", strings.Join(bad, ", "))
 	}
 }
 
@@ -124,17 +124,9 @@ func TestWorkersRuntimeKnowsNoHunt(t *testing.T) {
 // registry clients, which the registry's tests use.
 const confluentKafka = "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-// pendingKafkaSeam lists packages that still reach confluent-kafka-go
-// directly, with what removes them. The test fails for any other package,
-// and for these once they no longer need the exception.
-var pendingKafkaSeam = map[string]string{
-	"gateway": "the gateway's tests read records back with confluent's consumer; read them through internal/kafkax or another client",
-}
-
 // TestOneKafkaSeam: nothing outside internal/kafkax imports
 // confluent-kafka-go's kafka package, test files included.
 func TestOneKafkaSeam(t *testing.T) {
-	pending := map[string][]string{}
 	for _, p := range listPackages(t) {
 		if p.ImportPath == "internal/kafkax" {
 			continue
@@ -146,23 +138,8 @@ func TestOneKafkaSeam(t *testing.T) {
 		if slices.Contains(p.TestImports, confluentKafka) || slices.Contains(p.XTestImports, confluentKafka) {
 			where = append(where, "its tests")
 		}
-		if len(where) == 0 {
-			continue
+		if len(where) > 0 {
+			t.Errorf("%s imports %s in %s: only internal/kafkax may", p.ImportPath, confluentKafka, strings.Join(where, " and "))
 		}
-		if _, ok := pendingKafkaSeam[p.ImportPath]; ok {
-			pending[p.ImportPath] = where
-			continue
-		}
-		t.Errorf("%s imports %s in %s: only internal/kafkax may", p.ImportPath, confluentKafka, strings.Join(where, " and "))
-	}
-	for pkg, why := range pendingKafkaSeam {
-		if _, ok := pending[pkg]; !ok {
-			t.Errorf("%s no longer imports %s: remove it from pendingKafkaSeam", pkg, confluentKafka)
-			continue
-		}
-		t.Logf("%s imports %s in %s: %s", pkg, confluentKafka, strings.Join(pending[pkg], " and "), why)
-	}
-	if len(pending) > 0 && !t.Failed() {
-		t.Skip("packages in pendingKafkaSeam still import confluent-kafka-go directly; see the log")
 	}
 }

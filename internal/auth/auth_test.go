@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
-	"github.com/cairnhq/cairn/gateway/auth"
+	"github.com/cairnhq/cairn/internal/auth"
 )
 
 func TestRS256Player(t *testing.T) {

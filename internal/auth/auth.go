@@ -1,5 +1,6 @@
-// Package auth identifies the callers of Cairn's gateway and decides which
-// event types each may publish.
+// Package auth identifies the callers of Cairn's servers (the gateway, the
+// hunt app's HuntService) with one interceptor that puts the principal in the
+// call's context, and decides which event types each may publish.
 //
 // Players present a JWT as "authorization: Bearer <token>"; services present
 // an API key as "x-api-key: <key>" or as a bearer token, or a client
