@@ -305,6 +305,8 @@ func launchWorker(t *testing.T, name, group, databaseURL string, extra ...string
 	t.Helper()
 	w := &worker{addr: freeAddr(t), admin: freeAddr(t)}
 	w.process = start(t, name, append([]string{"worker", "--grpc-addr", w.addr, "--admin-addr", w.admin,
+		// The suite polls HuntService as fast as it likes.
+		"--read-rate", "-1",
 		"--kafka-brokers", suite.brokers, "--group", group, "--registry-addr", suite.registryAddr,
 		"--database-url", databaseURL, "--auth-file", suite.authFile, "--dead-letter-topic", deadLetterTopic}, extra...)...)
 	return w
