@@ -169,57 +169,6 @@ func describeKafkaError(err kafka.Error) string {
 	return fmt.Sprintf("%s (error %d)", err.Code(), int(err.Code()))
 }
 
-// ErrUnknownTopic is returned (wrapped) by TopicCheck.Check for a topic the
-// brokers do not have.
+// ErrUnknownTopic is returned (wrapped) when a record or a reader names a
+// topic the brokers do not have.
 var ErrUnknownTopic = errors.New("topic does not exist")
-
-// TopicCheck tells whether the brokers have a topic, through a producer's
-// metadata, so that the gateway can refuse an event whose topic does not
-// exist at once instead of waiting out the produce timeout. It remembers a
-// topic found for good and a topic missing for a quarter of a second, so
-// asking for every event costs a map lookup.
-//
-// TopicCheck is safe for concurrent use.
-type TopicCheck struct {
-	p       *Producer
-	missing time.Duration
-
-	mu    sync.Mutex
-	found map[string]bool
-	asked map[string]time.Time // missing topic -> when the brokers said so
-}
-
-// NewTopicCheck checks topics through p's connection to the brokers.
-func NewTopicCheck(p *Producer) *TopicCheck {
-	return &TopicCheck{p: p, missing: 250 * time.Millisecond, found: make(map[string]bool), asked: make(map[string]time.Time)}
-}
-
-// Check returns nil when the brokers have topic and an error wrapping
-// ErrUnknownTopic when they do not; any other error says the brokers could
-// not be asked.
-func (c *TopicCheck) Check(ctx context.Context, topic string) error {
-	c.mu.Lock()
-	found, at := c.found[topic], c.asked[topic]
-	c.mu.Unlock()
-	if found {
-		return nil
-	}
-	if !at.IsZero() && time.Since(at) < c.missing {
-		return fmt.Errorf("%s: %w", topic, ErrUnknownTopic)
-	}
-	md, err := c.p.p.GetMetadata(&topic, false, int(opTimeout(ctx).Milliseconds()))
-	if err != nil {
-		return fmt.Errorf("metadata of %s: %w", topic, err)
-	}
-	tm, ok := md.Topics[topic]
-	exists := ok && tm.Error.Code() == kafka.ErrNoError && len(tm.Partitions) > 0
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if exists {
-		c.found[topic] = true
-		delete(c.asked, topic)
-		return nil
-	}
-	c.asked[topic] = time.Now()
-	return fmt.Errorf("%s: %w", topic, ErrUnknownTopic)
-}

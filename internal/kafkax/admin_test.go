@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
@@ -51,42 +50,5 @@ func TestAdminCreatesAndDescribesTopics(t *testing.T) {
 	}
 	if state, _, err := admin.DescribeTopic(ctx, "defaults"); err != nil || state.Partitions < 1 || state.ReplicationFactor != 1 {
 		t.Errorf("topic with defaults: %+v, %v", state, err)
-	}
-}
-
-func TestTopicCheck(t *testing.T) {
-	broker, err := devbroker.Start("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	p, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(t.Context())
-	check := kafkax.NewTopicCheck(p)
-	if err := check.Check(t.Context(), "late"); !errors.Is(err, kafkax.ErrUnknownTopic) {
-		t.Fatalf("missing topic: %v, want ErrUnknownTopic", err)
-	}
-	admin, err := kafkax.NewAdmin(broker.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := admin.CreateTopic(t.Context(), kafkax.TopicSpec{Name: "late", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// A missing topic is remembered briefly; once created, it is found.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := check.Check(t.Context(), "late")
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, kafkax.ErrUnknownTopic) || time.Now().After(deadline) {
-			t.Fatalf("created topic: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
