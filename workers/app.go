@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -76,6 +77,10 @@ type Event struct {
 	// Message is the decoded payload: a generated Go type when the app's
 	// Inputs.GoTypes holds it, a dynamic message otherwise.
 	Message proto.Message
+
+	// span is the span applying the event, when the worker traces and the
+	// record carried trace context; its derived events continue it.
+	span trace.Span
 }
 
 // Header returns the value of the record header named key, or "".

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
@@ -90,6 +92,12 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+	// TracerProvider makes the spans of applies and of derived events'
+	// produces, continuing the traces records carry (their W3C traceparent
+	// header); nil means otel.GetTracerProvider(). When it makes no spans
+	// (OpenTelemetry's no-op, until an SDK is installed), the worker does
+	// no tracing work at all.
+	TracerProvider trace.TracerProvider
 
 	// MaxBatch caps the records applied in one transaction; 0 means 500.
 	MaxBatch int
@@ -117,6 +125,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = otel.GetTracerProvider()
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 500

@@ -186,8 +186,10 @@ func (p *partition) handle(ctx context.Context, batch []*kafkax.Message) {
 func (p *partition) applyStateless(ctx context.Context, events []*Event) bool {
 	var res Result
 	if !p.retry(ctx, "apply batch", func() error {
+		traced := p.w.tracing.startApply(ctx, events)
 		var err error
 		res, err = p.w.cfg.App.Apply(ctx, nil, events)
+		endApply(traced, res.Rejected, err)
 		return err
 	}) {
 		return false
@@ -349,17 +351,16 @@ func (p *partition) relay(ctx context.Context) error {
 			return fmt.Errorf("derived event %s has no (cairn.options.v1.event) option", row.Type)
 		}
 		recs[i] = kafkax.Record{
-			Topic: t.Event.GetTopic(),
-			Key:   row.Key,
-			Value: wire.Append(make([]byte, 0, 16+len(row.Payload)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
-			Headers: []kafkax.Header{
-				{Key: wire.HeaderEventID, Value: []byte(row.EventID)},
-				{Key: "cairn-event-type", Value: []byte(row.Type)},
-				{Key: "cairn-schema-id", Value: []byte(strconv.Itoa(int(t.SchemaID)))},
-			},
+			Topic:   t.Event.GetTopic(),
+			Key:     row.Key,
+			Value:   wire.Append(make([]byte, 0, 16+len(row.Payload)), wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, row.Payload),
+			Headers: wire.AppendEventHeaders(make([]kafkax.Header, 0, 5), row.EventID, string(row.Type), t.SchemaID),
 		}
 	}
-	if _, err := p.w.cfg.Producer.ProduceBatch(ctx, recs); err != nil {
+	spans := p.w.tracing.startRelay(rows, recs)
+	_, err = p.w.cfg.Producer.ProduceBatch(ctx, recs)
+	endRelay(spans, err)
+	if err != nil {
 		return err
 	}
 	if err := p.w.store.markSent(ctx, rows); err != nil {

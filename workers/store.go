@@ -52,6 +52,10 @@ func migrations(engine sqldb.Engine) []string {
 			payload ` + blob + ` NOT NULL,
 			sent BOOLEAN NOT NULL DEFAULT FALSE)`,
 		`CREATE INDEX worker_derived_unsent ON worker_derived (topic, partition_id, sent, record_offset, seq)`,
+		// The W3C trace context of the apply that derived the event, for
+		// the relay to continue; '' when it was not traced.
+		`ALTER TABLE worker_derived ADD COLUMN traceparent TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE worker_derived ADD COLUMN tracestate TEXT NOT NULL DEFAULT ''`,
 	}
 }
 
@@ -62,9 +66,10 @@ var errFenced = errors.New("the partition's saved offset moved: another worker o
 // store keeps the app's tables, applied event ids, the outbox and the
 // partitions' offsets in one SQL database. It is safe for concurrent use.
 type store struct {
-	db    *sqldb.DB
-	group string
-	app   App
+	db      *sqldb.DB
+	group   string
+	app     App
+	tracing *tracing // nil when tracing is off
 }
 
 // openStore creates the runtime's tables and then app's, when missing.
@@ -104,6 +109,9 @@ type outboxRow struct {
 	Type    protoreflect.FullName
 	Key     []byte
 	Payload []byte
+	// Traceparent and Tracestate are the trace context of the apply that
+	// derived the event; "" when it was not traced.
+	Traceparent, Tracestate string
 }
 
 // batchResult says what a batch did.
@@ -120,33 +128,54 @@ type batchResult struct {
 // provided the saved offset is still saved (it returns errFenced
 // otherwise). next may exceed the last event's offset + 1 when records of
 // the batch were dead-lettered or skipped.
+//
+// When the worker traces, each event given to the app that carries trace
+// context has a span of its own for each attempt, ended when the attempt
+// commits or fails.
 func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, events []*Event, next int64) (batchResult, error) {
 	var res batchResult
+	var traced []*Event // the events with a span in the current attempt
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res = batchResult{}
-		fresh, err := s.recordApplied(ctx, tx, topic, partition, events)
+		endApply(traced, nil, errRolledBack) // an attempt whose commit failed
+		var err error
+		res, traced, err = s.applyTx(ctx, tx, topic, partition, saved, events, next)
 		if err != nil {
-			return err
+			endApply(traced, nil, err)
+			traced = nil
 		}
-		res.duplicates = len(events) - len(fresh)
-		if len(fresh) > 0 {
-			out, err := s.app.Apply(ctx, tx, fresh)
-			if err != nil {
-				return fmt.Errorf("apply %d events: %w", len(fresh), err)
-			}
-			res.applied, res.rejected = len(fresh)-len(out.Rejected), out.Rejected
-			if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived); err != nil {
-				return err
-			}
-			res.derived = len(out.Derived)
-		}
-		return s.saveOffset(ctx, tx, topic, partition, saved, next)
+		return err
 	})
+	endApply(traced, res.rejected, err)
 	return res, err
 }
 
-// rowsPerStatement bounds a multi-row statement: 500 rows of 8 columns stay
-// well under both engines' limits on parameters.
+// applyTx is one attempt of applyBatch, in tx. It also returns the events
+// it started spans for.
+func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition int32, saved int64, events []*Event, next int64) (batchResult, []*Event, error) {
+	var res batchResult
+	fresh, err := s.recordApplied(ctx, tx, topic, partition, events)
+	if err != nil {
+		return res, nil, err
+	}
+	res.duplicates = len(events) - len(fresh)
+	var traced []*Event
+	if len(fresh) > 0 {
+		traced = s.tracing.startApply(ctx, fresh)
+		out, err := s.app.Apply(ctx, tx, fresh)
+		if err != nil {
+			return res, traced, fmt.Errorf("apply %d events: %w", len(fresh), err)
+		}
+		res.applied, res.rejected = len(fresh)-len(out.Rejected), out.Rejected
+		if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived); err != nil {
+			return res, traced, err
+		}
+		res.derived = len(out.Derived)
+	}
+	return res, traced, s.saveOffset(ctx, tx, topic, partition, saved, next)
+}
+
+// rowsPerStatement bounds a multi-row statement: 500 rows of 10 columns
+// stay well under both engines' limits on parameters.
 const rowsPerStatement = 500
 
 // recordApplied records the events' ids as applied, a few hundred to a
@@ -204,20 +233,22 @@ func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, parti
 		chunk := derived[from:min(len(derived), from+rowsPerStatement)]
 		var q strings.Builder
 		q.WriteString(`INSERT INTO worker_derived
-			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload) VALUES `)
-		args := make([]any, 0, 8*len(chunk))
+			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate) VALUES `)
+		const cols = 10
+		args := make([]any, 0, cols*len(chunk))
 		for i, d := range chunk {
 			row, err := newOutboxRow(d)
 			if err != nil {
 				return err
 			}
+			row.Traceparent, row.Tracestate = s.tracing.traceContext(d.Cause)
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			q.WriteByte('(')
-			q.WriteString(s.marks(1+8*i, 8))
+			q.WriteString(s.marks(1+cols*i, cols))
 			q.WriteByte(')')
-			args = append(args, row.EventID, topic, partition, d.Cause.Offset, from+i, string(row.Type), row.Key, row.Payload)
+			args = append(args, row.EventID, topic, partition, d.Cause.Offset, from+i, string(row.Type), row.Key, row.Payload, row.Traceparent, row.Tracestate)
 		}
 		q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -271,7 +302,7 @@ func (s *store) saveOffset(ctx context.Context, tx *sql.Tx, topic string, partit
 // unsent returns a partition's derived events not yet marked sent, in the
 // order they were derived.
 func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]outboxRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, event_key, payload FROM worker_derived
+	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, event_key, payload, traceparent, tracestate FROM worker_derived
 		WHERE topic = $1 AND partition_id = $2 AND sent = FALSE ORDER BY record_offset, seq`, topic, partition)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
@@ -281,7 +312,7 @@ func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]ou
 	for rows.Next() {
 		var r outboxRow
 		var name string
-		if err := rows.Scan(&r.EventID, &name, &r.Key, &r.Payload); err != nil {
+		if err := rows.Scan(&r.EventID, &name, &r.Key, &r.Payload, &r.Traceparent, &r.Tracestate); err != nil {
 			return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
 		}
 		r.Type = protoreflect.FullName(name)

@@ -73,6 +73,7 @@ type Worker struct {
 	c       *kafkax.Consumer
 	store   *store
 	metrics *metrics
+	tracing *tracing // nil when tracing is off
 
 	mu     sync.Mutex
 	failed map[string]string // partition -> why it stopped
@@ -93,12 +94,13 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: metrics: %w", err)
 	}
-	w := &Worker{cfg: cfg, inputs: cfg.App.Inputs(), metrics: m, failed: make(map[string]string)}
+	w := &Worker{cfg: cfg, inputs: cfg.App.Inputs(), metrics: m, tracing: newTracing(cfg.TracerProvider, cfg.Group), failed: make(map[string]string)}
 	reset := string(cfg.OffsetPolicy)
 	if cfg.DB != nil {
 		if w.store, err = openStore(ctx, cfg.DB, cfg.Group, cfg.App); err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
+		w.store.tracing = w.tracing
 		// The store decides where to start; librdkafka must never reset
 		// an offset on its own.
 		reset = "error"
