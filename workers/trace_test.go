@@ -122,9 +122,9 @@ func TestTracesContinue(t *testing.T) {
 				t.Errorf("apply span kind %v, want consumer", apply.SpanKind)
 			}
 			for key, v := range map[attribute.Key]string{
-				"messaging.destination.name":         ledgerTopic,
-				"cairn.event_type":                   "ledger.v1.Deposited",
-				"messaging.consumer.group.name":      "traced-" + string(engine),
+				"messaging.destination.name":    ledgerTopic,
+				"cairn.event_type":              "ledger.v1.Deposited",
+				"messaging.consumer.group.name": "traced-" + string(engine),
 			} {
 				if got := attr(apply, key); got != v {
 					t.Errorf("apply span %s = %q, want %q", key, got, v)
