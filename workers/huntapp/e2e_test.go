@@ -27,12 +27,17 @@ import (
 	"github.com/cairnhq/cairn/workers/hunt"
 )
 
-// startGateway serves a gateway over loopback, producing to e's broker.
-func startGateway(t testing.TB, e *env) gatewayv1.EventGatewayClient {
+// startGateway serves a gateway over loopback, producing to e's broker;
+// mods change its configuration first.
+func startGateway(t testing.TB, e *env, mods ...func(*gateway.Config)) gatewayv1.EventGatewayClient {
 	t.Helper()
 	// The gateway's own de-duplication is off: a repeated event must reach
 	// Kafka, as it does through two gateways, for the worker to skip it.
-	gw, err := gateway.New(gateway.Config{Registry: e.types, Producer: stamping{e.producer}, DedupWindow: -1})
+	cfg := gateway.Config{Registry: e.types, Producer: stamping{e.producer}, DedupWindow: -1}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
