@@ -87,6 +87,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := cfg.Log.logger(stderr)
+	stopTracing, err := startTracing(ctx, "dev", stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	return dev(ctx, cfg, log, stdout)
 }
 

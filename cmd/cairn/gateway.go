@@ -67,7 +67,7 @@ func (c *gatewayConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := gatewayConfig{}
 	fs := newFlagSet("gateway", "[flags]",
 		"Runs the gateway alone, against a Kafka cluster and a schema registry (its gRPC\n"+
@@ -106,6 +106,11 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		serverOpts = append(serverOpts, grpc.Creds(creds))
 	}
 	log := cfg.Log.logger(stderr)
+	stopTracing, err := startTracing(ctx, "gateway", stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	authn, err := auth.New(authCfg)
 	if err != nil {
 		return err

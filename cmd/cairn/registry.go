@@ -58,7 +58,7 @@ func (c *registryConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runRegistry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := registryConfig{}
 	fs := newFlagSet("registry", "[flags]",
 		"Runs the schema registry alone: Confluent's REST API and Cairn's gRPC API\n"+
@@ -91,6 +91,11 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	log := cfg.Log.logger(stderr)
 	opts.Logger = log
+	stopTracing, err := startTracing(ctx, "registry", stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	reg, closeRegistry, err := openRegistry(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return err

@@ -80,7 +80,7 @@ func (c *workerConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := workerConfig{}
 	fs := newFlagSet("worker", "[flags]",
 		"Runs a hunt worker: a member of a consumer group that applies the game's rules\n"+
@@ -117,6 +117,11 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	log := cfg.Log.logger(stderr)
+	stopTracing, err := startTracing(ctx, "worker", stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
