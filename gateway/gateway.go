@@ -29,6 +29,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/telemetry"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	"github.com/cairnhq/cairn/registry/regclient"
 )
@@ -247,7 +248,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger.Warn("gateway: authentication is off: every caller may publish every event type")
 	}
 	tracer := cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/gateway")
-	tracing := traces(tracer)
+	tracing := telemetry.MakesSpans(cfg.TracerProvider)
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
 		// Stop returns once the handlers have: after it, none starts a
@@ -285,16 +286,6 @@ func New(cfg Config) (*Server, error) {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	return s, nil
-}
-
-// traces reports whether t makes spans. OpenTelemetry's no-op tracer, which
-// is what the global provider hands out until an SDK is installed, returns
-// spans that neither record nor carry a span context of their own; an SDK's
-// tracer gives every span an identity, even one its sampler drops.
-func traces(t trace.Tracer) bool {
-	_, span := t.Start(context.Background(), "probe")
-	defer span.End()
-	return span.IsRecording() || span.SpanContext().IsValid()
 }
 
 // RegisterService serves another gRPC service on the gateway's port, such

@@ -11,12 +11,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
-)
-
-// The W3C trace context headers a record carries beside the cairn-* ones.
-const (
-	headerTraceparent = "traceparent"
-	headerTracestate  = "tracestate"
+	"github.com/cairnhq/cairn/internal/telemetry"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
 // tracing continues the traces records carry: a consumer span for each
@@ -30,18 +26,12 @@ type tracing struct {
 }
 
 // newTracing returns the runtime's tracing through tp, or nil when tp
-// makes no spans. OpenTelemetry's no-op provider, which the global one is
-// until an SDK is installed, gives spans that neither record nor carry a
-// span context of their own; an SDK's tracer gives every span an
-// identity, even one its sampler drops.
+// makes no spans.
 func newTracing(tp trace.TracerProvider, group string) *tracing {
-	tr := tp.Tracer("github.com/cairnhq/cairn/workers")
-	_, probe := tr.Start(context.Background(), "probe")
-	defer probe.End()
-	if !probe.IsRecording() && !probe.SpanContext().IsValid() {
+	if !telemetry.MakesSpans(tp) {
 		return nil
 	}
-	return &tracing{tracer: tr, group: group}
+	return &tracing{tracer: tp.Tracer("github.com/cairnhq/cairn/workers"), group: group}
 }
 
 // errRolledBack ends the spans of an attempt whose transaction was rolled
@@ -58,10 +48,10 @@ func (t *tracing) startApply(ctx context.Context, events []*Event) []*Event {
 	var traced []*Event
 	for _, ev := range events {
 		ev.span = nil
-		if ev.Header(headerTraceparent) == "" {
+		if ev.Header(wire.HeaderTraceparent) == "" {
 			continue
 		}
-		parent := t.prop.Extract(ctx, headerCarrier{&ev.Headers})
+		parent := t.prop.Extract(ctx, wire.HeaderCarrier{Headers: &ev.Headers})
 		if !trace.SpanContextFromContext(parent).IsValid() {
 			continue
 		}
@@ -111,7 +101,7 @@ func (t *tracing) traceContext(cause *Event) (traceparent, tracestate string) {
 	}
 	c := propagation.MapCarrier{}
 	t.prop.Inject(trace.ContextWithSpan(context.Background(), cause.span), c)
-	return c[headerTraceparent], c[headerTracestate]
+	return c[wire.HeaderTraceparent], c[wire.HeaderTracestate]
 }
 
 // startRelay starts a producer span for each derived event whose cause was
@@ -124,12 +114,12 @@ func (t *tracing) startRelay(rows []outboxRow, recs []kafkax.Record) []trace.Spa
 		if row.Traceparent == "" {
 			continue
 		}
-		stored := propagation.MapCarrier{headerTraceparent: row.Traceparent}
+		stored := propagation.MapCarrier{wire.HeaderTraceparent: row.Traceparent}
 		if row.Tracestate != "" {
-			stored[headerTracestate] = row.Tracestate
+			stored[wire.HeaderTracestate] = row.Tracestate
 		}
 		if t == nil {
-			for _, k := range []string{headerTraceparent, headerTracestate} {
+			for _, k := range []string{wire.HeaderTraceparent, wire.HeaderTracestate} {
 				if v := stored[k]; v != "" {
 					recs[i].Headers = append(recs[i].Headers, kafkax.Header{Key: k, Value: []byte(v)})
 				}
@@ -146,7 +136,7 @@ func (t *tracing) startRelay(rows []outboxRow, recs []kafkax.Record) []trace.Spa
 				attribute.String("messaging.message.id", row.EventID),
 				attribute.String("cairn.event_type", string(row.Type)),
 			))
-		t.prop.Inject(ctx, headerCarrier{&recs[i].Headers})
+		t.prop.Inject(ctx, wire.HeaderCarrier{Headers: &recs[i].Headers})
 		spans = append(spans, span)
 	}
 	return spans
@@ -161,34 +151,4 @@ func endRelay(spans []trace.Span, err error) {
 		}
 		s.End()
 	}
-}
-
-// headerCarrier reads and writes trace context in record headers.
-type headerCarrier struct{ h *[]kafkax.Header }
-
-func (c headerCarrier) Get(key string) string {
-	for _, h := range *c.h {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
-func (c headerCarrier) Set(key, value string) {
-	for i, h := range *c.h {
-		if h.Key == key {
-			(*c.h)[i].Value = []byte(value)
-			return
-		}
-	}
-	*c.h = append(*c.h, kafkax.Header{Key: key, Value: []byte(value)})
-}
-
-func (c headerCarrier) Keys() []string {
-	keys := make([]string, len(*c.h))
-	for i, h := range *c.h {
-		keys[i] = h.Key
-	}
-	return keys
 }

@@ -79,6 +79,26 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// MakesSpans reports whether tp makes spans, so that a component can
+// leave tracing out of its path altogether when it does not. It starts
+// one span, under a remote parent that is not sampled: OpenTelemetry's
+// no-op provider (the global one until an SDK is installed) hands that
+// parent back as the span, where an SDK gives the span an identity of its
+// own, and the SDK's default, parent-based samplers drop it, so that it is
+// not exported.
+func MakesSpans(tp trace.TracerProvider) bool {
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{0xca, 0x19, 0x0e},
+		SpanID:  trace.SpanID{0xca, 0x19, 0x0e},
+		Remote:  true,
+	})
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parent)
+	_, span := tp.Tracer("github.com/cairnhq/cairn/internal/telemetry").Start(ctx, "probe")
+	defer span.End()
+	sc := span.SpanContext()
+	return span.IsRecording() || (sc.IsValid() && sc.SpanID() != parent.SpanID())
+}
+
 // The exporters OTEL_TRACES_EXPORTER may name.
 const (
 	exporterOTLP    = "otlp"

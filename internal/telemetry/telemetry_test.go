@@ -14,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -384,5 +388,31 @@ func TestInvalid(t *testing.T) {
 				t.Errorf("New with %v: %v, want it to say %s", tc.vars, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestMakesSpans tells OpenTelemetry's no-op providers from an SDK's,
+// without exporting the probe.
+func TestMakesSpans(t *testing.T) {
+	if telemetry.MakesSpans(noop.NewTracerProvider()) {
+		t.Error("the no-op provider makes spans, says MakesSpans")
+	}
+	if telemetry.MakesSpans(otel.GetTracerProvider()) {
+		t.Error("the global provider, with no SDK installed, makes spans, says MakesSpans")
+	}
+	spans := tracetest.NewInMemoryExporter()
+	for _, sampler := range []sdktrace.Sampler{nil, sdktrace.ParentBased(sdktrace.NeverSample())} {
+		opts := []sdktrace.TracerProviderOption{sdktrace.WithSyncer(spans)}
+		if sampler != nil {
+			opts = append(opts, sdktrace.WithSampler(sampler))
+		}
+		tp := sdktrace.NewTracerProvider(opts...)
+		if !telemetry.MakesSpans(tp) {
+			t.Errorf("an SDK provider (sampler %v) makes no spans, says MakesSpans", sampler)
+		}
+		if got := spans.GetSpans(); len(got) > 0 {
+			t.Errorf("the probe was exported: %v", got)
+		}
+		_ = tp.Shutdown(t.Context())
 	}
 }

@@ -50,3 +50,44 @@ func AppendEventHeaders(dst []kafkax.Header, eventID, eventType string, schemaID
 		kafkax.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(schemaID), 10)},
 	)
 }
+
+// The W3C trace context headers, beside the cairn-* ones.
+const (
+	HeaderTraceparent = "traceparent"
+	HeaderTracestate  = "tracestate"
+)
+
+// HeaderCarrier lets an OpenTelemetry propagator read and write trace
+// context in a record's headers (it is a propagation.TextMapCarrier). Set
+// replaces a header of the same name. It is not safe for concurrent use.
+type HeaderCarrier struct{ Headers *[]kafkax.Header }
+
+// Get returns the value of the first header named key, or "".
+func (c HeaderCarrier) Get(key string) string {
+	for _, h := range *c.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// Set sets the header named key to value, adding it when missing.
+func (c HeaderCarrier) Set(key, value string) {
+	for i, h := range *c.Headers {
+		if h.Key == key {
+			(*c.Headers)[i].Value = []byte(value)
+			return
+		}
+	}
+	*c.Headers = append(*c.Headers, kafkax.Header{Key: key, Value: []byte(value)})
+}
+
+// Keys returns the headers' names.
+func (c HeaderCarrier) Keys() []string {
+	keys := make([]string, len(*c.Headers))
+	for i, h := range *c.Headers {
+		keys[i] = h.Key
+	}
+	return keys
+}

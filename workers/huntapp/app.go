@@ -10,12 +10,15 @@ import (
 
 	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/telemetry"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 	"github.com/cairnhq/cairn/workers"
@@ -69,6 +72,11 @@ type Config struct {
 	// RetryBackoff is the first wait after the feed failed to start; it
 	// doubles up to MaxRetryBackoff. 0 means 100 ms and 5 s.
 	RetryBackoff, MaxRetryBackoff time.Duration
+	// TracerProvider makes the WatchPlayer feed's spans: a derived record
+	// that carries trace context is handed to its watchers under a span
+	// continuing it. Nil means otel.GetTracerProvider(); a provider that
+	// makes no spans leaves tracing out of the feed.
+	TracerProvider trace.TracerProvider
 }
 
 func (c *Config) setDefaults() {
@@ -92,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxRetryBackoff == 0 {
 		c.MaxRetryBackoff = 5 * time.Second
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = otel.GetTracerProvider()
 	}
 }
 
@@ -128,9 +139,10 @@ func (c *Config) Validate() error {
 // App is the hunt on the workers runtime (a workers.App), and the
 // services reading its tables. It is safe for concurrent use.
 type App struct {
-	cfg   Config
-	hub   *hub
-	limit *readLimiter // nil: no limit
+	cfg    Config
+	hub    *hub
+	limit  *readLimiter // nil: no limit
+	tracer trace.Tracer // nil: the feed does not trace
 }
 
 var _ workers.App = (*App)(nil)
@@ -155,6 +167,9 @@ func New(cfg Config) (*App, error) {
 		}
 	}
 	a := &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}
+	if telemetry.MakesSpans(cfg.TracerProvider) {
+		a.tracer = cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/workers/huntapp")
+	}
 	if cfg.ReadRate > 0 {
 		a.limit = newReadLimiter(cfg.ReadRate, cfg.ReadBurst)
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -113,9 +117,39 @@ func (f *feed) run(ctx context.Context) {
 			continue
 		}
 		if resp, huntID, playerID, ok := f.decode(ctx, m); ok {
-			f.a.hub.publish(resp, huntID, playerID)
+			span := f.startSpan(ctx, m, resp)
+			n := f.a.hub.publish(resp, huntID, playerID)
+			if span != nil {
+				span.SetAttributes(attribute.Int("cairn.watchers", n))
+				span.End()
+			}
 		}
 	}
+}
+
+// startSpan starts the span continuing the trace m carries while it is
+// handed to its watchers; nil when the feed does not trace or m carries
+// no trace context.
+func (f *feed) startSpan(ctx context.Context, m *kafkax.Message, resp *huntv1.WatchPlayerResponse) trace.Span {
+	if f.a.tracer == nil || m.Header(wire.HeaderTraceparent) == "" {
+		return nil
+	}
+	parent := propagation.TraceContext{}.Extract(ctx, wire.HeaderCarrier{Headers: &m.Headers})
+	if !trace.SpanContextFromContext(parent).IsValid() {
+		return nil
+	}
+	_, span := f.a.tracer.Start(parent, "WatchPlayer",
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.destination.name", m.Topic),
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(int(m.Partition))),
+			attribute.Int64("messaging.kafka.offset", m.Offset),
+			attribute.String("messaging.message.id", resp.GetEventId()),
+			attribute.String("cairn.event_type", m.Header(wire.HeaderEventType)),
+		))
+	return span
 }
 
 // decode reads a derived record into the response WatchPlayer sends; false

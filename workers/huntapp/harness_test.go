@@ -96,7 +96,8 @@ func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config))
 		Group:        group,
 		Validator:    validator,
 		Metrics:      reg,
-		RetryBackoff: cfg.RetryBackoff,
+		RetryBackoff:   cfg.RetryBackoff,
+		TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,9 @@ import (
 // TestOneTraceAcrossThePipeline publishes an answer through a tracing
 // gateway to a tracing worker and follows its trace: the gateway's publish
 // span, the worker's apply span under it, the relay's produce span of the
-// judgement under that, and the judgement's record in Kafka carrying the
-// relay span's context: one trace id from the call to the derived event.
+// judgement under that, the judgement's record in Kafka carrying the relay
+// span's context, and the WatchPlayer feed's span handing it to the
+// player's stream: one trace id from the call to the player's screen.
 func TestOneTraceAcrossThePipeline(t *testing.T) {
 	t.Parallel()
 	spans := tracetest.NewInMemoryExporter()
@@ -32,6 +33,7 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 	e := newEnv(t, sqldb.SQLite)
 	gw := startGateway(t, e, func(c *gateway.Config) { c.TracerProvider = tp })
 	r := e.startWorker(t, "traced", func(c *workers.Config) { c.TracerProvider = tp })
+	hs := serve(t, r.app)
 	applied := func(n float64) func() error {
 		return func() error {
 			if got := r.counter(t, "cairn_worker_events_applied_total"); got < n {
@@ -50,8 +52,19 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 	eventually(t, "the hunt and the player applied", applied(2))
 	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(-5)})
 	eventually(t, "the join applied", applied(3))
+	stream := watch(t, hs, player)
 	answerID := newID()
 	publish(t, gw, answerID, answer(huntID, player, clues[0], "oak", 3))
+	var judgement string // the judgement's event id, as the player sees it
+	for judgement == "" {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("WatchPlayer: %v", err)
+		}
+		if resp.GetAnswerJudged() != nil {
+			judgement = resp.GetEventId()
+		}
+	}
 
 	const judged = "cairn.hunt.v1.AnswerJudged"
 	var pub, apply, relay tracetest.SpanStub
@@ -87,9 +100,30 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 	if got := attrOf(apply, "cairn.event_type"); got != "cairn.hunt.v1.AnswerSubmitted" {
 		t.Errorf("apply span cairn.event_type = %q", got)
 	}
+	if attrOf(relay, "messaging.message.id") != judgement {
+		t.Errorf("relay span of event %q, the player saw %q", attrOf(relay, "messaging.message.id"), judgement)
+	}
+	var watched tracetest.SpanStub
+	eventually(t, "the WatchPlayer span", func() error {
+		var ok bool
+		if watched, ok = find(spans.GetSpans(), "WatchPlayer", "messaging.message.id", judgement); !ok {
+			return fmt.Errorf("no WatchPlayer span of %s", judgement)
+		}
+		return nil
+	})
+	if watched.Parent.SpanID() != relay.SpanContext.SpanID() || watched.SpanContext.TraceID() != id {
+		t.Errorf("WatchPlayer span in %s under %s, want in %s under the relay span %s", watched.SpanContext.TraceID(), watched.Parent.SpanID(), id, relay.SpanContext.SpanID())
+	}
+	if got := attrOf(watched, "cairn.watchers"); got != "1" {
+		t.Errorf("WatchPlayer span cairn.watchers = %s, want 1", got)
+	}
+
 	// The trace starts at the gateway's call: its root is the gRPC span.
 	var root int
 	for _, s := range spans.GetSpans() {
+		if s.Name == "probe" {
+			t.Errorf("a probe span was exported: %+v", s)
+		}
 		if s.SpanContext.TraceID() == id && !s.Parent.IsValid() {
 			root++
 			if s.SpanKind != trace.SpanKindServer {

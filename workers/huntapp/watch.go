@@ -74,20 +74,24 @@ func (h *hub) remove(w *watcher) {
 	}
 }
 
-// publish hands a derived event to its player's watchers.
-func (h *hub) publish(resp *huntv1.WatchPlayerResponse, huntID, playerID string) {
+// publish hands a derived event to its player's watchers, and returns
+// how many it was handed to.
+func (h *hub) publish(resp *huntv1.WatchPlayerResponse, huntID, playerID string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	n := 0
 	for w := range h.subs[playerID] {
 		if w.hunt != "" && w.hunt != huntID {
 			continue
 		}
 		select {
 		case w.ch <- resp:
+			n++
 		default:
 			h.remove(w)
 			close(w.gone)
 			h.dropped.Inc()
 		}
 	}
+	return n
 }
