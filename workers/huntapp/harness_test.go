@@ -90,12 +90,12 @@ func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config))
 		mod(&cfg)
 	}
 	app, err := huntapp.New(huntapp.Config{
-		DB:           cfg.DB,
-		Registry:     e.types,
-		Brokers:      cfg.Brokers,
-		Group:        group,
-		Validator:    validator,
-		Metrics:      reg,
+		DB:             cfg.DB,
+		Registry:       e.types,
+		Brokers:        cfg.Brokers,
+		Group:          group,
+		Validator:      validator,
+		Metrics:        reg,
 		RetryBackoff:   cfg.RetryBackoff,
 		TracerProvider: cfg.TracerProvider,
 	})
