@@ -119,7 +119,7 @@ type pendingEvent struct {
 	owner bool // this event produces; otherwise it waits for entry
 
 	// Set once handed to Kafka.
-	t      *regclient.Type
+	t        *regclient.Type
 	wait     func(context.Context) (kafkax.Position, error) // Kafka's answer
 	deadline time.Time                                      // the produce budget's end; zero when unbounded
 	span     trace.Span                                     // nil unless the gateway traces
