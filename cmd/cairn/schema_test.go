@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -96,14 +96,22 @@ func startSchemaEnv(t *testing.T) schemaEnv {
 	}
 	t.Cleanup(closeRegistry)
 	addr := freeAddr(t)
-	stop, err := serveRegistry(reg, registry.HandlerOptions{Logger: log, Principals: []registry.Principal{
+	c, err := registryComponent(reg, registry.HandlerOptions{Logger: log, Principals: []registry.Principal{
 		{Name: "shop", APIKey: ownerKey, Role: registry.RoleSchemaOwner},
 		{Name: "shop-ci-reader", APIKey: readerKey, Role: registry.RoleReader},
 	}}, addr, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stop(context.Background()) })
+	l := newLifecycle(log, 10*time.Second)
+	if err := l.start(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	broker, err := devbroker.Start("127.0.0.1:0", 1)
 	if err != nil {
 		t.Fatal(err)
