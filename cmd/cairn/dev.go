@@ -56,6 +56,8 @@ func (c *devConfig) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: want a SQLite path or a postgres:// URL"))
+	} else if err := sqldb.CheckURL(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("--database-url: %w", err))
 	}
 	if c.Partitions < 1 || c.Partitions > 1000 {
 		errs = append(errs, fmt.Errorf("--partitions %d: want 1 to 1000", c.Partitions))

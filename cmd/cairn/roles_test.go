@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +104,118 @@ func TestProductionRoles(t *testing.T) {
 			}
 		case <-time.After(40 * time.Second):
 			t.Errorf("%s did not stop", name)
+		}
+	}
+}
+
+// listening waits until a role's log says where its component name
+// listens, and returns that address: roles started on port 0 say it once.
+func listening(t *testing.T, log *lockedBuffer, name string) string {
+	t.Helper()
+	re := regexp.MustCompile(`msg="` + regexp.QuoteMeta(name) + ` listening on ([^"\s]+)"`)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if m := re.FindStringSubmatch(devLog(log)); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never said where it listens:\n%s", name, devLog(log))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// get fetches an admin page and returns its status and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// TestRoleConsoles: each standalone role, started on port 0, serves the
+// console on its admin address with what it knows, and says what it does
+// not know instead of failing.
+func TestRoleConsoles(t *testing.T) {
+	files, err := schemas.Hunt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := devbroker.Start("127.0.0.1:0", 1, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "auth.json")
+	if err := os.WriteFile(authFile, []byte(`{"api_keys": [{"name": "ops", "key": "ops-key-0123456789abcdef", "role": "service"}], "roles": {"service": ["*"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	logs := make(map[string]*lockedBuffer)
+	done := make(map[string]chan int)
+	start := func(name string, args ...string) {
+		log, ch := new(lockedBuffer), make(chan int, 1)
+		logs[name], done[name] = log, ch
+		go func() { ch <- run(ctx, append([]string{name}, args...), io.Discard, log) }()
+	}
+	defer func() {
+		stop()
+		for name, ch := range done {
+			select {
+			case code := <-ch:
+				if code != 0 {
+					t.Errorf("%s exited %d:\n%s", name, code, devLog(logs[name]))
+				}
+			case <-time.After(40 * time.Second):
+				t.Errorf("%s did not stop", name)
+			}
+		}
+	}()
+
+	start("registry", "--registry-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--database-url", "sqlite:"+filepath.Join(dir, "registry.db"))
+	registryAddr := listening(t, logs["registry"], "registry")
+	if code, _, errOut := cli(t, "schema", "push", "--registry-addr", registryAddr); code != 0 {
+		t.Fatalf("schema push: exit %d: %s", code, errOut)
+	}
+	start("gateway", "--gateway-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile)
+	start("worker", "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:"+filepath.Join(dir, "worker.db"), "--auth-file", authFile)
+
+	for _, tt := range []struct {
+		role   string
+		path   string
+		status int
+		want   []string
+	}{
+		{"registry", "/", 200, []string{"cairn registry", "Pipeline", "database"}},
+		{"registry", "/subjects/cairn.hunt.v1.HuntCreated", 200, []string{"message HuntCreated", "BACKWARD"}},
+		{"registry", "/deadletters", 404, []string{"This process does not read Kafka."}},
+		{"gateway", "/", 200, []string{"cairn gateway", "gateway", "registry", "kafka", "No consumer group to show."}},
+		{"gateway", "/subjects", 200, []string{"cairn.hunt.v1.AnswerSubmitted"}},
+		{"gateway", "/subjects/cairn.hunt.v1.HuntCreated?version=1", 200, []string{"message HuntCreated"}},
+		{"gateway", "/subjects/cairn.hunt.v1.Nope", 404, []string{"no subject"}},
+		{"gateway", "/deadletters", 200, []string{"Dead letters"}},
+		{"worker", "/", 200, []string{"cairn worker", "Consumer lag of group cairn-workers"}},
+		{"worker", "/subjects", 200, []string{"cairn.hunt.v1.HuntCreated"}},
+	} {
+		base := "http://" + listening(t, logs[tt.role], "admin")
+		code, body := get(t, base+tt.path)
+		if code != tt.status {
+			t.Errorf("%s GET %s = %d, want %d:\n%.600s", tt.role, tt.path, code, tt.status, body)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s GET %s lacks %q:\n%.1500s", tt.role, tt.path, w, body)
+			}
 		}
 	}
 }

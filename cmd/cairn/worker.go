@@ -66,6 +66,8 @@ func (c *workerConfig) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: required; workers of one group share one database"))
+	} else if err := sqldb.CheckURL(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("--database-url: %w", err))
 	}
 	if _, err := workers.ParseOffsetPolicy(c.OffsetPolicy); err != nil {
 		errs = append(errs, fmt.Errorf("--offset-policy: %w", err))
