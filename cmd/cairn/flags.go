@@ -25,7 +25,9 @@ import (
 // flags with the environment variable each can also be set from.
 func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Mistakes are reported once, by the caller, with a pointer to --help;
+	// the usage is printed for --help only (see parseInterspersed).
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: cairn %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
 		fs.VisitAll(func(f *flag.Flag) {
@@ -68,9 +70,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // flags may follow the arguments (cairn publish TYPE JSON --event-id X)
 // until a "--", after which everything is an argument.
 func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = usage }()
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				usage()
+			}
 			return err
 		}
 		rest := fs.Args()
