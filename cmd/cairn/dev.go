@@ -279,7 +279,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	addrs := devAddrs{Gateway: l.addr("gateway"), Registry: l.addr("registry"), Kafka: broker.Addr(), Admin: l.addr("admin")}
-	announceCtx, stopAnnounce := context.WithCancel(ctx)
+	// Its own context: it ends when the lifecycle stops it, not before.
+	announceCtx, stopAnnounce := context.WithCancel(context.Background())
 	defer stopAnnounce()
 	if err := l.start(ctx, component{
 		name: "ready announcement",

@@ -29,7 +29,13 @@ func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	// the usage is printed for --help only (see parseInterspersed).
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: cairn %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fmt.Fprintf(stderr, "Usage: %s\n\n%s\n", strings.TrimSpace("cairn "+name+" "+synopsis), about)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n == 0 {
+			return
+		}
+		fmt.Fprintf(stderr, "\nFlags (before or after the arguments):\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {
