@@ -35,7 +35,11 @@ func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 		if n == 0 {
 			return
 		}
-		fmt.Fprintf(stderr, "\nFlags (before or after the arguments):\n")
+		if synopsis == "[flags]" {
+			fmt.Fprintf(stderr, "\nFlags:\n")
+		} else {
+			fmt.Fprintf(stderr, "\nFlags (before or after the arguments):\n")
+		}
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
 			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {

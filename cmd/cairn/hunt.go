@@ -48,7 +48,7 @@ func runHunt(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		stderr)
 	fs.StringVar(&addr, "gateway-addr", "127.0.0.1:50051", "gRPC address serving HuntService, or etcd:///worker")
 	fs.UintVar(&limit, "limit", 10, "leaderboard entries to show")
-	fs.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for an answer (for watch: for each catch-up read)")
+	fs.DurationVar(&timeout, "timeout", 10*time.Second, "how long to wait for an answer; for watch, for each catch-up read")
 	fs.BoolVar(&noReconnect, "no-reconnect", false, "watch: exit when the stream ends instead of reconnecting")
 	creds.register(fs)
 	etcd.registerClient(fs)
