@@ -142,7 +142,7 @@ func (l *lifecycle) onStop(name string, stop func(ctx context.Context) error) {
 // addr returns where the started component name listens, or "".
 func (l *lifecycle) addr(name string) string {
 	for _, r := range l.started {
-		if r.name == name {
+		if r.name == name && r.addr != "" {
 			return r.addr
 		}
 	}

@@ -109,7 +109,7 @@ func registryRole(ctx context.Context, cfg registryConfig, opts registry.Handler
 	if err != nil {
 		return err
 	}
-	l.onStop("registry", func(context.Context) error { reg.Close(); return nil })
+	l.onStop("registry store", func(context.Context) error { reg.Close(); return nil })
 	disc, err := cfg.Etcd.client(log)
 	if err != nil {
 		return err

@@ -183,7 +183,7 @@ func TestRoleConsoles(t *testing.T) {
 
 	start("registry", "--registry-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--database-url", "sqlite:"+filepath.Join(dir, "registry.db"))
 	registryAddr := listening(t, logs["registry"], "registry")
-	if code, _, errOut := cli(t, "schema", "push", "--registry-addr", registryAddr); code != 0 {
+	if code, _, errOut := cli(t, "schema", "push", "--registry-addr", registryAddr, "--timeout", "3m"); code != 0 {
 		t.Fatalf("schema push: exit %d: %s", code, errOut)
 	}
 	start("gateway", "--gateway-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile)
@@ -277,7 +277,7 @@ func TestWatchReconnects(t *testing.T) {
 
 	reg := start("registry", "--registry-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--database-url", "sqlite:"+filepath.Join(dir, "registry.db"))
 	registryAddr := listening(t, reg.log, "registry")
-	if code, _, errOut := cli(t, "schema", "push", "--registry-addr", registryAddr); code != 0 {
+	if code, _, errOut := cli(t, "schema", "push", "--registry-addr", registryAddr, "--timeout", "3m"); code != 0 {
 		t.Fatalf("schema push: exit %d: %s", code, errOut)
 	}
 	gw := start("gateway", "--gateway-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile)

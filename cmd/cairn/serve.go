@@ -72,8 +72,8 @@ func grpcComponent(name, addr string, srv *grpc.Server) component {
 
 // registrationComponent registers the role's addresses in etcd, when
 // discovery is enabled, and withdraws them first on shutdown.
-// roleAddrs are role, address pairs; an address is a component's name,
-// replaced by where that component listens.
+// roleAddrs are role, component pairs: each role is registered at the
+// address where that started component listens.
 func registrationComponent(l *lifecycle, disc *discovery.Client, log *slog.Logger, roleAddrs ...string) component {
 	var deregister func(context.Context)
 	return component{
@@ -81,8 +81,8 @@ func registrationComponent(l *lifecycle, disc *discovery.Client, log *slog.Logge
 		start: func(context.Context) (string, error) {
 			pairs := slices.Clone(roleAddrs)
 			for i := 1; i < len(pairs); i += 2 {
-				if a := l.addr(pairs[i]); a != "" {
-					pairs[i] = a
+				if pairs[i] = l.addr(roleAddrs[i]); pairs[i] == "" {
+					return "", fmt.Errorf("etcd: register %s: no component %q listens", roleAddrs[i-1], roleAddrs[i])
 				}
 			}
 			var err error
