@@ -64,7 +64,7 @@ func (r *Remote) SchemaByID(ctx context.Context, id int32) (*Schema, error) {
 
 // Register implements Registrar: it registers a schema through the API.
 func (r *Remote) Register(ctx context.Context, subject string, in SchemaInput) (int32, error) {
-	p, err := inputProto(in)
+	p, err := InputProto(in)
 	if err != nil {
 		return 0, err
 	}
@@ -78,7 +78,7 @@ func (r *Remote) Register(ctx context.Context, subject string, in SchemaInput) (
 // LookUp implements Registrar: it finds the version of subject holding a
 // schema.
 func (r *Remote) LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error) {
-	p, err := inputProto(in)
+	p, err := InputProto(in)
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +94,9 @@ func (r *Remote) LookUp(ctx context.Context, subject string, in SchemaInput, del
 	return &SubjectVersion{Subject: sv.GetSubject(), Version: int(sv.GetVersion()), Schema: s, Deleted: sv.GetDeleted()}, nil
 }
 
-// InputProto is a schema input as the gRPC API takes it.
+// InputProto is a schema input as the gRPC API takes it: metadata and rule
+// set as Structs. Normalize travels on the request, not here.
 func InputProto(in SchemaInput) (*registryv1.SchemaInput, error) {
-	return inputProto(in)
-}
-
-func inputProto(in SchemaInput) (*registryv1.SchemaInput, error) {
 	p := &registryv1.SchemaInput{Text: in.Text}
 	if in.Type == "" || in.Type == TypeProtobuf {
 		p.SchemaType = registryv1.SchemaType_SCHEMA_TYPE_PROTOBUF

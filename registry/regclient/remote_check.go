@@ -10,7 +10,7 @@ import (
 // schema may not follow a subject's version (-1: the latest, 0: the
 // versions Register compares with); nothing when it may.
 func (r *Remote) CheckCompatibility(ctx context.Context, subject string, version int, in SchemaInput) ([]string, error) {
-	p, err := inputProto(in)
+	p, err := InputProto(in)
 	if err != nil {
 		return nil, err
 	}
