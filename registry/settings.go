@@ -99,9 +99,10 @@ type Config struct {
 	// Compatibility is the compatibility level; "" for a subject that has
 	// only a normalize setting of its own.
 	Compatibility string
-	// Normalize, when set and true, makes Register, LookUp and
-	// CheckCompatibility compare schemas in canonical form, as if every
+	// Normalize, when set and true, makes Register, LookUp and CheckSet
+	// compare schemas with registered ones in canonical form, as if every
 	// request asked for it (?normalize=true); nil when not set.
+	// Compatibility checks are structural and need no normalizing.
 	Normalize *bool
 }
 
