@@ -207,13 +207,16 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	// A second worker logs every event of every registered type, on every
-	// topic the schemas name, types registered later included.
+	// topic: a team's event on a topic created while dev runs (by schema
+	// push, or by the provisioner below) is logged within a second or so,
+	// with no restart.
 	logger, err := workers.New(ctx, workers.Config{
-		Brokers:  cfg.KafkaAddr,
-		Group:    "cairn-dev-log",
-		Topics:   eventTopics,
-		App:      eventlog.New(log),
-		Registry: types,
+		Brokers:      cfg.KafkaAddr,
+		Group:        "cairn-dev-log",
+		Topics:       []string{workers.AllTopics},
+		TopicRefresh: 500 * time.Millisecond,
+		App:          eventlog.New(log),
+		Registry:     types,
 		// No producer: the log is an observer. The hunt worker dead-letters
 		// a poison record once; the log only logs that it skipped it.
 		Metrics: metrics,

@@ -134,7 +134,7 @@ func runSchemaPlan(ctx context.Context, sub string, args []string, stdout, stder
 		return exitError{code: 2, err: err}
 	}
 	defer conn.Close()
-	remote := schemaplan.NewRemote(conn, "http://"+cfg.RegistryAddr, cfg.RegistryToken)
+	remote := schemaplan.NewRemote(conn)
 
 	var admin *kafkax.Admin
 	if cfg.KafkaBrokers != "" {
