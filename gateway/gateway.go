@@ -221,6 +221,7 @@ type Server struct {
 	limits      *limiters
 	inflight    *semaphore.Weighted
 	dedup       *dedup
+	degraded    *degradedTypes
 
 	draining  chan struct{} // closed by Shutdown: streams stop reading
 	drainOnce sync.Once
@@ -278,6 +279,7 @@ func New(cfg Config) (*Server, error) {
 		limits:      newLimiters(cfg.RateLimit),
 		inflight:    semaphore.NewWeighted(cfg.MaxInFlightBytes),
 		dedup:       newDedup(cfg.DedupWindow, cfg.DedupEntries),
+		degraded:    newDegradedTypes(cfg.Logger, m),
 		draining:    make(chan struct{}),
 		abandon:     make(chan struct{}),
 	}

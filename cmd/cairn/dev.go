@@ -247,7 +247,9 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	defer closeConsole()
-	stopAdmin, err := startAdminConsole(cfg.AdminAddr, cfg.Pprof, metrics, ready, con, log)
+	stopAdmin, err := startAdminWith(cfg.AdminAddr, admin.Config{
+		Registry: metrics, Ready: ready, Detail: gw.ReadyDetail, Logger: log, Console: con, Pprof: cfg.Pprof,
+	})
 	if err != nil {
 		deregister(context.Background())
 		lis.Close()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 )
@@ -148,7 +149,9 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		lis.Close()
 		return err
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, cfg.Pprof, metrics, gw.Ready, log)
+	stopAdmin, err := startAdminWith(cfg.AdminAddr, admin.Config{
+		Registry: metrics, Ready: gw.Ready, Detail: gw.ReadyDetail, Logger: log, Pprof: cfg.Pprof,
+	})
 	if err != nil {
 		deregister(context.Background())
 		lis.Close()

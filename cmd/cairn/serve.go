@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,27 +32,30 @@ func newMetrics() *prometheus.Registry {
 // startAdmin serves /metrics, /healthz and /readyz on addr, and
 // /debug/pprof/ when pprof is set, until the returned stop is called.
 func startAdmin(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
-	return startAdminConsole(addr, pprof, metrics, ready, nil, log)
+	return startAdminWith(addr, admin.Config{Registry: metrics, Ready: ready, Logger: log, Pprof: pprof})
 }
 
-// startAdminConsole is startAdmin with the operator console on every other
-// path.
-func startAdminConsole(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) (stop func(context.Context) error, err error) {
+// startAdminWith serves the admin endpoints cfg describes on addr, until
+// the returned stop is called.
+func startAdminWith(addr string, cfg admin.Config) (stop func(context.Context) error, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console, Pprof: pprof})
+	adm := admin.New(cfg)
 	done := make(chan error, 1)
 	go func() { done <- adm.Serve(lis) }()
 	paths := "/metrics /healthz /readyz"
-	if console != nil {
+	if cfg.Console != nil {
 		paths = "/ (console) " + paths
 	}
-	if pprof {
+	if cfg.Pprof {
 		paths += " /debug/pprof/"
 	}
-	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
+	cfg.Logger.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
 	return func(ctx context.Context) error {
 		return errors.Join(adm.Shutdown(ctx), <-done)
 	}, nil
