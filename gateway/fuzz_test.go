@@ -78,6 +78,7 @@ func FuzzPublishEnvelope(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0x0a, 0x80})
+	f.Add([]byte{0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe}) // event.event_id is not UTF-8
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
