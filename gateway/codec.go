@@ -27,9 +27,10 @@ import (
 // beside it, in the request it was handed, and the service's handler,
 // registered through strictServices, answers InvalidArgument with that.
 //
-// The codec is gRPC's registered proto codec, buffer pooling and all; a
-// request that decodes costs what it does with gRPC's own codec, plus, for
-// a unary call, one small allocation: the request's envelope.
+// The codec is gRPC's registered proto codec, buffer pooling and all: a
+// stream's message that decodes costs what it does with gRPC's own codec;
+// a unary call costs two small allocations more (the request's envelope
+// and the decode function around gRPC's).
 
 // codec is the gateway server's codec. It is safe for concurrent use.
 type codec struct {
@@ -89,8 +90,9 @@ func (r *request) receive(service string, m any, recv func(any) error) error {
 	return status.Errorf(codes.InvalidArgument, "request is not a valid %s message: %s%v", service, path, cause)
 }
 
-// strictServices registers services on a server whose codec is a codec, so
-// that their requests that do not decode end with InvalidArgument. It is a
+// strictServices registers services on a server whose codec is the
+// gateway's, so that their requests that do not decode end with
+// InvalidArgument. It is a
 // grpc.ServiceRegistrar, and serves reflection too.
 type strictServices struct {
 	*grpc.Server
