@@ -66,7 +66,7 @@ func invalidEnvelope(err error) error {
 func invalidPayload(name protoreflect.FullName, err error) error {
 	var verr *protovalidate.ValidationError
 	if !errors.As(err, &verr) {
-		return fmt.Errorf("validate %s: %w", name, err) // a rule that cannot run: our fault
+		return fmt.Errorf("validate %s: %w", name, err) // neither the event's fault nor its rules': ours
 	}
 	return &rejection{msg: "invalid " + string(name) + ": " + describe(verr), violations: verr, prefix: "event.payload"}
 }

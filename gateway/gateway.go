@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -214,6 +215,7 @@ type Server struct {
 	cfg         Config
 	validator   protovalidate.Validator
 	grpc        *grpc.Server
+	services    strictServices // registers services on grpc
 	health      *health.Server
 	tracer      trace.Tracer
 	tracing     bool     // tracer makes spans; otherwise no span is started
@@ -222,6 +224,7 @@ type Server struct {
 	limits      *limiters
 	inflight    *semaphore.Weighted
 	dedup       *dedup
+	degraded    *degradedTypes
 
 	draining  chan struct{} // closed by Shutdown: streams stop reading
 	drainOnce sync.Once
@@ -249,8 +252,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	tracer := cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/gateway")
 	tracing := telemetry.MakesSpans(cfg.TracerProvider)
+	codec := newCodec()
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(cfg.MaxMessageBytes),
+		// This server's alone: a request that does not decode is
+		// InvalidArgument (see codec.go), on no other server.
+		grpc.ForceServerCodecV2(codec),
 		// Stop returns once the handlers have: after it, none starts a
 		// settle call that Shutdown would not wait for.
 		grpc.WaitForHandlers(true),
@@ -279,12 +286,18 @@ func New(cfg Config) (*Server, error) {
 		limits:      newLimiters(cfg.RateLimit),
 		inflight:    semaphore.NewWeighted(cfg.MaxInFlightBytes),
 		dedup:       newDedup(cfg.DedupWindow, cfg.DedupEntries),
+		degraded:    newDegradedTypes(cfg.Logger, m),
 		draining:    make(chan struct{}),
 		abandon:     make(chan struct{}),
 	}
-	gatewayv1.RegisterEventGatewayServer(s.grpc, s)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	reflection.Register(s.grpc)
+	s.services = strictServices{Server: s.grpc, undecoded: func(service, method string) {
+		if service == gatewayv1.EventGateway_ServiceDesc.ServiceName {
+			m.callDone(method, codes.InvalidArgument)
+		}
+	}}
+	gatewayv1.RegisterEventGatewayServer(s.services, s)
+	healthpb.RegisterHealthServer(s.services, s.health)
+	reflection.Register(s.services)
 	return s, nil
 }
 
@@ -292,8 +305,11 @@ func New(cfg Config) (*Server, error) {
 // as the workers' HuntService in `cairn dev`. Call it before Serve. Its
 // callers are authenticated by the same interceptor as publishers, and a player may ask only
 // about themselves: a request's player_id, when set, must be theirs.
+//
+// Its requests that do not decode end with InvalidArgument, as the
+// gateway's own do.
 func (s *Server) RegisterService(sd *grpc.ServiceDesc, impl any) {
-	s.grpc.RegisterService(sd, impl)
+	s.services.RegisterService(sd, impl)
 }
 
 // Ready reports whether the gateway can publish: the registry and Kafka

@@ -17,6 +17,10 @@ type metrics struct {
 	inflight    prometheus.Gauge       // bytes waiting for Kafka
 	rateLimited *prometheus.CounterVec // by role
 
+	typeDegraded  *prometheus.GaugeVec   // by type: 1 while its rules fail at run time
+	degradedTypes prometheus.Gauge       // how many types are degraded
+	ruleFailures  *prometheus.CounterVec // by type: events refused because a rule failed at run time
+
 	// Counters of the common outcomes, looked up once: a label lookup
 	// hashes its values and takes a lock on every event.
 	okCalls sync.Map // method → prometheus.Counter of calls answered OK
@@ -81,6 +85,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cairn_gateway_rate_limited_total",
 			Help: "Events refused because their principal exceeded its rate limit, by role.",
 		}, []string{"role"}),
+		typeDegraded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "cairn_gateway_type_degraded",
+			Help: "1 while the event type's validation rules fail at run time (its events are refused with FailedPrecondition); 0 once it validates again.",
+		}, []string{"type"}),
+		degradedTypes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cairn_gateway_degraded_types",
+			Help: "Event types whose validation rules fail at run time; alert when above 0.",
+		}),
+		ruleFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_gateway_rule_failures_total",
+			Help: "Events refused because a validation rule of their type failed at run time, by event type.",
+		}, []string{"type"}),
 	}
 	// The series alerts are written against exist from the start.
 	for _, method := range []string{"Publish", "PublishBatch", "PublishStream"} {
@@ -89,7 +105,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.produce, m.inflight, m.rateLimited} {
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.produce, m.inflight, m.rateLimited, m.typeDegraded, m.degradedTypes, m.ruleFailures} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {

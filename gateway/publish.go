@@ -252,8 +252,13 @@ func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 		return t, nil, err
 	}
 	if err := s.validator.Validate(msg); err != nil {
+		if f := asRuleFailure(name, err); f != nil {
+			s.degraded.fail(f)
+			return t, nil, f.rejection()
+		}
 		return t, nil, invalidPayload(name, err)
 	}
+	s.degraded.ok(string(name))
 	if fd := t.ActorField(); fd != nil {
 		if err := auth.AuthorizeActor(p, string(name), string(fd.Name()), msg.Get(fd).String()); err != nil {
 			return t, nil, err

@@ -259,7 +259,9 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	l.onStop("console", con.close)
-	if err := l.start(ctx, adminComponent(cfg.AdminAddr, cfg.Pprof, metrics, ready, con, log)); err != nil {
+	if err := l.start(ctx, adminComponentWith(cfg.AdminAddr, admin.Config{
+		Registry: metrics, Ready: ready, Detail: gw.ReadyDetail, Logger: log, Console: con, Pprof: cfg.Pprof,
+	})); err != nil {
 		return err
 	}
 	// The gateway stops after the workers: their end closes the WatchPlayer

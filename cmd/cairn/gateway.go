@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnhq/cairn/gateway"
+	"github.com/cairnhq/cairn/internal/admin"
 	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
@@ -171,7 +172,9 @@ func gatewayRole(ctx context.Context, cfg gatewayConfig, authCfg auth.Config, se
 		return err
 	}
 	l.onStop("console", con.close)
-	if err := l.start(ctx, adminComponent(cfg.AdminAddr, cfg.Pprof, metrics, gw.Ready, con, log)); err != nil {
+	if err := l.start(ctx, adminComponentWith(cfg.AdminAddr, admin.Config{
+		Registry: metrics, Ready: gw.Ready, Detail: gw.ReadyDetail, Logger: log, Console: con, Pprof: cfg.Pprof,
+	})); err != nil {
 		return err
 	}
 	if err := l.start(ctx, component{

@@ -54,6 +54,7 @@ func TestMetricsAtStartUp(t *testing.T) {
 			`cairn_gateway_requests_total{code="OK",method="PublishStream"} 0`,
 			`cairn_gateway_produce_duration_seconds_count 0`,
 			`cairn_gateway_inflight_bytes 0`,
+			`cairn_gateway_degraded_types 0`,
 		},
 		"worker": {
 			`cairn_build_info{go_version="go`,

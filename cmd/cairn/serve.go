@@ -34,12 +34,17 @@ func newMetrics() *prometheus.Registry {
 // console on every other path when one is given, and /debug/pprof/ when
 // pprof is set.
 func adminComponent(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) component {
-	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console, Pprof: pprof})
+	return adminComponentWith(addr, admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console, Pprof: pprof})
+}
+
+// adminComponentWith serves the admin endpoints cfg describes on addr.
+func adminComponentWith(addr string, cfg admin.Config) component {
+	adm := admin.New(cfg)
 	paths := "/metrics /healthz /readyz"
-	if console != nil {
+	if cfg.Console != nil {
 		paths = "/ (console) " + paths
 	}
-	if pprof {
+	if cfg.Pprof {
 		paths += " /debug/pprof/"
 	}
 	return component{

@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,12 @@ type Config struct {
 	// Ready reports whether the process can do its work; /readyz answers
 	// 503 with its error while it fails. Nil means always ready.
 	Ready func(ctx context.Context) error
+	// Detail, when set, returns what /readyz adds to its answer, ready or
+	// not, one condition a line: what leaves the process able to work but
+	// an operator should know, such as an event type the gateway refuses.
+	// Empty means nothing to add. It must be quick: it is called on every
+	// /readyz.
+	Detail func() string
 	// ReadyTimeout bounds one call of Ready; zero means 2 seconds.
 	ReadyTimeout time.Duration
 	// Logger receives readiness failures; nil means slog.Default().
@@ -85,18 +93,22 @@ func New(cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Ready == nil {
-		fmt.Fprintln(w, "ready")
-		return
+	var detail string
+	if s.cfg.Detail != nil {
+		if d := strings.TrimSpace(s.cfg.Detail()); d != "" {
+			detail = "\n" + d
+		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
-	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
-		s.cfg.Logger.Warn("not ready", "error", err)
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-		return
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.cfg.Logger.Warn("not ready", "error", err)
+			http.Error(w, "not ready: "+err.Error()+detail, http.StatusServiceUnavailable)
+			return
+		}
 	}
-	fmt.Fprintln(w, "ready")
+	io.WriteString(w, "ready"+detail+"\n")
 }
 
 // Serve serves on lis until Shutdown, after which it returns nil.

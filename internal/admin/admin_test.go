@@ -95,3 +95,45 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 		}
 	}
 }
+
+func TestReadyDetail(t *testing.T) {
+	t.Parallel()
+	var (
+		down   atomic.Bool
+		detail atomic.Value
+	)
+	detail.Store("")
+	h := admin.New(admin.Config{
+		Registry: prometheus.NewRegistry(),
+		Ready: func(context.Context) error {
+			if down.Load() {
+				return errors.New("kafka unreachable")
+			}
+			return nil
+		},
+		Detail: func() string { return detail.Load().(string) },
+	}).Handler()
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	tests := []struct {
+		down     bool
+		detail   string
+		wantCode int
+		wantBody string
+	}{
+		{false, "", http.StatusOK, "ready\n"},
+		{false, "degraded: event type a.B: rule \"r\" fails\n", http.StatusOK, "ready\ndegraded: event type a.B: rule \"r\" fails\n"},
+		{true, "degraded: x\ndegraded: y", http.StatusServiceUnavailable, "not ready: kafka unreachable\ndegraded: x\ndegraded: y\n"},
+		{true, "", http.StatusServiceUnavailable, "not ready: kafka unreachable\n"},
+	}
+	for _, tt := range tests {
+		down.Store(tt.down)
+		detail.Store(tt.detail)
+		if code, body := readyz(); code != tt.wantCode || body != tt.wantBody {
+			t.Errorf("down %v, detail %q: /readyz = %d %q, want %d %q", tt.down, tt.detail, code, body, tt.wantCode, tt.wantBody)
+		}
+	}
+}

@@ -11,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -420,5 +422,112 @@ func TestRefusalsReachThePlayer(t *testing.T) {
 	slices.Sort(want)
 	if !cmp.Equal(got, want) {
 		t.Errorf("watched %q, want %q", got, want)
+	}
+}
+
+// TestRefusalsInPlayerProgress: GetPlayerProgress shows the rules' last
+// refusals of a player's events in a hunt, latest first and at most five,
+// whether the player joined it (with their progress), could not (full),
+// or named a hunt that does not exist.
+func TestRefusalsInPlayerProgress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, sqldb.SQLite)
+	gw := startGateway(t, e)
+	r := e.startWorker(t, "progress-refusals", nil)
+	hs := serve(t, r.app)
+	full, open, first, player := newID(), newID(), newID(), newID()
+	clues := [3]string{newID(), newID(), newID()}
+	stream := watch(t, hs, player)
+	crowdedHunt := scriptedHunt(full, clues)
+	crowdedHunt.MaxPlayers = 1
+	publish(t, gw, newID(), crowdedHunt)
+	publish(t, gw, newID(), scriptedHunt(open, clues))
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
+
+	nowhere, missing := newID(), newID()
+	publish(t, gw, nowhere, &huntv1.PlayerJoinedHunt{HuntId: missing, PlayerId: player, JoinedAt: at(2)})
+	crowded := newID()
+	publish(t, gw, crowded, &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: player, JoinedAt: at(3)})
+	var unjoined []string // answers to the full hunt, refused: the player is not in it
+	for i := range 6 {
+		id := newID()
+		unjoined = append(unjoined, id)
+		publish(t, gw, id, answer(full, player, clues[0], "oak", float64(4+i)))
+	}
+	early := newID() // an answer before joining the open hunt, refused; then the join
+	publish(t, gw, early, answer(open, player, clues[0], "oak", 10))
+	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: open, PlayerId: player, JoinedAt: at(11)})
+	// Every refusal's row is committed before its EventRefused is produced:
+	// once the stream has them all, GetPlayerProgress must show them.
+	refusals := 2 + len(unjoined) + 1
+	for n := 0; n < refusals; {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("WatchPlayer after %d refusals: %v", n, err)
+		}
+		if resp.GetEventRefused() != nil {
+			n++
+		}
+	}
+
+	type shown struct{ id, typ, reason string }
+	refusalsOf := func(p *huntv1.PlayerProgress) []shown {
+		var out []shown
+		for _, r := range p.GetRefusals() {
+			if r.GetHuntId() != p.GetHuntId() || r.GetPlayerId() != player || !r.GetRefusedAt().IsValid() || r.GetMessage() == "" {
+				t.Errorf("refusal %v does not describe itself fully", r)
+			}
+			out = append(out, shown{r.GetRefusedEventId(), r.GetRefusedEventType(), r.GetReason()})
+		}
+		return out
+	}
+	progress := func(huntID, playerID string) *huntv1.PlayerProgress {
+		t.Helper()
+		resp, err := hs.GetPlayerProgress(t.Context(), &huntv1.GetPlayerProgressRequest{HuntId: huntID, PlayerId: playerID})
+		if err != nil {
+			t.Fatalf("GetPlayerProgress(%s, %s): %v", huntID, playerID, err)
+		}
+		return resp.GetProgress()
+	}
+
+	// The full hunt: not joined; the last five refusals, latest first (one
+	// hunt's events share a partition: their order is the log's).
+	p := progress(full, player)
+	if p.GetJoinedAt() != nil || p.GetCurrentClue() != nil || p.GetClueCount() != 3 {
+		t.Errorf("progress of a player refused from %s = %v, want not joined, 3 clues, no current clue", full, p)
+	}
+	var want []shown
+	for i := len(unjoined) - 1; i >= len(unjoined)-5; i-- {
+		want = append(want, shown{unjoined[i], "cairn.hunt.v1.AnswerSubmitted", hunt.ErrNotJoined.Error()})
+	}
+	if got := refusalsOf(p); !cmp.Equal(got, want, cmp.AllowUnexported(shown{})) {
+		t.Errorf("refusals in %s = %v, want the last five answers, latest first: %v", full, got, want)
+	}
+	if got, want := p.GetRefusals()[0].GetRefusedAt().AsTime(), at(9).AsTime(); !got.Equal(want) {
+		t.Errorf("latest refusal at %v, want the gateway's receive time %v", got, want)
+	}
+
+	// A hunt that does not exist: the refusal alone.
+	p = progress(missing, player)
+	if got, want := refusalsOf(p), []shown{{nowhere, "cairn.hunt.v1.PlayerJoinedHunt", hunt.ErrUnknownHunt.Error()}}; !cmp.Equal(got, want, cmp.AllowUnexported(shown{})) {
+		t.Errorf("refusals in the unknown hunt = %v, want %v", got, want)
+	}
+
+	// The open hunt: joined after a refused answer; both show.
+	p = progress(open, player)
+	if p.GetJoinedAt() == nil || p.GetCurrentClue().GetClueId() != clues[0] {
+		t.Errorf("progress in %s = %v, want joined, on the first clue", open, p)
+	}
+	if got, want := refusalsOf(p), []shown{{early, "cairn.hunt.v1.AnswerSubmitted", hunt.ErrNotJoined.Error()}}; !cmp.Equal(got, want, cmp.AllowUnexported(shown{})) {
+		t.Errorf("refusals in %s = %v, want %v", open, got, want)
+	}
+
+	// Without refusals nothing changes: the first player's progress has
+	// none, and a player who neither joined nor was refused is not found.
+	if p := progress(full, first); len(p.GetRefusals()) != 0 || p.GetJoinedAt() == nil {
+		t.Errorf("progress of %s = %v, want joined, without refusals", first, p)
+	}
+	if _, err := hs.GetPlayerProgress(t.Context(), &huntv1.GetPlayerProgressRequest{HuntId: open, PlayerId: first}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetPlayerProgress of a player with neither entry nor refusal = %v, want NotFound", err)
 	}
 }

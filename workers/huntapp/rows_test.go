@@ -65,6 +65,7 @@ func TestRowsMatchRules(t *testing.T) {
 				}
 
 				var gotDerived []proto.Message
+				refusedOf := make(map[string][]*huntv1.EventRefused) // by player, latest first
 				gotRejected := 0
 				for rest := evs; len(rest) > 0; {
 					n := min(len(rest), 1+r.IntN(20))
@@ -73,7 +74,9 @@ func TestRowsMatchRules(t *testing.T) {
 						t.Fatalf("seed %d: %v", seed, err)
 					}
 					for _, d := range res.Derived {
-						if _, ok := d.Message.(*huntv1.EventRefused); !ok { // the app's, not the rules'
+						if r, ok := d.Message.(*huntv1.EventRefused); ok { // the app's, not the rules'
+							refusedOf[r.GetPlayerId()] = append([]*huntv1.EventRefused{r}, refusedOf[r.GetPlayerId()]...)
+						} else {
 							gotDerived = append(gotDerived, d.Message)
 						}
 					}
@@ -102,12 +105,28 @@ func TestRowsMatchRules(t *testing.T) {
 				for i := range 16 {
 					p := fmt.Sprintf("p%02d", i)
 					wantPr, wantErr := want.Progress("h", p)
+					wantRefusals := refusedOf[p][:min(len(refusedOf[p]), maxRefusals)]
+					if errors.Is(wantErr, hunt.ErrNotJoined) && len(wantRefusals) > 0 {
+						// Kept out, and told why.
+						wantPr, wantErr = hunt.Progress{HuntID: "h", PlayerID: p, Clues: 2}, nil
+						if reg, ok := want.Players[p]; ok {
+							wantPr.DisplayName = reg.DisplayName
+						}
+					}
 					gotPr, gotErr := readProgress(ctx, db, "h", p)
 					if errors.Is(wantErr, hunt.ErrNotJoined) != errors.Is(gotErr, hunt.ErrNotJoined) || (wantErr == nil && gotErr != nil) {
 						t.Fatalf("seed %d: progress of %s: %v, want %v", seed, p, gotErr, wantErr)
 					}
-					if diff := cmp.Diff(wantPr, gotPr); diff != "" {
+					if diff := cmp.Diff(wantPr, gotPr.Progress); diff != "" {
 						t.Errorf("seed %d: progress of %s (-rules +rows):\n%s", seed, p, diff)
+					}
+					if gotErr == nil {
+						if _, err := want.Progress("h", p); gotPr.joined != (err == nil) {
+							t.Errorf("seed %d: %s joined = %v, want %v", seed, p, gotPr.joined, err == nil)
+						}
+						if diff := cmp.Diff(wantRefusals, gotPr.refusals, protocmp.Transform()); diff != "" {
+							t.Errorf("seed %d: refusals of %s, the last %d latest first (-derived +rows):\n%s", seed, p, maxRefusals, diff)
+						}
 					}
 					for _, n := range []int{0, 1, 3, 20} {
 						wantLb, _ := want.Leaderboard("h", n, p)

@@ -118,8 +118,9 @@ func (s *huntService) GetPlayerProgress(ctx context.Context, req *huntv1.GetPlay
 		RetryAt:     timestamp(pr.RetryAt),
 		Completed:   pr.Completed,
 		CompletedAt: timestamp(pr.CompletedAt),
+		Refusals:    pr.refusals,
 	}
-	if !pr.Completed {
+	if pr.joined && !pr.Completed {
 		out.CurrentClue = &huntv1.CurrentClue{ClueId: pr.ClueID, Text: pr.ClueText, Points: pr.CluePoints}
 	}
 	return &huntv1.GetPlayerProgressResponse{Progress: out}, nil

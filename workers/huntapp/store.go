@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -23,7 +24,10 @@ import (
 // (hunt_counters), one row per entrant with its progress (hunt_entrants,
 // ordered for the leaderboard by an index), and one per registered player
 // (hunt_names). An applied answer writes its entrant's row and its hunt's
-// counters only.
+// counters only. The rules' refusals of a player's events are kept per
+// hunt and player (hunt_refusals), the last maxRefusals of them, for
+// GetPlayerProgress; a refused event is identified as the runtime does,
+// by its principal and id.
 //
 // Times are Unix nanoseconds, 0 for none. finish_key is completed_at, or
 // the largest BIGINT while the entrant has not finished, so that one
@@ -63,8 +67,22 @@ func migrations(sqldb.Engine) []string {
 			player_id TEXT PRIMARY KEY,
 			display_name TEXT NOT NULL,
 			registered_at BIGINT NOT NULL)`,
+		`CREATE TABLE hunt_refusals (
+			hunt_id TEXT NOT NULL,
+			player_id TEXT NOT NULL,
+			principal TEXT NOT NULL,
+			event_id TEXT NOT NULL,
+			event_type TEXT NOT NULL,
+			reason TEXT NOT NULL,
+			message TEXT NOT NULL,
+			refused_at BIGINT NOT NULL,
+			seq BIGINT NOT NULL,
+			PRIMARY KEY (hunt_id, player_id, principal, event_id))`,
 	}
 }
+
+// maxRefusals is how many refusals are kept per hunt and player.
+const maxRefusals = 5
 
 // nanos is t in Unix nanoseconds, 0 for the zero time.
 func nanos(t time.Time) int64 {
@@ -108,7 +126,16 @@ type batch struct {
 	dirty        map[entrantKey]bool
 	dirtyHunts   map[string]bool
 	dirtyPlayers map[string]bool
-	err          error
+	// refusals to keep, in the order the batch refused them.
+	refusals []refusal
+	err      error
+}
+
+// refusal is a refused event, as kept for GetPlayerProgress.
+type refusal struct {
+	principal string
+	seq       int64 // the event's offset: orders refusals received at one time
+	ev        *huntv1.EventRefused
 }
 
 // applyBatch applies events to the rows they touch, in tx, saves what
@@ -139,6 +166,7 @@ func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*
 			res.Rejected = append(res.Rejected, rejection(ev, rej))
 			if r := refused(ev, rej); r != nil {
 				res.Derived = append(res.Derived, workers.Derived{Cause: ev, Key: []byte(r.GetPlayerId()), Message: r})
+				b.refusals = append(b.refusals, refusal{principal: ev.Principal, seq: ev.Offset, ev: r})
 			}
 			continue
 		} else if err != nil {
@@ -341,8 +369,44 @@ func (b *batch) save(ctx context.Context) error {
 		` ON CONFLICT (player_id) DO UPDATE SET display_name = excluded.display_name`, 3, names); err != nil {
 		return fmt.Errorf("save players: %w", err)
 	}
+	return b.saveRefusals(ctx)
+}
+
+// saveRefusals keeps the batch's refusals, then drops all but the last
+// maxRefusals of each hunt and player they are about.
+func (b *batch) saveRefusals(ctx context.Context) error {
+	if len(b.refusals) == 0 {
+		return nil
+	}
+	var rows []any
+	touched := make(map[entrantKey]bool)
+	var keys []entrantKey
+	for _, r := range b.refusals {
+		ev := r.ev
+		rows = append(rows, ev.GetHuntId(), ev.GetPlayerId(), r.principal, ev.GetRefusedEventId(), ev.GetRefusedEventType(),
+			ev.GetReason(), ev.GetMessage(), nanos(ev.GetRefusedAt().AsTime()), r.seq)
+		if k := (entrantKey{ev.GetHuntId(), ev.GetPlayerId()}); !touched[k] {
+			touched[k] = true
+			keys = append(keys, k)
+		}
+	}
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_refusals (hunt_id, player_id, principal, event_id, event_type, reason, message, refused_at, seq) VALUES `,
+		` ON CONFLICT (hunt_id, player_id, principal, event_id) DO NOTHING`, 9, rows); err != nil {
+		return fmt.Errorf("save %d refusals: %w", len(b.refusals), err)
+	}
+	for _, k := range keys {
+		if _, err := b.tx.ExecContext(ctx, `DELETE FROM hunt_refusals WHERE hunt_id = $1 AND player_id = $2
+			AND (principal, event_id) NOT IN (SELECT principal, event_id FROM hunt_refusals
+				WHERE hunt_id = $1 AND player_id = $2 ORDER BY `+refusalOrder+` LIMIT $3)`, k.hunt, k.player, maxRefusals); err != nil {
+			return fmt.Errorf("prune the refusals of player %s in hunt %s: %w", k.player, k.hunt, err)
+		}
+	}
 	return nil
 }
+
+// refusalOrder orders refusals latest first: by the gateway's receive
+// time, then by position in the log.
+const refusalOrder = `refused_at DESC, seq DESC, event_id DESC`
 
 // upsert runs head + "($1, …), …" + tail over args, width columns a row,
 // in statements of at most 500 rows.

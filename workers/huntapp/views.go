@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
 
@@ -51,16 +54,83 @@ func loadEntrant(ctx context.Context, q querier, st *hunt.State, h *hunt.Hunt, p
 	return e, nil
 }
 
-// readProgress describes one player's progress in a hunt.
-func readProgress(ctx context.Context, q querier, huntID, playerID string) (hunt.Progress, error) {
-	st, h, err := loadHunt(ctx, q, huntID)
+// progress is a player's progress in a hunt, and the rules' last refusals
+// of their events in it.
+type progress struct {
+	hunt.Progress
+	// joined is false when the player has not joined the hunt, or it is
+	// unknown: then Progress names them and the hunt's clues only, and
+	// refusals say why.
+	joined   bool
+	refusals []*huntv1.EventRefused
+}
+
+// readProgress describes one player's progress in a hunt, with their
+// refusals. A player who has not joined the hunt (or a hunt that does not
+// exist) is not found, unless the rules refused their events in it.
+func readProgress(ctx context.Context, q querier, huntID, playerID string) (progress, error) {
+	refusals, err := readRefusals(ctx, q, huntID, playerID)
 	if err != nil {
-		return hunt.Progress{}, err
+		return progress{}, err
+	}
+	// refusedOnly answers for a player the rules kept out, when they did.
+	refusedOnly := func(err error, clues int) (progress, error) {
+		if len(refusals) == 0 {
+			return progress{}, err
+		}
+		pr := progress{Progress: hunt.Progress{HuntID: huntID, PlayerID: playerID, Clues: clues}, refusals: refusals}
+		st := &hunt.State{Players: make(map[string]*hunt.Player)}
+		if err := loadNames(ctx, q, st, []string{playerID}); err != nil {
+			return progress{}, err
+		}
+		if p, ok := st.Players[playerID]; ok {
+			pr.DisplayName = p.DisplayName
+		}
+		return pr, nil
+	}
+	st, h, err := loadHunt(ctx, q, huntID)
+	if errors.Is(err, hunt.ErrUnknownHunt) {
+		return refusedOnly(err, 0)
+	}
+	if err != nil {
+		return progress{}, err
 	}
 	if _, err := loadEntrant(ctx, q, st, h, playerID); err != nil {
-		return hunt.Progress{}, err
+		return progress{}, err
 	}
-	return st.Progress(huntID, playerID)
+	p, err := st.Progress(huntID, playerID)
+	if errors.Is(err, hunt.ErrNotJoined) {
+		return refusedOnly(err, len(h.Clues))
+	}
+	if err != nil {
+		return progress{}, err
+	}
+	return progress{Progress: p, joined: true, refusals: refusals}, nil
+}
+
+// readRefusals reads the last refusals of a player's events in a hunt,
+// latest first.
+func readRefusals(ctx context.Context, q querier, huntID, playerID string) ([]*huntv1.EventRefused, error) {
+	rows, err := q.QueryContext(ctx, `SELECT event_id, event_type, reason, message, refused_at FROM hunt_refusals
+		WHERE hunt_id = $1 AND player_id = $2 ORDER BY `+refusalOrder+` LIMIT $3`, huntID, playerID, maxRefusals)
+	if err != nil {
+		return nil, fmt.Errorf("refusals of player %q in hunt %q: %w", playerID, huntID, err)
+	}
+	defer rows.Close()
+	var out []*huntv1.EventRefused
+	for rows.Next() {
+		r := &huntv1.EventRefused{HuntId: huntID, PlayerId: playerID}
+		var at int64
+		if err := rows.Scan(&r.RefusedEventId, &r.RefusedEventType, &r.Reason, &r.Message, &at); err != nil {
+			return nil, fmt.Errorf("refusals of player %q in hunt %q: %w", playerID, huntID, err)
+		}
+		r.RefusedAt = timestamppb.New(fromNanos(at))
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("refusals of player %q in hunt %q: %w", playerID, huntID, err)
+	}
+	return out, nil
 }
 
 // readLeaderboard returns a hunt's best n standings, ordered by the

@@ -343,14 +343,16 @@ type PlayerProgress struct {
 	PlayerId string `protobuf:"bytes,2,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
 	// display_name is empty until the player's registration is applied.
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// joined_at is when the player joined the hunt.
+	// joined_at is when the player joined the hunt; unset when the player
+	// has not joined it, and the progress only holds their refusals.
 	JoinedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
 	// position is the index of the current clue, from 0; it equals
 	// clue_count once the hunt is completed.
 	Position uint32 `protobuf:"varint,5,opt,name=position,proto3" json:"position,omitempty"`
 	// clue_count is how many clues the hunt has.
 	ClueCount uint32 `protobuf:"varint,6,opt,name=clue_count,json=clueCount,proto3" json:"clue_count,omitempty"`
-	// current_clue is the clue the player is on; unset once completed.
+	// current_clue is the clue the player is on; unset once completed, and
+	// while the player has not joined.
 	CurrentClue *CurrentClue `protobuf:"bytes,7,opt,name=current_clue,json=currentClue,proto3" json:"current_clue,omitempty"`
 	// score is the player's points so far.
 	Score uint32 `protobuf:"varint,8,opt,name=score,proto3" json:"score,omitempty"`
@@ -362,7 +364,12 @@ type PlayerProgress struct {
 	// completed is true once the player has solved every clue.
 	Completed bool `protobuf:"varint,11,opt,name=completed,proto3" json:"completed,omitempty"`
 	// completed_at is when the last clue was solved; unset until then.
-	CompletedAt   *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// refusals are the rules' last refusals of the player's events in this
+	// hunt (joins and answers, with each event's id and type, the reason and
+	// when the gateway received it), latest first: at most 5. Each was also
+	// sent on WatchPlayer as an event_refused.
+	Refusals      []*EventRefused `protobuf:"bytes,13,rep,name=refusals,proto3" json:"refusals,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +484,13 @@ func (x *PlayerProgress) GetCompleted() bool {
 func (x *PlayerProgress) GetCompletedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *PlayerProgress) GetRefusals() []*EventRefused {
+	if x != nil {
+		return x.Refusals
 	}
 	return nil
 }
@@ -985,7 +999,7 @@ const file_cairn_hunt_v1_hunt_service_proto_rawDesc = "" +
 	"\ahunt_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06huntId\x12%\n" +
 	"\tplayer_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bplayerId\"V\n" +
 	"\x19GetPlayerProgressResponse\x129\n" +
-	"\bprogress\x18\x01 \x01(\v2\x1d.cairn.hunt.v1.PlayerProgressR\bprogress\"\xe9\x03\n" +
+	"\bprogress\x18\x01 \x01(\v2\x1d.cairn.hunt.v1.PlayerProgressR\bprogress\"\xa2\x04\n" +
 	"\x0ePlayerProgress\x12\x17\n" +
 	"\ahunt_id\x18\x01 \x01(\tR\x06huntId\x12\x1b\n" +
 	"\tplayer_id\x18\x02 \x01(\tR\bplayerId\x12!\n" +
@@ -1000,7 +1014,8 @@ const file_cairn_hunt_v1_hunt_service_proto_rawDesc = "" +
 	"\bretry_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\aretryAt\x12\x1c\n" +
 	"\tcompleted\x18\v \x01(\bR\tcompleted\x12=\n" +
-	"\fcompleted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"R\n" +
+	"\fcompleted_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x127\n" +
+	"\brefusals\x18\r \x03(\v2\x1b.cairn.hunt.v1.EventRefusedR\brefusals\"R\n" +
 	"\vCurrentClue\x12\x17\n" +
 	"\aclue_id\x18\x01 \x01(\tR\x06clueId\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x16\n" +
@@ -1064,10 +1079,10 @@ var file_cairn_hunt_v1_hunt_service_proto_goTypes = []any{
 	(*WatchPlayerRequest)(nil),        // 10: cairn.hunt.v1.WatchPlayerRequest
 	(*WatchPlayerResponse)(nil),       // 11: cairn.hunt.v1.WatchPlayerResponse
 	(*timestamppb.Timestamp)(nil),     // 12: google.protobuf.Timestamp
-	(*ClueUnlocked)(nil),              // 13: cairn.hunt.v1.ClueUnlocked
-	(*AnswerJudged)(nil),              // 14: cairn.hunt.v1.AnswerJudged
-	(*HuntCompleted)(nil),             // 15: cairn.hunt.v1.HuntCompleted
-	(*EventRefused)(nil),              // 16: cairn.hunt.v1.EventRefused
+	(*EventRefused)(nil),              // 13: cairn.hunt.v1.EventRefused
+	(*ClueUnlocked)(nil),              // 14: cairn.hunt.v1.ClueUnlocked
+	(*AnswerJudged)(nil),              // 15: cairn.hunt.v1.AnswerJudged
+	(*HuntCompleted)(nil),             // 16: cairn.hunt.v1.HuntCompleted
 }
 var file_cairn_hunt_v1_hunt_service_proto_depIdxs = []int32{
 	2,  // 0: cairn.hunt.v1.GetHuntResponse.hunt:type_name -> cairn.hunt.v1.HuntSummary
@@ -1078,26 +1093,27 @@ var file_cairn_hunt_v1_hunt_service_proto_depIdxs = []int32{
 	6,  // 5: cairn.hunt.v1.PlayerProgress.current_clue:type_name -> cairn.hunt.v1.CurrentClue
 	12, // 6: cairn.hunt.v1.PlayerProgress.retry_at:type_name -> google.protobuf.Timestamp
 	12, // 7: cairn.hunt.v1.PlayerProgress.completed_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: cairn.hunt.v1.GetLeaderboardResponse.top:type_name -> cairn.hunt.v1.Standing
-	9,  // 9: cairn.hunt.v1.GetLeaderboardResponse.own:type_name -> cairn.hunt.v1.Standing
-	12, // 10: cairn.hunt.v1.Standing.completed_at:type_name -> google.protobuf.Timestamp
-	13, // 11: cairn.hunt.v1.WatchPlayerResponse.clue_unlocked:type_name -> cairn.hunt.v1.ClueUnlocked
-	14, // 12: cairn.hunt.v1.WatchPlayerResponse.answer_judged:type_name -> cairn.hunt.v1.AnswerJudged
-	15, // 13: cairn.hunt.v1.WatchPlayerResponse.hunt_completed:type_name -> cairn.hunt.v1.HuntCompleted
-	16, // 14: cairn.hunt.v1.WatchPlayerResponse.event_refused:type_name -> cairn.hunt.v1.EventRefused
-	0,  // 15: cairn.hunt.v1.HuntService.GetHunt:input_type -> cairn.hunt.v1.GetHuntRequest
-	3,  // 16: cairn.hunt.v1.HuntService.GetPlayerProgress:input_type -> cairn.hunt.v1.GetPlayerProgressRequest
-	7,  // 17: cairn.hunt.v1.HuntService.GetLeaderboard:input_type -> cairn.hunt.v1.GetLeaderboardRequest
-	10, // 18: cairn.hunt.v1.HuntService.WatchPlayer:input_type -> cairn.hunt.v1.WatchPlayerRequest
-	1,  // 19: cairn.hunt.v1.HuntService.GetHunt:output_type -> cairn.hunt.v1.GetHuntResponse
-	4,  // 20: cairn.hunt.v1.HuntService.GetPlayerProgress:output_type -> cairn.hunt.v1.GetPlayerProgressResponse
-	8,  // 21: cairn.hunt.v1.HuntService.GetLeaderboard:output_type -> cairn.hunt.v1.GetLeaderboardResponse
-	11, // 22: cairn.hunt.v1.HuntService.WatchPlayer:output_type -> cairn.hunt.v1.WatchPlayerResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	13, // 8: cairn.hunt.v1.PlayerProgress.refusals:type_name -> cairn.hunt.v1.EventRefused
+	9,  // 9: cairn.hunt.v1.GetLeaderboardResponse.top:type_name -> cairn.hunt.v1.Standing
+	9,  // 10: cairn.hunt.v1.GetLeaderboardResponse.own:type_name -> cairn.hunt.v1.Standing
+	12, // 11: cairn.hunt.v1.Standing.completed_at:type_name -> google.protobuf.Timestamp
+	14, // 12: cairn.hunt.v1.WatchPlayerResponse.clue_unlocked:type_name -> cairn.hunt.v1.ClueUnlocked
+	15, // 13: cairn.hunt.v1.WatchPlayerResponse.answer_judged:type_name -> cairn.hunt.v1.AnswerJudged
+	16, // 14: cairn.hunt.v1.WatchPlayerResponse.hunt_completed:type_name -> cairn.hunt.v1.HuntCompleted
+	13, // 15: cairn.hunt.v1.WatchPlayerResponse.event_refused:type_name -> cairn.hunt.v1.EventRefused
+	0,  // 16: cairn.hunt.v1.HuntService.GetHunt:input_type -> cairn.hunt.v1.GetHuntRequest
+	3,  // 17: cairn.hunt.v1.HuntService.GetPlayerProgress:input_type -> cairn.hunt.v1.GetPlayerProgressRequest
+	7,  // 18: cairn.hunt.v1.HuntService.GetLeaderboard:input_type -> cairn.hunt.v1.GetLeaderboardRequest
+	10, // 19: cairn.hunt.v1.HuntService.WatchPlayer:input_type -> cairn.hunt.v1.WatchPlayerRequest
+	1,  // 20: cairn.hunt.v1.HuntService.GetHunt:output_type -> cairn.hunt.v1.GetHuntResponse
+	4,  // 21: cairn.hunt.v1.HuntService.GetPlayerProgress:output_type -> cairn.hunt.v1.GetPlayerProgressResponse
+	8,  // 22: cairn.hunt.v1.HuntService.GetLeaderboard:output_type -> cairn.hunt.v1.GetLeaderboardResponse
+	11, // 23: cairn.hunt.v1.HuntService.WatchPlayer:output_type -> cairn.hunt.v1.WatchPlayerResponse
+	20, // [20:24] is the sub-list for method output_type
+	16, // [16:20] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_cairn_hunt_v1_hunt_service_proto_init() }

@@ -37,8 +37,12 @@ type HuntServiceClient interface {
 	// GetHunt describes a hunt, without its clues' texts or solutions.
 	// NOT_FOUND when no hunt has that id.
 	GetHunt(ctx context.Context, in *GetHuntRequest, opts ...grpc.CallOption) (*GetHuntResponse, error)
-	// GetPlayerProgress is one player's progress in one hunt. NOT_FOUND when
-	// the hunt is unknown or the player has not joined it.
+	// GetPlayerProgress is one player's progress in one hunt, with the rules'
+	// last refusals of the player's events in it. NOT_FOUND when the hunt is
+	// unknown or the player has not joined it, unless the rules refused
+	// events of the player's in it (a join to a full hunt, to an unknown hunt,
+	// an answer before joining): then the progress holds those refusals, and
+	// no joined_at.
 	GetPlayerProgress(ctx context.Context, in *GetPlayerProgressRequest, opts ...grpc.CallOption) (*GetPlayerProgressResponse, error)
 	// GetLeaderboard ranks a hunt's players: by score, highest first, then
 	// those who finished before those who did not, earlier finish first, then
@@ -121,8 +125,12 @@ type HuntServiceServer interface {
 	// GetHunt describes a hunt, without its clues' texts or solutions.
 	// NOT_FOUND when no hunt has that id.
 	GetHunt(context.Context, *GetHuntRequest) (*GetHuntResponse, error)
-	// GetPlayerProgress is one player's progress in one hunt. NOT_FOUND when
-	// the hunt is unknown or the player has not joined it.
+	// GetPlayerProgress is one player's progress in one hunt, with the rules'
+	// last refusals of the player's events in it. NOT_FOUND when the hunt is
+	// unknown or the player has not joined it, unless the rules refused
+	// events of the player's in it (a join to a full hunt, to an unknown hunt,
+	// an answer before joining): then the progress holds those refusals, and
+	// no joined_at.
 	GetPlayerProgress(context.Context, *GetPlayerProgressRequest) (*GetPlayerProgressResponse, error)
 	// GetLeaderboard ranks a hunt's players: by score, highest first, then
 	// those who finished before those who did not, earlier finish first, then
