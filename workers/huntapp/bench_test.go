@@ -54,9 +54,11 @@ func seedHunt(b *testing.B, db *sqldb.DB, players int) {
 		if err := upsert(ctx, tx, db.Engine, `INSERT INTO hunt_names (player_id, display_name, registered_at) VALUES `, ``, 3, names); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)
-			ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, players, finished)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)
+			ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, players, finished); err != nil {
+			return err
+		}
+		return rankHunt(ctx, tx, db.Engine, "h")
 	})
 	if err != nil {
 		b.Fatalf("seed %d players: %v", players, err)

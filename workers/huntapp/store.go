@@ -28,7 +28,15 @@ import (
 // Times are Unix nanoseconds, 0 for none. finish_key is completed_at, or
 // the largest BIGINT while the entrant has not finished, so that one
 // ascending column orders finishers first on both engines.
-func migrations(sqldb.Engine) []string {
+func migrations(engine sqldb.Engine) []string {
+	blob := "BLOB"
+	byteOrder := func(string) string { return `SELECT 1` } // SQLite compares TEXT bytewise
+	if engine == sqldb.Postgres {
+		blob = "BYTEA"
+		byteOrder = func(table string) string {
+			return `ALTER TABLE ` + table + ` ALTER COLUMN player_id TYPE TEXT COLLATE "C"`
+		}
+	}
 	return []string{
 		`CREATE TABLE IF NOT EXISTS hunt_states (
 			hunt_id TEXT PRIMARY KEY,
@@ -63,6 +71,23 @@ func migrations(sqldb.Engine) []string {
 			player_id TEXT PRIMARY KEY,
 			display_name TEXT NOT NULL,
 			registered_at BIGINT NOT NULL)`,
+		// The counts that rank a player (ranks.go). A hunt's counts are
+		// built from its entrants by the first batch that touches it
+		// after this step (ranked = 0 until then); reads of a hunt not
+		// yet ranked count on the leaderboard index.
+		`CREATE TABLE hunt_ranks (
+			hunt_id TEXT NOT NULL,
+			depth INTEGER NOT NULL,
+			score BIGINT NOT NULL,
+			unfinished INTEGER NOT NULL,
+			prefix ` + blob + ` NOT NULL,
+			entrants BIGINT NOT NULL,
+			PRIMARY KEY (hunt_id, depth, score, unfinished, prefix))`,
+		`ALTER TABLE hunt_defs ADD COLUMN ranked INTEGER NOT NULL DEFAULT 0`,
+		// Player ids compare byte by byte, as the rules compare them,
+		// whatever the database's collation.
+		byteOrder("hunt_entrants"),
+		byteOrder("hunt_names"),
 	}
 }
 
@@ -206,8 +231,16 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	for id := range hunts {
 		ids = append(ids, id)
 	}
-	if err := loadHunts(ctx, b.tx, b.st, ids); err != nil {
+	ranked := make(map[string]bool)
+	if err := loadHunts(ctx, b.tx, b.st, ids, ranked); err != nil {
 		return err
+	}
+	for _, id := range ids {
+		if _, ok := b.st.Hunts[id]; ok && !ranked[id] {
+			if err := rankHunt(ctx, b.tx, b.engine, id); err != nil {
+				return err
+			}
+		}
 	}
 	if err := loadNames(ctx, b.tx, b.st, players); err != nil {
 		return err
@@ -272,11 +305,12 @@ func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
 	return ahead + 1
 }
 
-// countAhead counts the rows of hunt placed before e: three range counts
+// countAheadScan counts the rows of hunt placed before e, for a hunt
+// whose ranks are not counted yet,: three range counts
 // on the leaderboard index (a higher score; the same score, finished
 // earlier; the same score and finish, a smaller player id). Its cost grows
 // with the number of players ahead, read from the index alone.
-func countAhead(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
+func countAheadScan(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score > $2) +
@@ -296,11 +330,11 @@ func (b *batch) save(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("save hunt %s: %w", id, err)
 		}
-		defs = append(defs, id, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt), int64(h.MaxPlayers))
+		defs = append(defs, id, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt), int64(h.MaxPlayers), 1)
 		nDefs++
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players) VALUES `,
-		` ON CONFLICT (hunt_id) DO NOTHING`, 6, defs); err != nil {
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players, ranked) VALUES `,
+		` ON CONFLICT (hunt_id) DO NOTHING`, 7, defs); err != nil {
 		return fmt.Errorf("save %d hunts: %w", nDefs, err)
 	}
 	var counters []any
@@ -314,6 +348,7 @@ func (b *batch) save(ctx context.Context) error {
 		return fmt.Errorf("save hunt counters: %w", err)
 	}
 	var ents []any
+	ranks := make(rankDeltas)
 	for k := range b.dirty {
 		h, ok := b.st.Hunts[k.hunt]
 		if !ok {
@@ -323,6 +358,10 @@ func (b *batch) save(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		if old, ok := b.stored[k]; ok {
+			ranks.add(k.hunt, &old, -1)
+		}
+		ranks.add(k.hunt, e, 1)
 		ents = append(ents, k.hunt, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
 			nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
 	}
@@ -331,6 +370,9 @@ func (b *batch) save(ctx context.Context) error {
 			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at,
 			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, ents); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
+	}
+	if err := ranks.save(ctx, b.tx, b.engine); err != nil {
+		return err
 	}
 	var names []any
 	for id := range b.dirtyPlayers {
@@ -404,15 +446,16 @@ type querier interface {
 }
 
 // loadHunts puts into st the definitions and counters of the hunts named,
-// with no entrants; unknown hunts are left out.
-func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) error {
+// with no entrants; unknown hunts are left out. It notes in ranked, when
+// not nil, the hunts whose ranks are counted in hunt_ranks.
+func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ranked map[string]bool) error {
 	return chunks(ids, 500, func(chunk []string) error {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
 		rows, err := q.QueryContext(ctx, `SELECT d.hunt_id, d.title, d.clues, d.starts_at, d.ends_at, d.max_players,
-			COALESCE(c.joined, 0), COALESCE(c.finished, 0)
+			COALESCE(c.joined, 0), COALESCE(c.finished, 0), d.ranked
 			FROM hunt_defs d LEFT JOIN hunt_counters c ON c.hunt_id = d.hunt_id
 			WHERE d.hunt_id IN (`+placeholders(1, len(chunk))+`)`, args...)
 		if err != nil {
@@ -422,8 +465,8 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) err
 		for rows.Next() {
 			var h hunt.Hunt
 			var clues string
-			var starts, ends, maxPlayers, joined, finished int64
-			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished); err != nil {
+			var starts, ends, maxPlayers, joined, finished, isRanked int64
+			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished, &isRanked); err != nil {
 				return fmt.Errorf("load hunts: %w", err)
 			}
 			if err := json.Unmarshal([]byte(clues), &h.Clues); err != nil {
@@ -433,6 +476,9 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) err
 			h.MaxPlayers, h.Joined, h.Finished = uint32(maxPlayers), int(joined), int(finished)
 			h.Entrants = make(map[string]*hunt.Entrant)
 			st.Hunts[h.ID] = &h
+			if ranked != nil {
+				ranked[h.ID] = isRanked != 0
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("load hunts: %w", err)

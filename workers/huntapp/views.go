@@ -13,21 +13,23 @@ import (
 // queries, whatever the number of players in the hunt.
 
 // loadHunt reads one hunt's definition and counters, with no entrants.
-func loadHunt(ctx context.Context, q querier, huntID string) (*hunt.State, *hunt.Hunt, error) {
-	st := &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-	if err := loadHunts(ctx, q, st, []string{huntID}); err != nil {
-		return nil, nil, err
+// ranked reports whether its ranks are counted in hunt_ranks.
+func loadHunt(ctx context.Context, q querier, huntID string) (st *hunt.State, h *hunt.Hunt, ranked bool, err error) {
+	st = &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
+	isRanked := make(map[string]bool, 1)
+	if err := loadHunts(ctx, q, st, []string{huntID}, isRanked); err != nil {
+		return nil, nil, false, err
 	}
 	h, ok := st.Hunts[huntID]
 	if !ok {
-		return nil, nil, fmt.Errorf("hunt %q: %w", huntID, hunt.ErrUnknownHunt)
+		return nil, nil, false, fmt.Errorf("hunt %q: %w", huntID, hunt.ErrUnknownHunt)
 	}
-	return st, h, nil
+	return st, h, isRanked[huntID], nil
 }
 
 // readSummary describes a hunt from its definition and counters.
 func readSummary(ctx context.Context, q querier, huntID string) (hunt.Summary, error) {
-	st, _, err := loadHunt(ctx, q, huntID)
+	st, _, _, err := loadHunt(ctx, q, huntID)
 	if err != nil {
 		return hunt.Summary{}, err
 	}
@@ -53,7 +55,7 @@ func loadEntrant(ctx context.Context, q querier, st *hunt.State, h *hunt.Hunt, p
 
 // readProgress describes one player's progress in a hunt.
 func readProgress(ctx context.Context, q querier, huntID, playerID string) (hunt.Progress, error) {
-	st, h, err := loadHunt(ctx, q, huntID)
+	st, h, _, err := loadHunt(ctx, q, huntID)
 	if err != nil {
 		return hunt.Progress{}, err
 	}
@@ -67,7 +69,7 @@ func readProgress(ctx context.Context, q querier, huntID, playerID string) (hunt
 // database on the leaderboard index, and playerID's own standing, ranked by
 // a count on that index.
 func readLeaderboard(ctx context.Context, q querier, huntID string, n int, playerID string) (hunt.Leaderboard, error) {
-	st, h, err := loadHunt(ctx, q, huntID)
+	st, h, ranked, err := loadHunt(ctx, q, huntID)
 	if err != nil {
 		return hunt.Leaderboard{}, err
 	}
@@ -102,7 +104,11 @@ func readLeaderboard(ctx context.Context, q querier, huntID string, n int, playe
 	if err != nil || e == nil {
 		return lb, err
 	}
-	ahead, err := countAhead(ctx, q, huntID, e)
+	count := countAhead
+	if !ranked {
+		count = countAheadScan
+	}
+	ahead, err := count(ctx, q, huntID, e)
 	if err != nil {
 		return lb, fmt.Errorf("rank player %q in hunt %q: %w", playerID, huntID, err)
 	}
