@@ -104,6 +104,16 @@ func (d rankDeltas) save(ctx context.Context, tx *sql.Tx, engine sqldb.Engine) e
 // rows hold them, in one statement that reads at most 2 + 255 ×
 // rankKeyLen counts and the entrants tied with e's key.
 func countAhead(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
+	query, args := countAheadSQL(huntID, e)
+	var n int64
+	if err := q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// countAheadSQL is countAhead's statement and its arguments.
+func countAheadSQL(huntID string, e *hunt.Entrant) (string, []any) {
 	g, k := rankKey(e)
 	args := []any{huntID, g.score, g.unfinished}
 	var sb strings.Builder
@@ -133,21 +143,17 @@ func countAhead(ctx context.Context, q querier, huntID string, e *hunt.Entrant) 
 		sb.WriteString(` + (SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score = $2 AND finish_key = ` +
 			arg(int64(math.MaxInt64)) + ` AND player_id ` + op + ` ` + arg(from) + ` AND player_id < ` + arg(e.PlayerID) + `)`)
 	}
-	var n int64
-	if err := q.QueryRowContext(ctx, sb.String(), args...).Scan(&n); err != nil {
-		return 0, err
-	}
-	return int(n), nil
+	return sb.String(), args
 }
 
 // idsFrom returns the bound from which the ids whose key starts with k
-// (an unfinished entrant's key, cut) begin: every such id is op from, and
+// (an unfinished entrant's key) begin: every such id is op from, and
 // every id op from and below them has that key too. from is valid UTF-8,
 // so PostgreSQL takes it as text.
 func idsFrom(k []byte) (from, op string) {
 	var b []byte
 	op = ">="
-	for i := 0; i < len(k); i++ {
+	for i := 0; i < len(k) && k[i] != 0; i++ {
 		switch {
 		case k[i] == 1 && i+1 < len(k):
 			i++

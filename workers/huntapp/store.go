@@ -22,22 +22,19 @@ import (
 // The hunt is kept in rows: its definition (hunt_defs), its counters
 // (hunt_counters), one row per entrant with its progress (hunt_entrants,
 // ordered for the leaderboard by an index), and one per registered player
-// (hunt_names). An applied answer writes its entrant's row and its hunt's
-// counters only.
+// (hunt_names), and the counts that rank entrants (hunt_ranks). An applied
+// answer writes its entrant's row and its hunt's counters, and when the
+// entrant's place changes, the rank counts of its old and new place.
 //
 // Times are Unix nanoseconds, 0 for none. finish_key is completed_at, or
 // the largest BIGINT while the entrant has not finished, so that one
 // ascending column orders finishers first on both engines.
 func migrations(engine sqldb.Engine) []string {
-	blob := "BLOB"
-	byteOrder := func(string) string { return `SELECT 1` } // SQLite compares TEXT bytewise
+	blob, clustered := "BLOB", " WITHOUT ROWID"
 	if engine == sqldb.Postgres {
-		blob = "BYTEA"
-		byteOrder = func(table string) string {
-			return `ALTER TABLE ` + table + ` ALTER COLUMN player_id TYPE TEXT COLLATE "C"`
-		}
+		blob, clustered = "BYTEA", ""
 	}
-	return []string{
+	steps := []string{
 		`CREATE TABLE IF NOT EXISTS hunt_states (
 			hunt_id TEXT PRIMARY KEY,
 			state TEXT NOT NULL)`,
@@ -82,13 +79,38 @@ func migrations(engine sqldb.Engine) []string {
 			unfinished INTEGER NOT NULL,
 			prefix ` + blob + ` NOT NULL,
 			entrants BIGINT NOT NULL,
-			PRIMARY KEY (hunt_id, depth, score, unfinished, prefix))`,
+			PRIMARY KEY (hunt_id, depth, score, unfinished, prefix))` + clustered,
 		`ALTER TABLE hunt_defs ADD COLUMN ranked INTEGER NOT NULL DEFAULT 0`,
-		// Player ids compare byte by byte, as the rules compare them,
-		// whatever the database's collation.
-		byteOrder("hunt_entrants"),
-		byteOrder("hunt_names"),
 	}
+	if engine == sqldb.Postgres {
+		// Player ids compare byte by byte, as the rules compare them,
+		// whatever the database's collation. PostgreSQL keeps rows in a
+		// heap and updates them in place when no indexed column changes.
+		return append(steps,
+			`ALTER TABLE hunt_entrants ALTER COLUMN player_id TYPE TEXT COLLATE "C"`,
+			`ALTER TABLE hunt_names ALTER COLUMN player_id TYPE TEXT COLLATE "C"`,
+			`SELECT 1`, `SELECT 1`, `SELECT 1`)
+	}
+	// SQLite compares TEXT byte by byte. Its entrants are kept in their
+	// primary key's order, so that an answer writes one row of one tree
+	// (and the leaderboard index only when the player's place changes).
+	return append(steps,
+		`CREATE TABLE hunt_entrants_by_key (
+			hunt_id TEXT NOT NULL,
+			player_id TEXT NOT NULL,
+			joined_at BIGINT NOT NULL,
+			position INTEGER NOT NULL,
+			score BIGINT NOT NULL,
+			wrong_streak INTEGER NOT NULL,
+			last_wrong_at BIGINT NOT NULL,
+			completed_at BIGINT NOT NULL,
+			finish_key BIGINT NOT NULL,
+			PRIMARY KEY (hunt_id, player_id)) WITHOUT ROWID`,
+		`INSERT INTO hunt_entrants_by_key SELECT hunt_id, player_id, joined_at, position, score, wrong_streak,
+			last_wrong_at, completed_at, finish_key FROM hunt_entrants`,
+		`DROP TABLE hunt_entrants`,
+		`ALTER TABLE hunt_entrants_by_key RENAME TO hunt_entrants`,
+		`CREATE INDEX hunt_entrants_rank ON hunt_entrants (hunt_id, score DESC, finish_key, player_id)`)
 }
 
 // nanos is t in Unix nanoseconds, 0 for the zero time.
@@ -347,7 +369,10 @@ func (b *batch) save(ctx context.Context) error {
 		` ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, 3, counters); err != nil {
 		return fmt.Errorf("save hunt counters: %w", err)
 	}
-	var ents []any
+	// Entrants whose place changed are written whole and recounted; those
+	// whose wrong-answer streak alone changed write only those columns,
+	// leaving the leaderboard index alone; unchanged ones are not written.
+	var placed, streaks []any
 	ranks := make(rankDeltas)
 	for k := range b.dirty {
 		h, ok := b.st.Hunts[k.hunt]
@@ -358,17 +383,29 @@ func (b *batch) save(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if old, ok := b.stored[k]; ok {
-			ranks.add(k.hunt, &old, -1)
+		row := []any{k.hunt, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
+			nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e)}
+		old, stored := b.stored[k]
+		switch {
+		case stored && samePlace(&old, e) && old.WrongStreak == e.WrongStreak && old.LastWrongAt.Equal(e.LastWrongAt):
+		case stored && samePlace(&old, e):
+			streaks = append(streaks, row...)
+		default:
+			if stored {
+				ranks.add(k.hunt, &old, -1)
+			}
+			ranks.add(k.hunt, e, 1)
+			placed = append(placed, row...)
 		}
-		ranks.add(k.hunt, e, 1)
-		ents = append(ents, k.hunt, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
-			nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `,
-		` ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
+	const head = `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `
+	if err := upsert(ctx, b.tx, b.engine, head, ` ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
 			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at,
-			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, ents); err != nil {
+			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, placed); err != nil {
+		return fmt.Errorf("save entrants: %w", err)
+	}
+	if err := upsert(ctx, b.tx, b.engine, head, ` ON CONFLICT (hunt_id, player_id) DO UPDATE SET
+			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at`, 9, streaks); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
 	}
 	if err := ranks.save(ctx, b.tx, b.engine); err != nil {
@@ -384,6 +421,11 @@ func (b *batch) save(ctx context.Context) error {
 		return fmt.Errorf("save players: %w", err)
 	}
 	return nil
+}
+
+// samePlace reports whether a and b have the same leaderboard columns.
+func samePlace(a, b *hunt.Entrant) bool {
+	return a.Position == b.Position && a.Score == b.Score && a.CompletedAt.Equal(b.CompletedAt) && a.JoinedAt.Equal(b.JoinedAt)
 }
 
 // upsert runs head + "($1, …), …" + tail over args, width columns a row,
