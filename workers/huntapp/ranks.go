@@ -100,50 +100,95 @@ func (d rankDeltas) save(ctx context.Context, tx *sql.Tx, engine sqldb.Engine) e
 	return nil
 }
 
-// countAhead counts the entrants of huntID that place before e, as the
-// rows hold them, in one statement that reads at most 2 + 255 ×
-// rankKeyLen counts and the entrants tied with e's key.
-func countAhead(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
-	query, args := countAheadSQL(huntID, e)
-	var n int64
-	if err := q.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
-		return 0, err
-	}
-	return int(n), nil
+// rankQuery asks how many entrants of a hunt place before e.
+type rankQuery struct {
+	hunt string
+	e    hunt.Entrant
 }
 
-// countAheadSQL is countAhead's statement and its arguments.
-func countAheadSQL(huntID string, e *hunt.Entrant) (string, []any) {
-	g, k := rankKey(e)
-	args := []any{huntID, g.score, g.unfinished}
-	var sb strings.Builder
-	sb.WriteString(`SELECT
-		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = 0 AND score > $2), 0) +
-		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = 0 AND score = $2 AND unfinished < $3), 0)`)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
+// countAhead counts the entrants of huntID that place before e, as the
+// rows hold them, reading at most 2 + 255 × rankKeyLen counts and the
+// entrants tied with e's key.
+func countAhead(ctx context.Context, q querier, engine sqldb.Engine, huntID string, e *hunt.Entrant) (int, error) {
+	n, err := countsAhead(ctx, q, engine, []rankQuery{{hunt: huntID, e: *e}})
+	if err != nil {
+		return 0, err
 	}
-	for d := range len(k) {
-		sb.WriteString(` + COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = `)
-		sb.WriteString(strconv.Itoa(d + 1))
-		sb.WriteString(` AND score = $2 AND unfinished = $3`)
-		if d > 0 {
-			sb.WriteString(` AND prefix >= ` + arg(k[:d]))
+	return n[0], nil
+}
+
+// countsAhead answers several rank queries, on PostgreSQL in statements of
+// up to 100 (one round trip and one plan each), on SQLite one by one (its
+// parser numbers $N marks in time quadratic in their count).
+func countsAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQuery) ([]int, error) {
+	per := 100
+	if engine == sqldb.SQLite {
+		per = 1
+	}
+	out := make([]int, 0, len(qs))
+	for len(qs) > 0 {
+		chunk := qs[:min(len(qs), per)]
+		qs = qs[len(chunk):]
+		var sb strings.Builder
+		var args []any
+		sb.WriteString("SELECT ")
+		for i, rq := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			countAheadExpr(&sb, &args, engine, rq.hunt, &rq.e)
 		}
-		sb.WriteString(` AND prefix < ` + arg(k[:d+1]) + `), 0)`)
+		counts := make([]int64, len(chunk))
+		dest := make([]any, len(chunk))
+		for i := range counts {
+			dest[i] = &counts[i]
+		}
+		if err := q.QueryRowContext(ctx, sb.String(), args...).Scan(dest...); err != nil {
+			return nil, fmt.Errorf("rank %d players: %w", len(chunk), err)
+		}
+		for _, n := range counts {
+			out = append(out, int(n))
+		}
 	}
+	return out, nil
+}
+
+// countAheadExpr writes to sb an expression counting the entrants of
+// huntID placed before e, adding its arguments to args. The trie's ranges
+// are one join on a table of values, so that PostgreSQL plans one index
+// scan rather than one per depth.
+func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntID string, e *hunt.Entrant) {
+	blob := "BLOB"
+	if engine == sqldb.Postgres {
+		blob = "BYTEA"
+	}
+	arg := func(v any) string {
+		*args = append(*args, v)
+		return "$" + strconv.Itoa(len(*args))
+	}
+	g, k := rankKey(e)
+	h, sc, u := arg(huntID), arg(g.score), arg(g.unfinished)
+	fmt.Fprintf(sb, `COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score > %[2]s), 0) +
+		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score = %[2]s AND unfinished < %[3]s), 0) +
+		COALESCE((SELECT SUM(r.entrants) FROM (VALUES `, h, sc, u)
+	for d := range len(k) {
+		if d > 0 {
+			sb.WriteString(", ")
+		}
+		// The prefixes of length d + 1 that extend k[:d] with a smaller byte.
+		fmt.Fprintf(sb, "(%d, CAST(%s AS %s), CAST(%s AS %s))", d+1, arg(k[:d]), blob, arg(k[:d+1]), blob)
+	}
+	fmt.Fprintf(sb, `) AS v JOIN hunt_ranks r ON r.hunt_id = %[1]s AND r.depth = v.column1 AND r.score = %[2]s
+			AND r.unfinished = %[3]s AND r.prefix >= v.column2 AND r.prefix < v.column3), 0)`, h, sc, u)
 	// Ties on the key, ordered by player id on the leaderboard index.
+	const ties = ` + (SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = %s AND score = %s AND finish_key = %s AND player_id %s %s AND player_id < %s)`
 	switch {
 	case g.unfinished == 0:
-		sb.WriteString(` + (SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score = $2 AND finish_key = ` +
-			arg(finishKey(e)) + ` AND player_id < ` + arg(e.PlayerID) + `)`)
+		fmt.Fprintf(sb, ties, h, sc, arg(finishKey(e)), ">=", arg(""), arg(e.PlayerID))
 	case k[len(k)-1] != 0: // cut: other ids may share the key
 		from, op := idsFrom(k)
-		sb.WriteString(` + (SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score = $2 AND finish_key = ` +
-			arg(int64(math.MaxInt64)) + ` AND player_id ` + op + ` ` + arg(from) + ` AND player_id < ` + arg(e.PlayerID) + `)`)
+		fmt.Fprintf(sb, ties, h, sc, arg(int64(math.MaxInt64)), op, arg(from), arg(e.PlayerID))
 	}
-	return sb.String(), args
 }
 
 // idsFrom returns the bound from which the ids whose key starts with k

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -155,7 +156,8 @@ type batch struct {
 	dirty        map[entrantKey]bool
 	dirtyHunts   map[string]bool
 	dirtyPlayers map[string]bool
-	err          error
+	// ranks are the batch's completions, in order.
+	ranks []pendingRank
 }
 
 // applyBatch applies events to the rows they touch, in tx, saves what
@@ -172,15 +174,20 @@ func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*
 		dirtyHunts:   make(map[string]bool),
 		dirtyPlayers: make(map[string]bool),
 	}
-	b.st.Rank = func(h *hunt.Hunt, e *hunt.Entrant) int { return b.rank(ctx, h, e) }
+	b.st.Rank = b.rank
 	if err := b.load(ctx, events); err != nil {
 		return res, err
 	}
 	for _, ev := range events {
 		playerID, isPlayer := isPlayerEvent(ev.Message)
+		ranked := len(b.ranks)
 		derived, err := b.st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-		if b.err != nil {
-			return res, b.err
+		if len(b.ranks) > ranked {
+			for _, d := range derived {
+				if c, ok := d.(*huntv1.HuntCompleted); ok {
+					b.ranks[len(b.ranks)-1].msg = c
+				}
+			}
 		}
 		if rej, ok := errors.AsType[*hunt.RejectedError](err); ok {
 			res.Rejected = append(res.Rejected, rejection(ev, rej))
@@ -208,6 +215,9 @@ func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*
 			}
 			res.Derived = append(res.Derived, workers.Derived{Cause: ev, Key: key, Message: d})
 		}
+	}
+	if err := b.rankCompletions(ctx); err != nil {
+		return res, err
 	}
 	return res, b.save(ctx)
 }
@@ -303,17 +313,13 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	return nil
 }
 
-// rank counts on the index the entrants placed before e, taking the
-// batch's own entrants as they are now rather than as their rows hold them.
-func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
-	if b.err != nil {
-		return 0
-	}
-	ahead, err := countAhead(ctx, b.tx, h.ID, e)
-	if err != nil {
-		b.err = fmt.Errorf("rank player %s in hunt %s: %w", e.PlayerID, h.ID, err)
-		return 0
-	}
+// rank is the part of e's rank that the batch knows: the batch's own
+// entrants placed before e as they are now, less those its rows held
+// before the batch. The rest, a count on the rows as they were, is added
+// by rankCompletions once the batch is applied, in one statement for all
+// the batch's finishers (an entrant's place never changes once finished).
+func (b *batch) rank(h *hunt.Hunt, e *hunt.Entrant) int {
+	ahead := 0
 	for k, o := range b.stored {
 		if k.hunt == h.ID && k.player != e.PlayerID && h.Ahead(&o, e) {
 			ahead--
@@ -324,7 +330,38 @@ func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
 			ahead++
 		}
 	}
+	b.ranks = append(b.ranks, pendingRank{query: rankQuery{hunt: h.ID, e: *e}, known: ahead})
 	return ahead + 1
+}
+
+// pendingRank is a HuntCompleted whose rank awaits the count on the rows.
+type pendingRank struct {
+	query rankQuery
+	// known is the batch's part of the count of entrants ahead.
+	known int
+	msg   *huntv1.HuntCompleted
+}
+
+// rankCompletions completes the ranks of the batch's HuntCompleted events.
+func (b *batch) rankCompletions(ctx context.Context) error {
+	if len(b.ranks) == 0 {
+		return nil
+	}
+	qs := make([]rankQuery, len(b.ranks))
+	for i, p := range b.ranks {
+		qs[i] = p.query
+	}
+	counts, err := countsAhead(ctx, b.tx, b.engine, qs)
+	if err != nil {
+		return err
+	}
+	for i, p := range b.ranks {
+		if p.msg == nil {
+			return fmt.Errorf("rank player %s in hunt %s: no HuntCompleted", p.query.e.PlayerID, p.query.hunt)
+		}
+		p.msg.Rank = uint32(p.known + counts[i] + 1)
+	}
+	return nil
 }
 
 // countAheadScan counts the rows of hunt placed before e, for a hunt
@@ -332,7 +369,7 @@ func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
 // on the leaderboard index (a higher score; the same score, finished
 // earlier; the same score and finish, a smaller player id). Its cost grows
 // with the number of players ahead, read from the index alone.
-func countAheadScan(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
+func countAheadScan(ctx context.Context, q querier, _ sqldb.Engine, huntID string, e *hunt.Entrant) (int, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score > $2) +

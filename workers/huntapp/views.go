@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
 
@@ -68,7 +69,8 @@ func readProgress(ctx context.Context, q querier, huntID, playerID string) (hunt
 // readLeaderboard returns a hunt's best n standings, ordered by the
 // database on the leaderboard index, and playerID's own standing, ranked by
 // a count on that index.
-func readLeaderboard(ctx context.Context, q querier, huntID string, n int, playerID string) (hunt.Leaderboard, error) {
+func readLeaderboard(ctx context.Context, db *sqldb.DB, huntID string, n int, playerID string) (hunt.Leaderboard, error) {
+	var q querier = db
 	st, h, ranked, err := loadHunt(ctx, q, huntID)
 	if err != nil {
 		return hunt.Leaderboard{}, err
@@ -108,7 +110,7 @@ func readLeaderboard(ctx context.Context, q querier, huntID string, n int, playe
 	if !ranked {
 		count = countAheadScan
 	}
-	ahead, err := count(ctx, q, huntID, e)
+	ahead, err := count(ctx, q, db.Engine, huntID, e)
 	if err != nil {
 		return lb, fmt.Errorf("rank player %q in hunt %q: %w", playerID, huntID, err)
 	}
