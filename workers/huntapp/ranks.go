@@ -155,8 +155,10 @@ func countsAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQ
 
 // countAheadExpr writes to sb an expression counting the entrants of
 // huntID placed before e, adding its arguments to args. The trie's ranges
-// are one join on a table of values, so that PostgreSQL plans one index
-// scan rather than one per depth.
+// are a table of values, each counted by a correlated subquery on the
+// primary key: one index scan to plan, which both engines run once per
+// range, whatever the parameters (PostgreSQL's generic plan for a prepared
+// statement would otherwise be free to hash-join the whole trie).
 func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntID string, e *hunt.Entrant) {
 	blob := "BLOB"
 	if engine == sqldb.Postgres {
@@ -170,7 +172,8 @@ func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntI
 	h, sc, u := arg(huntID), arg(g.score), arg(g.unfinished)
 	fmt.Fprintf(sb, `COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score > %[2]s), 0) +
 		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score = %[2]s AND unfinished < %[3]s), 0) +
-		COALESCE((SELECT SUM(r.entrants) FROM (VALUES `, h, sc, u)
+		COALESCE((SELECT SUM((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = %[1]s AND r.depth = v.column1
+			AND r.score = %[2]s AND r.unfinished = %[3]s AND r.prefix >= v.column2 AND r.prefix < v.column3)) FROM (VALUES `, h, sc, u)
 	for d := range len(k) {
 		if d > 0 {
 			sb.WriteString(", ")
@@ -178,8 +181,7 @@ func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntI
 		// The prefixes of length d + 1 that extend k[:d] with a smaller byte.
 		fmt.Fprintf(sb, "(%d, CAST(%s AS %s), CAST(%s AS %s))", d+1, arg(k[:d]), blob, arg(k[:d+1]), blob)
 	}
-	fmt.Fprintf(sb, `) AS v JOIN hunt_ranks r ON r.hunt_id = %[1]s AND r.depth = v.column1 AND r.score = %[2]s
-			AND r.unfinished = %[3]s AND r.prefix >= v.column2 AND r.prefix < v.column3), 0)`, h, sc, u)
+	sb.WriteString(`) AS v), 0)`)
 	// Ties on the key, ordered by player id on the leaderboard index.
 	const ties = ` + (SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = %s AND score = %s AND finish_key = %s AND player_id %s %s AND player_id < %s)`
 	switch {
