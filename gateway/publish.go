@@ -119,13 +119,12 @@ type pendingEvent struct {
 	owner bool // this event produces; otherwise it waits for entry
 
 	// Set once handed to Kafka.
-	t      *regclient.Type
-	wait   func(context.Context) (kafkax.Position, error) // Kafka's answer
-	ctx    context.Context                                // the produce budget, carrying the span
-	cancel context.CancelFunc
-	span   trace.Span // nil unless the gateway traces
-	size   int64
-	start  time.Time
+	t        *regclient.Type
+	wait     func(context.Context) (kafkax.Position, error) // Kafka's answer
+	deadline time.Time                                      // the produce budget's end; zero when unbounded
+	span     trace.Span                                     // nil unless the gateway traces
+	size     int64
+	start    time.Time
 }
 
 // begin runs the pipeline for one event up to Kafka: rate limit, envelope,
@@ -302,14 +301,15 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 		Value:   wire.Frame(wire.Header{SchemaID: t.SchemaID, Indexes: t.Indexes}, value),
 		Headers: headers(ev, t, pe.p, pe.received),
 	}
-	pctx, cancel := s.produceContext(ctx)
+	deadline := s.produceDeadline(ctx)
+	pctx, cancel := withDeadline(ctx, deadline)
+	defer cancel()
 	size := int64(len(record.Value) + len(record.Key))
 	for _, h := range record.Headers {
 		size += int64(len(h.Key) + len(h.Value))
 	}
 	size = min(size, s.cfg.MaxInFlightBytes)
 	if err := s.inflight.Acquire(pctx, size); err != nil {
-		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -319,7 +319,8 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 
 	if s.tracing {
 		var span trace.Span
-		pctx, span = s.tracer.Start(pctx, record.Topic+" publish",
+		var sctx context.Context
+		sctx, span = s.tracer.Start(ctx, record.Topic+" publish",
 			trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
 				attribute.String("messaging.system", "kafka"),
@@ -330,13 +331,13 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 				attribute.Int("cairn.schema_id", int(t.SchemaID)),
 			))
 		pe.span = span
-		s.cfg.Propagator.Inject(pctx, headerCarrier{&record.Headers})
+		s.cfg.Propagator.Inject(sctx, headerCarrier{&record.Headers})
 	} else if s.callTraced(ctx) {
 		// No span of the gateway's own: the record carries the caller's
 		// trace context, as a no-op span would have passed it on.
 		s.cfg.Propagator.Inject(s.cfg.Propagator.Extract(ctx, incomingCarrier{ctx}), headerCarrier{&record.Headers})
 	}
-	pe.t, pe.ctx, pe.cancel, pe.size, pe.start = t, pctx, cancel, size, time.Now()
+	pe.t, pe.deadline, pe.size, pe.start = t, deadline, size, time.Now()
 	wait, err := s.cfg.Producer.Send(record)
 	if err != nil {
 		s.release(pe, err)
@@ -352,9 +353,11 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 // retry with the same event_id gets that answer instead of producing the
 // event a second time.
 func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, error) {
-	pos, err := pe.wait(pe.ctx)
+	pctx, cancel := withDeadline(ctx, pe.deadline)
+	defer cancel()
+	pos, err := pe.wait(pctx)
 	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
-	if err != nil && pe.ctx.Err() != nil {
+	if err != nil && pctx.Err() != nil {
 		s.release(pe, err)
 		s.settling.Go(func() { s.settle(pe) })
 		if ctx.Err() != nil {
@@ -419,21 +422,20 @@ func (s *Server) release(pe *pendingEvent, err error) {
 		}
 		pe.span.End()
 	}
-	pe.cancel()
 	s.inflight.Release(pe.size)
 	s.metrics.inflight.Sub(float64(pe.size))
 }
 
-// produceContext bounds a produce by ProduceTimeout, if set, and ends it
-// shortly before the call's own deadline, so that the client hears
-// UNAVAILABLE rather than running out of time. A call with neither gets
-// its own context: the producer's delivery timeout bounds the record, and a
-// timer per event would cost more than it guards.
-func (s *Server) produceContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// produceDeadline is when a produce must end: ProduceTimeout from now, if
+// set, and shortly before the call's own deadline, so that the client hears
+// UNAVAILABLE rather than running out of time. A call with neither has no
+// produce deadline (zero): the producer's delivery timeout bounds the
+// record, and a timer per event would cost more than it guards.
+func (s *Server) produceDeadline(ctx context.Context) time.Time {
 	budget := s.cfg.ProduceTimeout
 	d, ok := ctx.Deadline()
 	if !ok && budget == 0 {
-		return ctx, func() {}
+		return time.Time{}
 	}
 	if ok {
 		left := time.Until(d)
@@ -442,7 +444,16 @@ func (s *Server) produceContext(ctx context.Context) (context.Context, context.C
 			budget = left
 		}
 	}
-	return context.WithTimeout(ctx, budget)
+	return time.Now().Add(budget)
+}
+
+// withDeadline is ctx bounded by deadline, or ctx itself when deadline is
+// zero.
+func withDeadline(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal, received time.Time) []kafkax.Header {
