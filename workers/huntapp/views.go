@@ -67,8 +67,9 @@ func readProgress(ctx context.Context, q querier, huntID, playerID string) (hunt
 }
 
 // readLeaderboard returns a hunt's best n standings, ordered by the
-// database on the leaderboard index, and playerID's own standing, ranked by
-// a count on that index.
+// database on the leaderboard index, and playerID's own standing, ranked
+// by the rank counts (ranks.go), or by a count on the index for a hunt
+// whose ranks are not counted yet.
 func readLeaderboard(ctx context.Context, db *sqldb.DB, huntID string, n int, playerID string) (hunt.Leaderboard, error) {
 	var q querier = db
 	st, h, ranked, err := loadHunt(ctx, q, huntID)
