@@ -3,6 +3,8 @@ package huntapp
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -207,6 +209,68 @@ func TestRanksCountedForOlderHunts(t *testing.T) {
 				t.Fatalf("ranked = %d, %v; want 1", ranked, err)
 			}
 			checkRanks(t, ctx, db, &want, ids, "counted")
+		})
+	}
+}
+
+// TestMigrateFromRowsWithoutRanks migrates a database that holds a hunt in
+// the rows of the version before the rank counts, then plays on: the
+// entrants survive the migration and ranks match the rules'.
+func TestMigrateFromRowsWithoutRanks(t *testing.T) {
+	t.Parallel()
+	const before = 7 // the steps of the version without hunt_ranks
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := sqldbtest.Open(t, engine)
+			if err := db.Migrate(ctx, "hunt", migrations(engine)[:before]); err != nil {
+				t.Fatal(err)
+			}
+			ids := rankIDs(engine)
+			evs := inputs(rankGame(rand.New(rand.NewPCG(9, 9)), ids)...)
+			half := len(evs) / 2
+			var want hunt.State
+			for _, ev := range evs[:half] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			// The rows as that version wrote them.
+			h := want.Hunts["h"]
+			clues, err := json.Marshal(h.Clues)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Tx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players)
+					VALUES ('h', $1, $2, $3, $4, 0)`, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt)); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)`,
+					h.Joined, h.Finished); err != nil {
+					return err
+				}
+				var ents []any
+				for _, e := range h.Entrants {
+					ents = append(ents, "h", e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
+						nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
+				}
+				return upsert(ctx, tx, engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score,
+					wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `, ``, 9, ents)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Migrate(ctx, "hunt", migrations(engine)); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "migrated")
+			for _, ev := range evs[half:] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			if _, err := apply(ctx, db, evs[half:]); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "played on")
 		})
 	}
 }
