@@ -29,8 +29,8 @@ import (
 // siblings of e's prefix of length d that sort before it (at most 255 rows
 // each), then those whose key equals e's, ordered by the leaderboard index
 // of hunt_entrants: the finishers in the same nanosecond, or the entrants
-// whose ids share e's first rankKeyLen key bytes. An entrant's move from
-// one group to another writes 2 × (rankKeyLen + 1) counts.
+// whose ids share e's first rankKeyLen key bytes. An entrant's change of
+// place writes at most 2 × (rankKeyLen + 1) counts.
 
 // rankKeyLen bounds the key bytes the trie counts by.
 const rankKeyLen = 12
