@@ -360,8 +360,8 @@ func TestSettings(t *testing.T) {
 		if _, err := r.Register(ctx, "s", proto3(thingBreak)); err != nil {
 			t.Fatalf("register under NONE: %v", err)
 		}
-		if prev, err := r.DeleteCompatibility(ctx, "s"); err != nil || prev != "NONE" {
-			t.Errorf("DeleteCompatibility = %s, %v", prev, err)
+		if prev, err := r.DeleteConfig(ctx, "s"); err != nil || prev.Compatibility != "NONE" {
+			t.Errorf("DeleteConfig = %+v, %v", prev, err)
 		}
 		msgs, err := r.CheckCompatibility(ctx, "s", -1, proto3("message Thing { string id = 1; int64 count = 2; }"))
 		if err != nil || len(msgs) == 0 {

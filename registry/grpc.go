@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,9 +15,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -54,7 +57,12 @@ func NewGRPCService(r *Registry) (*GRPCService, error) {
 // Register adds a schema to a subject.
 func (s *GRPCService) Register(ctx context.Context, req *registryv1.RegisterRequest) (*registryv1.RegisterResponse, error) {
 	return handle(ctx, s, req, func() (*registryv1.RegisterResponse, error) {
-		id, err := s.r.Register(ctx, req.GetSubject(), schemaInput(req.GetSchema()))
+		in, err := schemaInput(req.GetSchema())
+		if err != nil {
+			return nil, err
+		}
+		in.Normalize = req.GetNormalize()
+		id, err := s.r.Register(ctx, req.GetSubject(), in)
 		if err != nil {
 			return nil, err
 		}
@@ -65,7 +73,12 @@ func (s *GRPCService) Register(ctx context.Context, req *registryv1.RegisterRequ
 // LookUp finds the version of a subject that holds a schema.
 func (s *GRPCService) LookUp(ctx context.Context, req *registryv1.LookUpRequest) (*registryv1.LookUpResponse, error) {
 	return handle(ctx, s, req, func() (*registryv1.LookUpResponse, error) {
-		sv, err := s.r.LookUp(ctx, req.GetSubject(), schemaInput(req.GetSchema()), req.GetIncludeDeleted())
+		in, err := schemaInput(req.GetSchema())
+		if err != nil {
+			return nil, err
+		}
+		in.Normalize = req.GetNormalize()
+		sv, err := s.r.LookUp(ctx, req.GetSubject(), in, req.GetIncludeDeleted())
 		if err != nil {
 			return nil, err
 		}
@@ -138,11 +151,44 @@ func (s *GRPCService) CheckCompatibility(ctx context.Context, req *registryv1.Ch
 		case req.GetAllVersions():
 			version = 0
 		}
-		problems, err := s.r.CheckCompatibility(ctx, req.GetSubject(), version, schemaInput(req.GetSchema()))
+		in, err := schemaInput(req.GetSchema())
+		if err != nil {
+			return nil, err
+		}
+		problems, err := s.r.CheckCompatibility(ctx, req.GetSubject(), version, in)
 		if err != nil {
 			return nil, err
 		}
 		return &registryv1.CheckCompatibilityResponse{Compatible: len(problems) == 0, Messages: problems}, nil
+	})
+}
+
+// CheckSchemas says what registering a set of schemas in order would do.
+func (s *GRPCService) CheckSchemas(ctx context.Context, req *registryv1.CheckSchemasRequest) (*registryv1.CheckSchemasResponse, error) {
+	return handle(ctx, s, req, func() (*registryv1.CheckSchemasResponse, error) {
+		cands := make([]Candidate, len(req.GetSchemas()))
+		for i, c := range req.GetSchemas() {
+			in, err := schemaInput(c.GetSchema())
+			if err != nil {
+				return nil, err
+			}
+			in.Normalize = c.GetNormalize()
+			cands[i] = Candidate{Subject: c.GetSubject(), Input: in}
+		}
+		results, err := s.r.CheckSet(ctx, cands)
+		if err != nil {
+			return nil, err
+		}
+		resp := &registryv1.CheckSchemasResponse{Verdicts: make([]*registryv1.SchemaVerdict, len(results))}
+		for i, res := range results {
+			resp.Verdicts[i] = &registryv1.SchemaVerdict{
+				Subject:  res.Subject,
+				Verdict:  registryv1.Verdict(res.Verdict),
+				Version:  int32(res.Version),
+				Messages: res.Reasons,
+			}
+		}
+		return resp, nil
 	})
 }
 
@@ -277,12 +323,46 @@ func invalidRequest(verr *protovalidate.ValidationError) error {
 	return detailed.Err()
 }
 
-func schemaInput(in *registryv1.SchemaInput) regclient.SchemaInput {
+// schemaInput reads a request's schema as the core takes it: metadata and
+// rule set in the canonical JSON the REST API stores, so that both APIs
+// see the same schema.
+func schemaInput(in *registryv1.SchemaInput) (regclient.SchemaInput, error) {
 	refs := make([]regclient.Reference, len(in.GetReferences()))
 	for i, r := range in.GetReferences() {
 		refs[i] = regclient.Reference{Name: r.GetName(), Subject: r.GetSubject(), Version: int(r.GetVersion())}
 	}
-	return regclient.SchemaInput{Type: schemaType(in.GetSchemaType()), Text: in.GetText(), References: refs}
+	out := regclient.SchemaInput{Type: schemaType(in.GetSchemaType()), Text: in.GetText(), References: refs}
+	var err error
+	if out.Metadata, err = structJSON("metadata", in.GetMetadata()); err != nil {
+		return out, err
+	}
+	out.RuleSet, err = structJSON("ruleSet", in.GetRuleSet())
+	return out, err
+}
+
+// structJSON is a Struct as canonical JSON; nil for none or an empty one.
+func structJSON(field string, st *structpb.Struct) (json.RawMessage, error) {
+	if len(st.GetFields()) == 0 {
+		return nil, nil
+	}
+	raw, err := protojson.Marshal(st)
+	if err != nil {
+		return nil, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema: %s: %v", field, err)
+	}
+	return canonicalObject(field, raw)
+}
+
+// jsonStruct is stored JSON as a Struct; nil for none. Stored JSON was
+// checked to be an object when registered.
+func jsonStruct(raw json.RawMessage) *structpb.Struct {
+	if len(raw) == 0 {
+		return nil
+	}
+	st := &structpb.Struct{}
+	if err := protojson.Unmarshal(raw, st); err != nil {
+		return nil
+	}
+	return st
 }
 
 // schemaType names a SchemaType as the core does: SCHEMA_TYPE_PROTOBUF is
@@ -308,6 +388,8 @@ func schemaProto(s *regclient.Schema, format registryv1.SchemaFormat) *registryv
 		SchemaType: registryv1.SchemaType(registryv1.SchemaType_value["SCHEMA_TYPE_"+s.Type]),
 		Text:       text,
 		References: refs,
+		Metadata:   jsonStruct(s.Metadata),
+		RuleSet:    jsonStruct(s.RuleSet),
 	}
 }
 

@@ -83,6 +83,7 @@ var moneyRef = []*registryv1.Reference{{Name: "deps/common.proto", Subject: comm
 type grpcRegistry struct {
 	core   *registry.Registry
 	db     *sqldb.DB
+	conn   *grpc.ClientConn
 	client registryv1.RegistryServiceClient
 }
 
@@ -121,7 +122,7 @@ func startGRPC(t *testing.T) *grpcRegistry {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &grpcRegistry{core: core, db: db, client: registryv1.NewRegistryServiceClient(conn)}
+	return &grpcRegistry{core: core, db: db, conn: conn, client: registryv1.NewRegistryServiceClient(conn)}
 }
 
 func (g *grpcRegistry) register(t *testing.T, subject, text string, refs []*registryv1.Reference) int32 {

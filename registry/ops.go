@@ -12,8 +12,10 @@ import (
 
 // Register adds a schema to a subject and returns its global id. If a live
 // version of the subject already holds the same schema, its id is returned
-// and nothing changes. The schema must be
-// compatible with the subject's versions under its compatibility level.
+// and nothing changes; with in.Normalize, or when the subject's
+// configuration (or the global one) says normalize, that comparison is in
+// canonical form. The schema must be compatible with the subject's
+// versions under its compatibility level.
 func (r *Registry) Register(ctx context.Context, subject string, in regclient.SchemaInput) (int32, error) {
 	if err := checkSubject(subject); err != nil {
 		return 0, err
@@ -30,6 +32,8 @@ func (r *Registry) Register(ctx context.Context, subject string, in regclient.Sc
 	case in.ID < 0:
 		return 0, regclient.Errorf(regclient.CodeInvalidSchema, "Invalid schema id %d: a schema id is a positive 32-bit integer", in.ID)
 	}
+	// A subject configured to normalize registers as if asked to.
+	in.Normalize = in.Normalize || r.current().normalizes(subject)
 	s, err := r.parse(ctx, in)
 	if err != nil {
 		return 0, err
@@ -169,8 +173,10 @@ func (r *Registry) parse(ctx context.Context, in regclient.SchemaInput) (*regcli
 	return s, nil
 }
 
-// LookUp finds the version of subject that holds the given schema.
+// LookUp finds the version of subject that holds the given schema, in
+// canonical form when in.Normalize or the subject's configuration says so.
 func (r *Registry) LookUp(ctx context.Context, subject string, in regclient.SchemaInput, deleted bool) (*regclient.SubjectVersion, error) {
+	in.Normalize = in.Normalize || r.current().normalizes(subject)
 	s, err := r.parse(ctx, in)
 	if err != nil {
 		return nil, err

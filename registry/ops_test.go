@@ -51,20 +51,20 @@ func TestDeleteSettingNotSet(t *testing.T) {
 	t.Parallel()
 	reg, _, _ := openRegistry(t)
 	ctx := t.Context()
-	_, err := reg.DeleteCompatibility(ctx, "unset")
+	_, err := reg.DeleteConfig(ctx, "unset")
 	expectCode(t, "delete a level never set", err, regclient.CodeSubjectNotFound)
 	_, err = reg.DeleteMode(ctx, "unset")
 	expectCode(t, "delete a mode never set", err, regclient.CodeSubjectNotFound)
 
 	// The global settings always have a value to reset.
-	if level, err := reg.DeleteCompatibility(ctx, ""); err != nil || level != registry.DefaultCompatibility {
-		t.Errorf("reset the global level: %q, %v", level, err)
+	if c, err := reg.DeleteConfig(ctx, ""); err != nil || c.Compatibility != registry.DefaultCompatibility {
+		t.Errorf("reset the global level: %+v, %v", c, err)
 	}
 	if _, err := reg.SetCompatibility(ctx, "set", "NONE"); err != nil {
 		t.Fatal(err)
 	}
-	if level, err := reg.DeleteCompatibility(ctx, "set"); err != nil || level != "NONE" {
-		t.Errorf("delete a level set: %q, %v", level, err)
+	if c, err := reg.DeleteConfig(ctx, "set"); err != nil || c.Compatibility != "NONE" {
+		t.Errorf("delete a level set: %+v, %v", c, err)
 	}
 }
 

@@ -128,12 +128,12 @@ func (h *restHandler) routes() {
 	h.handle("GET /schemas/ids/{id}/subjects", read, h.subjectsByID)
 	h.handle("GET /schemas/ids/{id}/versions", read, h.versionsByID)
 
-	h.handle("GET /config", read, h.getCompatibility)
-	h.handle("PUT /config", write, h.setCompatibility)
-	h.handle("DELETE /config", write, h.deleteCompatibility)
-	h.handle("GET /config/{subject}", read, h.getCompatibility)
-	h.handle("PUT /config/{subject}", write, h.setCompatibility)
-	h.handle("DELETE /config/{subject}", write, h.deleteCompatibility)
+	h.handle("GET /config", read, h.getConfig)
+	h.handle("PUT /config", write, h.setConfig)
+	h.handle("DELETE /config", write, h.deleteConfig)
+	h.handle("GET /config/{subject}", read, h.getConfig)
+	h.handle("PUT /config/{subject}", write, h.setConfig)
+	h.handle("DELETE /config/{subject}", write, h.deleteConfig)
 
 	h.handle("GET /mode", read, h.getMode)
 	h.handle("PUT /mode", write, h.setMode)

@@ -136,12 +136,16 @@ type subjectVersionResponse struct {
 	Version int    `json:"version"`
 }
 
-type compatibilityRequest struct {
-	Compatibility string `json:"compatibility"`
+// configUpdate is the body of PUT /config, and its answer.
+type configUpdate struct {
+	Compatibility string `json:"compatibility,omitempty"`
+	Normalize     *bool  `json:"normalize,omitempty"`
 }
 
-type compatibilityLevelResponse struct {
-	CompatibilityLevel string `json:"compatibilityLevel"`
+// configResponse is the answer of GET and DELETE /config.
+type configResponse struct {
+	CompatibilityLevel string `json:"compatibilityLevel,omitempty"`
+	Normalize          *bool  `json:"normalize,omitempty"`
 }
 
 type modeBody struct {

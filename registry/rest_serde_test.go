@@ -105,7 +105,12 @@ func TestConfluentProtobufSerde(t *testing.T) {
 	if diff := cmp.Diff(want, msg, protocmp.Transform()); diff != "" {
 		t.Errorf("read back by type name (-want +got):\n%s", diff)
 	}
-	if logs := tr.logs.String(); strings.Contains(logs, "level=ERROR") || strings.Contains(logs, "level=WARN") {
-		t.Errorf("the registry complained:\n%s", logs)
+	// The requests must not have made the registry complain. Its
+	// background refresh may time out on a loaded machine; that warning is
+	// about the machine, not the requests.
+	for line := range strings.Lines(tr.logs.String()) {
+		if (strings.Contains(line, "level=ERROR") || strings.Contains(line, "level=WARN")) && !strings.Contains(line, `msg="registry refresh"`) {
+			t.Errorf("the registry complained: %s", line)
+		}
 	}
 }

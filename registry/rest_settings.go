@@ -5,35 +5,39 @@ import "net/http"
 // The routes under /config and /mode serve the global setting when the path
 // has no {subject}, and the subject's otherwise.
 
-// GET /config[/{subject}] (?defaultToGlobal): {"compatibilityLevel": …}.
-func (h *restHandler) getCompatibility(r *http.Request) (any, error) {
-	level, err := h.reg.Compatibility(r.Context(), r.PathValue("subject"), flag(r, "defaultToGlobal"))
+// GET /config[/{subject}] (?defaultToGlobal): {"compatibilityLevel": …,
+// "normalize": …}, normalize only when set.
+func (h *restHandler) getConfig(r *http.Request) (any, error) {
+	c, err := h.reg.Config(r.Context(), r.PathValue("subject"), flag(r, "defaultToGlobal"))
 	if err != nil {
 		return nil, err
 	}
-	return compatibilityLevelResponse{CompatibilityLevel: level}, nil
+	return configResponse{CompatibilityLevel: c.Compatibility, Normalize: c.Normalize}, nil
 }
 
-// PUT /config[/{subject}]: takes and answers {"compatibility": …}.
-func (h *restHandler) setCompatibility(r *http.Request) (any, error) {
-	var q compatibilityRequest
+// PUT /config[/{subject}]: takes {"compatibility": …, "normalize": …}, either
+// may be left out, and answers the subject's own configuration in the same
+// form.
+func (h *restHandler) setConfig(r *http.Request) (any, error) {
+	var q configUpdate
 	if err := h.decode(r, &q); err != nil {
 		return nil, err
 	}
-	level, err := h.reg.SetCompatibility(r.Context(), r.PathValue("subject"), q.Compatibility)
+	c, err := h.reg.SetConfig(r.Context(), r.PathValue("subject"), q.Compatibility, q.Normalize)
 	if err != nil {
 		return nil, err
 	}
-	return compatibilityRequest{Compatibility: level}, nil
+	return configUpdate{Compatibility: c.Compatibility, Normalize: c.Normalize}, nil
 }
 
-// DELETE /config[/{subject}]: the level removed, {"compatibilityLevel": …}.
-func (h *restHandler) deleteCompatibility(r *http.Request) (any, error) {
-	level, err := h.reg.DeleteCompatibility(r.Context(), r.PathValue("subject"))
+// DELETE /config[/{subject}]: the configuration removed,
+// {"compatibilityLevel": …, "normalize": …}.
+func (h *restHandler) deleteConfig(r *http.Request) (any, error) {
+	c, err := h.reg.DeleteConfig(r.Context(), r.PathValue("subject"))
 	if err != nil {
 		return nil, err
 	}
-	return compatibilityLevelResponse{CompatibilityLevel: level}, nil
+	return configResponse{CompatibilityLevel: c.Compatibility, Normalize: c.Normalize}, nil
 }
 
 // GET /mode[/{subject}] (?defaultToGlobal): {"mode": …}.

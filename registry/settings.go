@@ -54,16 +54,8 @@ func (x *index) setting(subject, kind string, defaultToGlobal bool, def string, 
 // SetCompatibility sets the compatibility level of a subject, or the global
 // one for subject "", and returns the level's canonical name.
 func (r *Registry) SetCompatibility(ctx context.Context, subject, level string) (string, error) {
-	l, err := compat.ParseLevel(level)
-	if err != nil {
-		return "", regclient.Errorf(regclient.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
-	}
-	if err := r.checkSettingSubject(subject); err != nil {
-		return "", err
-	}
-	return l.String(), r.tx(ctx, func(tx *sql.Tx) error {
-		return putSetting(ctx, tx, subject, settingCompatibility, l.String())
-	})
+	c, err := r.SetConfig(ctx, subject, level, nil)
+	return c.Compatibility, err
 }
 
 // SetMode sets the mode of a subject, or the global one for subject "".
@@ -101,11 +93,107 @@ func (r *Registry) checkSettingSubject(subject string) error {
 	return checkSubject(subject)
 }
 
-// DeleteCompatibility removes a subject's own level (or resets the global
-// one) and returns the level it had. A subject without a level of its own
-// is error 40401, as in Confluent.
-func (r *Registry) DeleteCompatibility(ctx context.Context, subject string) (string, error) {
-	return r.deleteSetting(ctx, subject, settingCompatibility, r.Compatibility)
+// Config is a subject's configuration, or the global one, as Confluent's
+// /config serves it.
+type Config struct {
+	// Compatibility is the compatibility level; "" for a subject that has
+	// only a normalize setting of its own.
+	Compatibility string
+	// Normalize, when set and true, makes Register, LookUp and CheckSet
+	// compare schemas with registered ones in canonical form, as if every
+	// request asked for it (?normalize=true); nil when not set.
+	// Compatibility checks are structural and need no normalizing.
+	Normalize *bool
+}
+
+// Config returns a subject's configuration; subject "" is the global one,
+// whose level is DefaultCompatibility until one is set. With
+// defaultToGlobal, each setting the subject lacks is the global one;
+// without it, a subject with no setting of its own is error 40408.
+func (r *Registry) Config(_ context.Context, subject string, defaultToGlobal bool) (Config, error) {
+	x := r.current()
+	var c Config
+	level, hasLevel := x.settings[[2]string{subject, settingCompatibility}]
+	norm, hasNorm := x.settings[[2]string{subject, settingNormalize}]
+	if subject != "" && !defaultToGlobal && !hasLevel && !hasNorm {
+		return Config{}, regclient.Errorf(regclient.CodeSubjectConfigNotFound, "Subject '%s' does not have subject-level compatibility configured", subject)
+	}
+	if hasLevel {
+		c.Compatibility = level
+	}
+	if hasNorm {
+		c.Normalize = new(norm == "true")
+	}
+	if subject == "" || defaultToGlobal {
+		if !hasLevel {
+			c.Compatibility = DefaultCompatibility
+			if v, ok := x.settings[[2]string{"", settingCompatibility}]; ok {
+				c.Compatibility = v
+			}
+		}
+		if v, ok := x.settings[[2]string{"", settingNormalize}]; !hasNorm && ok {
+			c.Normalize = new(v == "true")
+		}
+	}
+	return c, nil
+}
+
+// normalizes reports whether a subject's configuration (or else the global
+// one) asks for normalized schemas.
+func (x *index) normalizes(subject string) bool {
+	if v, ok := x.settings[[2]string{subject, settingNormalize}]; ok {
+		return v == "true"
+	}
+	return x.settings[[2]string{"", settingNormalize}] == "true"
+}
+
+// SetConfig sets a subject's configuration, or the global one for subject
+// "": its compatibility level unless level is "", its normalize setting
+// unless normalize is nil; one of them must be given. It returns the
+// subject's own configuration afterwards, the level by its canonical name.
+func (r *Registry) SetConfig(ctx context.Context, subject, level string, normalize *bool) (Config, error) {
+	var l compat.Level
+	if level != "" || normalize == nil {
+		var err error
+		if l, err = compat.ParseLevel(level); err != nil {
+			return Config{}, regclient.Errorf(regclient.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+		}
+	}
+	if err := r.checkSettingSubject(subject); err != nil {
+		return Config{}, err
+	}
+	err := r.tx(ctx, func(tx *sql.Tx) error {
+		if level != "" {
+			if err := putSetting(ctx, tx, subject, settingCompatibility, l.String()); err != nil {
+				return err
+			}
+		}
+		if normalize != nil {
+			return putSetting(ctx, tx, subject, settingNormalize, fmt.Sprint(*normalize))
+		}
+		return nil
+	})
+	if err != nil {
+		return Config{}, err
+	}
+	return r.Config(ctx, subject, false)
+}
+
+// DeleteConfig removes a subject's own configuration (or resets the global
+// one) and returns what it was. A subject without a configuration of its
+// own is error 40401, as in Confluent.
+func (r *Registry) DeleteConfig(ctx context.Context, subject string) (Config, error) {
+	prev, err := r.Config(ctx, subject, false)
+	if err != nil {
+		if regclient.IsNotFound(err) {
+			return Config{}, regclient.Errorf(regclient.CodeSubjectNotFound, "Subject '%s' not found.", subject)
+		}
+		return Config{}, err
+	}
+	return prev, r.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM registry_settings WHERE subject = $1 AND kind IN ($2, $3)`, subject, settingCompatibility, settingNormalize)
+		return err
+	})
 }
 
 // DeleteMode removes a subject's own mode (or resets the global one) and

@@ -47,6 +47,10 @@ var migrations = []string{
 const (
 	settingCompatibility = "compatibility"
 	settingMode          = "mode"
+	// settingNormalize is "true" or "false": whether registration, lookup
+	// and compatibility checks normalize schemas when the request does not
+	// ask to.
+	settingNormalize = "normalize"
 )
 
 // schemaRow is a row of registry_schemas.

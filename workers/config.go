@@ -58,6 +58,11 @@ func ParseOffsetPolicy(s string) (OffsetPolicy, error) {
 // DefaultDeadLetterTopic receives the records no worker can handle.
 const DefaultDeadLetterTopic = "cairn.deadletter"
 
+// AllTopics, as Config.Topics, reads every application topic: every topic
+// but Kafka's internal ones (whose names start with "_") and the dead
+// letters, those created while the worker runs included.
+const AllTopics = "^[^_].*"
+
 // Config configures a Worker. Brokers, Group, Topics, Registry and App are
 // required; with DB, Producer is too.
 type Config struct {
@@ -66,7 +71,14 @@ type Config struct {
 	// Group is the consumer group. Workers of one group share one DB.
 	Group string
 	// Topics are the input topics (Topics finds those of a list of types).
+	// One starting with "^" is a pattern (see kafkax.Consumer.Subscribe):
+	// the worker reads every topic it matches, those created while it runs
+	// included (see TopicRefresh), but never DeadLetterTopic. AllTopics
+	// matches every application topic.
 	Topics []string
+	// TopicRefresh is how soon a topic created while the worker runs is
+	// read, when a pattern in Topics matches it. 0 means 5 minutes.
+	TopicRefresh time.Duration
 	// App applies the events.
 	App App
 	// Registry resolves schema ids and derived event types.
@@ -159,7 +171,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		d    time.Duration
-	}{{"RetryBackoff", c.RetryBackoff}, {"MaxRetryBackoff", c.MaxRetryBackoff}, {"DrainTimeout", c.DrainTimeout}} {
+	}{{"RetryBackoff", c.RetryBackoff}, {"MaxRetryBackoff", c.MaxRetryBackoff}, {"DrainTimeout", c.DrainTimeout}, {"TopicRefresh", c.TopicRefresh}} {
 		if d.d < 0 {
 			errs = append(errs, fmt.Errorf("worker: %s %v is negative", d.name, d.d))
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnhq/cairn/internal/kafkax"
 )
 
 // metrics are a worker's Prometheus collectors. Workers sharing a
@@ -82,6 +84,9 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 		return nil, err
 	}
 	for _, t := range topics {
+		if kafkax.IsPattern(t) {
+			continue // its topics' series appear with their first record
+		}
 		m.applied.WithLabelValues(t)
 		m.duplicates.WithLabelValues(t)
 		m.retries.WithLabelValues(t)

@@ -105,7 +105,12 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	} else if cfg.OffsetPolicy == OffsetFail {
 		reset = "error"
 	}
-	w.c, err = kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: cfg.Brokers, Group: cfg.Group, Logger: cfg.Logger, AutoOffsetReset: reset})
+	copts := kafkax.ConsumerOptions{Brokers: cfg.Brokers, Group: cfg.Group, Logger: cfg.Logger, AutoOffsetReset: reset, TopicRefresh: cfg.TopicRefresh}
+	if slices.ContainsFunc(cfg.Topics, kafkax.IsPattern) {
+		// A pattern never reads the dead letters back.
+		copts.ExcludeTopics = []string{cfg.DeadLetterTopic}
+	}
+	w.c, err = kafkax.NewConsumer(copts)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}

@@ -113,7 +113,7 @@ func TestBenchUnreachableGateway(t *testing.T) {
 	addr := freeAddr(t) // nothing listens there now
 	var out, errOut bytes.Buffer
 	code := run(t.Context(), []string{"bench", "--gateway-addr", addr, "--events", "10", "publish"}, &out, &errOut)
-	want := "gateway unreachable at " + addr + "; is `cairn dev` running?"
+	want := "gateway unreachable at " + addr + " (is `cairn dev` running?)"
 	if code != 1 || !strings.Contains(errOut.String(), want) {
 		t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut.String(), want)
 	}

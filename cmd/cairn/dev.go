@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -55,6 +56,8 @@ func (c *devConfig) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: want a SQLite path or a postgres:// URL"))
+	} else if err := sqldb.CheckURL(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("--database-url: %w", err))
 	}
 	if c.Partitions < 1 || c.Partitions > 1000 {
 		errs = append(errs, fmt.Errorf("--partitions %d: want 1 to 1000", c.Partitions))
@@ -92,12 +95,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // dev runs the whole system until ctx ends; once it is ready it writes where
 // everything is to stdout.
-func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer) error {
+func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer) (err error) {
+	l := newLifecycle(log, cfg.ShutdownTimeout)
+	defer l.close(&err)
 	reg, closeRegistry, err := openRegistry(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return err
 	}
-	defer closeRegistry()
+	l.onStop("registry database", func(context.Context) error { closeRegistry(); return nil })
 	files, err := schemas.Hunt()
 	if err != nil {
 		return err
@@ -106,17 +111,13 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return fmt.Errorf("the hunt schemas cannot be registered in %s (to start afresh, remove that database): %w", cfg.DatabaseURL, err)
 	}
 	metrics := newMetrics()
-	stopRegistry, err := serveRegistry(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log, metrics)
+	regComp, err := registryComponent(reg, registry.HandlerOptions{Logger: log}, cfg.RegistryAddr, log, metrics)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := stopRegistry(ctx); err != nil {
-			log.Warn("registry shutdown", "error", err)
-		}
-	}()
+	if err := l.start(ctx, regComp); err != nil {
+		return err
+	}
 	types := regclient.NewClient(reg, 0)
 	inputs, err := huntapp.Topics(ctx, types)
 	if err != nil {
@@ -125,36 +126,51 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 	eventTopics := schemas.Topics(files)
 	topics := append(slices.Clone(eventTopics), workers.DefaultDeadLetterTopic)
 
-	broker, err := devbroker.Start(cfg.KafkaAddr, int32(cfg.Partitions), topics...)
-	if err != nil {
+	var broker *devbroker.Broker
+	if err := l.start(ctx, component{
+		name:  "kafka broker",
+		attrs: []any{"topics", topics, "partitions", cfg.Partitions},
+		start: func(context.Context) (addr string, err error) {
+			if broker, err = devbroker.Start(cfg.KafkaAddr, int32(cfg.Partitions), topics...); err != nil {
+				return "", err
+			}
+			return broker.Addr(), nil
+		},
+		stop: func(context.Context) error { broker.Close(); return nil },
+	}); err != nil {
 		return err
 	}
-	defer broker.Close()
-	log.Info("kafka broker listening", "addr", cfg.KafkaAddr, "topics", topics, "partitions", cfg.Partitions)
-	stopTopics, err := startTopicProvisioner(reg, broker.Addr(), int32(cfg.Partitions), log)
-	if err != nil {
+	var stopTopics func()
+	if err := l.start(ctx, component{
+		name: "topic provisioner",
+		start: func(context.Context) (_ string, err error) {
+			stopTopics, err = startTopicProvisioner(reg, broker.Addr(), int32(cfg.Partitions), log)
+			return "", err
+		},
+		stop: func(context.Context) error { stopTopics(); return nil },
+	}); err != nil {
 		return err
 	}
-	defer stopTopics()
 
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaAddr, Logger: log})
 	if err != nil {
 		return err
 	}
-	// On the way out of a failed start; after a run, Close below comes first.
-	defer producer.Close(context.Background())
+	// It stops after the gateway and the workers: it delivers what they
+	// produced.
+	l.onStop("kafka producer", producer.Close)
 	// The broker keeps nothing, so neither does the game: its state lives in
 	// a database of its own, gone when dev stops.
 	stateDir, err := os.MkdirTemp("", "cairn-dev-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(stateDir)
+	l.onStop("state directory", func(context.Context) error { return os.RemoveAll(stateDir) })
 	stateDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(stateDir, "hunt.db"))
 	if err != nil {
 		return err
 	}
-	defer stateDB.Close()
+	l.onStop("state database", func(context.Context) error { return stateDB.Close() })
 	validator, err := protovalidate.New()
 	if err != nil {
 		return fmt.Errorf("build validator: %w", err)
@@ -186,13 +202,16 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	// A second worker logs every event of every registered type, on every
-	// topic the schemas name, types registered later included.
+	// topic: a team's event on a topic created while dev runs (by schema
+	// push, or by the provisioner below) is logged within a second or so,
+	// with no restart.
 	logger, err := workers.New(ctx, workers.Config{
-		Brokers:  cfg.KafkaAddr,
-		Group:    "cairn-dev-log",
-		Topics:   eventTopics,
-		App:      eventlog.New(log),
-		Registry: types,
+		Brokers:      cfg.KafkaAddr,
+		Group:        "cairn-dev-log",
+		Topics:       []string{workers.AllTopics},
+		TopicRefresh: 500 * time.Millisecond,
+		App:          eventlog.New(log),
+		Registry:     types,
 		// No producer: the log is an observer. The hunt worker dead-letters
 		// a poison record once; the log only logs that it skipped it.
 		Metrics: metrics,
@@ -214,101 +233,93 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	huntv1.RegisterHuntServiceServer(gw, hunts.HuntService())
-	lis, err := net.Listen("tcp", cfg.GatewayAddr)
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
 	disc, err := cfg.Etcd.client(log)
 	if err != nil {
-		lis.Close()
 		return err
 	}
-	defer disc.Close()
-	// HuntService is served on the gateway's port: it is the worker role too.
-	deregister, err := announce(disc, log, "gateway", lis.Addr().String(), "registry", cfg.RegistryAddr, "worker", lis.Addr().String())
-	if err != nil {
-		lis.Close()
-		return err
-	}
+	l.onStop("etcd client", func(context.Context) error { return disc.Close() })
 	ready := func(ctx context.Context) error {
 		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
 	}
-	con, closeConsole, err := newDevConsole(devConsoleConfig{
-		registry: reg, types: types, brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
+	con, err := newConsole(consoleConfig{
+		title: "cairn dev", registry: registrySource{reg}, types: types,
+		brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
 		deadLetters: workers.DefaultDeadLetterTopic, producer: producer, metrics: metrics, log: log,
-		checks: map[string]func(context.Context) error{
-			"gateway": gw.Ready, "worker": func(context.Context) error { return worker.Healthy() },
-			"registry": types.Ping, "kafka": producer.Ping,
+		checks: []namedCheck{
+			{"gateway", gw.Ready}, {"worker", func(context.Context) error { return worker.Healthy() }},
+			{"registry", types.Ping}, {"kafka", producer.Ping},
 		},
 	})
 	if err != nil {
-		deregister(context.Background())
-		lis.Close()
 		return err
 	}
-	defer closeConsole()
-	stopAdmin, err := startAdminConsole(cfg.AdminAddr, cfg.Pprof, metrics, ready, con, log)
-	if err != nil {
-		deregister(context.Background())
-		lis.Close()
+	l.onStop("console", con.close)
+	if err := l.start(ctx, adminComponent(cfg.AdminAddr, cfg.Pprof, metrics, ready, con, log)); err != nil {
 		return err
 	}
-
-	workerCtx, stopWorker := context.WithCancel(context.Background())
-	defer stopWorker()
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- worker.Run(workerCtx) }()
-	loggerDone := make(chan error, 1)
-	go func() { loggerDone <- logger.Run(workerCtx) }()
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		hunts.Follow(workerCtx)
-	}()
-	gatewayDone := make(chan error, 1)
-	go func() { gatewayDone <- gw.Serve(lis) }()
-	log.Info("gateway listening", "addr", lis.Addr().String())
-	announceCtx, stopAnnounce := context.WithCancel(ctx)
+	// The gateway stops after the workers: their end closes the WatchPlayer
+	// streams its port serves, and they finish their batches, derived
+	// events included, first.
+	if err := l.start(ctx, component{
+		name:   "gateway",
+		listen: cfg.GatewayAddr,
+		serve:  gw.Serve,
+		stop: func(ctx context.Context) error {
+			gw.Shutdown(ctx)
+			return nil
+		},
+	}); err != nil {
+		return err
+	}
+	if err := l.start(ctx, workerComponent("hunt worker", worker, hunts.Follow)); err != nil {
+		return err
+	}
+	if err := l.start(ctx, workerComponent("event log", logger, nil)); err != nil {
+		return err
+	}
+	// HuntService is served on the gateway's port: it is the worker role too.
+	if err := l.start(ctx, registrationComponent(l, disc, log, "gateway", "gateway", "registry", "registry", "worker", "gateway")); err != nil {
+		return err
+	}
+	addrs := devAddrs{Gateway: l.addr("gateway"), Registry: l.addr("registry"), Kafka: broker.Addr(), Admin: l.addr("admin")}
+	// Its own context: it ends when the lifecycle stops it, not before.
+	announceCtx, stopAnnounce := context.WithCancel(context.Background())
 	defer stopAnnounce()
-	announced := make(chan struct{})
-	go func() {
-		defer close(announced)
-		announceReady(announceCtx, stdout, devAddrs{Gateway: lis.Addr().String(), Registry: cfg.RegistryAddr, Kafka: broker.Addr(), Admin: cfg.AdminAddr}, ready)
-	}()
+	if err := l.start(ctx, component{
+		name: "ready announcement",
+		serve: func(net.Listener) error {
+			announceReady(announceCtx, stdout, addrs, ready)
+			<-announceCtx.Done()
+			return nil
+		},
+		stop: func(context.Context) error { stopAnnounce(); return nil },
+	}); err != nil {
+		return err
+	}
+	return l.wait(ctx)
+}
 
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-gatewayDone:
-	case runErr = <-workerDone:
-		workerDone <- runErr // leave it for the wait below
-	case runErr = <-loggerDone:
-		loggerDone <- runErr
+// workerComponent runs a worker, and follow (the WatchPlayer feed) beside
+// it when not nil, until stopped; the worker finishes its batches in
+// progress first, and follow ends with it.
+func workerComponent(name string, w *workers.Worker, follow func(context.Context)) component {
+	ctx, cancel := context.WithCancel(context.Background())
+	return component{
+		name: name,
+		serve: func(net.Listener) error {
+			defer cancel()
+			var feed sync.WaitGroup
+			if follow != nil {
+				feed.Go(func() { follow(ctx) })
+			}
+			err := w.Run(ctx)
+			cancel() // the feed ends with the worker
+			feed.Wait()
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		},
+		stop: func(context.Context) error { cancel(); return nil },
 	}
-
-	// Stop the worker first: it finishes its batches and produces their
-	// derived events, and its end closes the WatchPlayer streams, which the
-	// gateway's port serves. Then the gateway stops taking calls and
-	// finishes the ones in progress, and the producer delivers what it holds.
-	stopAnnounce()
-	<-announced
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	deregister(shutdownCtx)
-	stopWorker()
-	errs := []error{runErr}
-	for _, done := range []chan error{workerDone, loggerDone} {
-		if err := <-done; err != nil && err != runErr {
-			errs = append(errs, err)
-		}
-	}
-	<-feedDone
-	gw.Shutdown(shutdownCtx)
-	errs = append(errs, stopAdmin(shutdownCtx))
-	if err := producer.Close(shutdownCtx); err != nil {
-		errs = append(errs, err)
-	}
-	log.Info("stopped")
-	return errors.Join(errs...)
 }

@@ -29,10 +29,12 @@ import (
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 )
 
-// TestDevLogsTypeRegisteredAtRunTime: a team registers its own event type
-// through the registry's REST API while cairn dev runs, and publishes an
-// event of it; the logging worker decodes and logs it, and nothing is
-// dead-lettered, though no Go type for it exists in this binary.
+// TestDevLogsTypeRegisteredAtRunTime: a team registers its own event types
+// through the registry's REST API while cairn dev runs, one on a topic dev
+// has and one on a topic that did not exist (dev creates it from the
+// event's options, as schema push does), and publishes an event of each;
+// the logging worker decodes and logs both, with no restart, and nothing
+// is dead-lettered, though no Go type for them exists in this binary.
 func TestDevLogsTypeRegisteredAtRunTime(t *testing.T) {
 	gatewayAddr, kafkaAddr, registryAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	ctx, stop := context.WithCancel(t.Context())
@@ -42,19 +44,95 @@ func TestDevLogsTypeRegisteredAtRunTime(t *testing.T) {
 	go func() {
 		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", registryAddr, "--admin-addr", adminAddr, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, new(bytes.Buffer), &devErr)
 	}()
+	conn, err := grpc.NewClient(gatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	gw := gatewayv1.NewEventGatewayClient(conn)
 
-	// shop.v1.OrderPlaced, on a topic cairn dev has, keyed by player.
+	deadline := time.Now().Add(90 * time.Second) // a loaded machine starts slowly under the race detector
+	for _, tc := range []struct {
+		name, topic, id string
+	}{
+		{"OrderPlaced", "cairn.player.events", "order-4711"}, // a topic dev has
+		{"ParcelScanned", "shop.parcels", "parcel-0815"},     // a topic made while dev runs
+	} {
+		md := registerShopEvent(t, registryAddr, tc.name, tc.topic, deadline, &devErr)
+		msg := dynamicpb.NewMessage(md)
+		msg.Set(md.Fields().ByName("order_id"), protoreflect.ValueOfString(tc.id))
+		msg.Set(md.Fields().ByName("player_id"), protoreflect.ValueOfString("5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01"))
+		payload, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		callCtx := metadata.AppendToOutgoingContext(t.Context(), "x-api-key", auth.DevAPIKey)
+		req := &gatewayv1.PublishRequest{Event: &gatewayv1.Event{
+			EventId:    "0b9b4f3e-5c1d-4e8a-9f2b-7a6c5d4e3f2" + tc.id[len(tc.id)-1:],
+			OccurredAt: timestamppb.Now(),
+			Payload:    &anypb.Any{TypeUrl: "type.googleapis.com/" + string(md.FullName()), Value: payload},
+		}}
+		// Until its topic exists, the gateway refuses the event with
+		// FailedPrecondition; the same event id makes the retry one event.
+		for {
+			callCtx, cancel := context.WithTimeout(callCtx, 5*time.Second)
+			resp, err := gw.Publish(callCtx, req)
+			cancel()
+			if err == nil {
+				if got := resp.GetTopic(); got != tc.topic {
+					t.Fatalf("%s accepted on topic %q, want %q", md.FullName(), got, tc.topic)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("publish %s: %v\n%s", md.FullName(), err, devLog(&devErr))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		logged := time.Now().Add(60 * time.Second)
+		for !strings.Contains(devLog(&devErr), tc.id) {
+			if time.Now().After(logged) {
+				t.Fatalf("the logging worker never logged %s:\n%s", tc.id, devLog(&devErr))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	stop()
+	select {
+	case code := <-devDone:
+		if code != 0 {
+			t.Fatalf("dev exited %d:\n%s", code, devLog(&devErr))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop")
+	}
+	log := devLog(&devErr)
+	for _, want := range []string{"shop.v1.OrderPlaced", "shop.v1.ParcelScanned", "topic=shop.parcels"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "dead-letter") || strings.Contains(log, "poison") {
+		t.Errorf("a record was dead-lettered:\n%s", log)
+	}
+}
+
+// registerShopEvent registers shop.v1.<name> (order_id, player_id), an
+// event on topic keyed by player, through the registry's REST API at addr,
+// retrying until deadline while the registry starts.
+func registerShopEvent(t *testing.T, addr, name, topic string, deadline time.Time, devErr *lockedBuffer) protoreflect.MessageDescriptor {
+	t.Helper()
 	opts := &descriptorpb.MessageOptions{}
-	proto.SetExtension(opts, optionsv1.E_Event, &optionsv1.EventOptions{Topic: "cairn.player.events", KeyField: "player_id"})
+	proto.SetExtension(opts, optionsv1.E_Event, &optionsv1.EventOptions{Topic: topic, KeyField: "player_id"})
 	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
 	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
 	fdp := &descriptorpb.FileDescriptorProto{
-		Name:       proto.String("shop/v1/order_placed.proto"),
+		Name:       proto.String("shop/v1/" + strings.ToLower(name) + ".proto"),
 		Package:    proto.String("shop.v1"),
 		Syntax:     proto.String("proto3"),
 		Dependency: []string{"cairn/options/v1/options.proto"},
 		MessageType: []*descriptorpb.DescriptorProto{{
-			Name:    proto.String("OrderPlaced"),
+			Name:    proto.String(name),
 			Options: opts,
 			Field: []*descriptorpb.FieldDescriptorProto{
 				{Name: proto.String("order_id"), JsonName: proto.String("orderId"), Number: proto.Int32(1), Type: str, Label: opt},
@@ -78,77 +156,20 @@ func TestDevLogsTypeRegisteredAtRunTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(90 * time.Second) // a loaded machine starts slowly under the race detector
+	subject := "shop.v1." + name
 	for {
-		resp, err := http.Post("http://"+registryAddr+"/subjects/shop.v1.OrderPlaced/versions", "application/vnd.schemaregistry.v1+json", bytes.NewReader(body))
+		resp, err := http.Post("http://"+addr+"/subjects/"+subject+"/versions", "application/vnd.schemaregistry.v1+json", bytes.NewReader(body))
 		if err == nil {
 			answer, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return fd.Messages().Get(0)
 			}
-			t.Fatalf("register shop.v1.OrderPlaced: %d %s", resp.StatusCode, answer)
+			t.Fatalf("register %s: %d %s", subject, resp.StatusCode, answer)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the registry never answered: %v\n%s", err, devLog(&devErr))
+			t.Fatalf("the registry never answered: %v\n%s", err, devLog(devErr))
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-
-	md := fd.Messages().Get(0)
-	order := dynamicpb.NewMessage(md)
-	order.Set(md.Fields().ByName("order_id"), protoreflect.ValueOfString("order-4711"))
-	order.Set(md.Fields().ByName("player_id"), protoreflect.ValueOfString("5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01"))
-	payload, err := proto.Marshal(order)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(gatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	gw := gatewayv1.NewEventGatewayClient(conn)
-	callCtx := metadata.AppendToOutgoingContext(t.Context(), "x-api-key", auth.DevAPIKey)
-	req := &gatewayv1.PublishRequest{Event: &gatewayv1.Event{
-		EventId:    "0b9b4f3e-5c1d-4e8a-9f2b-7a6c5d4e3f21",
-		OccurredAt: timestamppb.Now(),
-		Payload:    &anypb.Any{TypeUrl: "type.googleapis.com/shop.v1.OrderPlaced", Value: payload},
-	}}
-	for {
-		callCtx, cancel := context.WithTimeout(callCtx, 5*time.Second)
-		_, err := gw.Publish(callCtx, req)
-		cancel()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("publish shop.v1.OrderPlaced: %v\n%s", err, devLog(&devErr))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-
-	deadline = time.Now().Add(60 * time.Second)
-	for !strings.Contains(devLog(&devErr), "order-4711") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the logging worker never logged the order:\n%s", devLog(&devErr))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	stop()
-	select {
-	case code := <-devDone:
-		if code != 0 {
-			t.Fatalf("dev exited %d:\n%s", code, devLog(&devErr))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("dev did not stop")
-	}
-	log := devLog(&devErr)
-	if !strings.Contains(log, "shop.v1.OrderPlaced") {
-		t.Errorf("the order was not logged with its type:\n%s", log)
-	}
-	if strings.Contains(log, "dead-letter") || strings.Contains(log, "poison") {
-		t.Errorf("a record was dead-lettered:\n%s", log)
 	}
 }

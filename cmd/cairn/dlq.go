@@ -120,7 +120,7 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		cfg.IDs = fs.Arg(0)
 	} else if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments: %q", fs.Args())}
+		return usageError{unexpectedArgs(fs.NArg())}
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}

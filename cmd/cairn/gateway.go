@@ -3,9 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc"
@@ -13,6 +12,9 @@ import (
 	"github.com/cairnhq/cairn/gateway"
 	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
+	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
+	"github.com/cairnhq/cairn/registry/regclient"
+	"github.com/cairnhq/cairn/workers"
 )
 
 type gatewayConfig struct {
@@ -75,7 +77,7 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 			"--auth-file says who may call and what each role may publish; see the README.",
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9464", "admin HTTP listen address: the console on /, /metrics, /healthz, /readyz")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles on the admin address under /debug/pprof/")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
 	fs.StringVar(&cfg.RegistryAddr, "registry-addr", "127.0.0.1:8081", "schema registry address (its gRPC API), or etcd:///registry")
@@ -106,25 +108,33 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 		serverOpts = append(serverOpts, grpc.Creds(creds))
 	}
 	log := cfg.Log.logger(stderr)
+	return gatewayRole(ctx, cfg, authCfg, serverOpts, log)
+}
+
+// gatewayRole runs the gateway until ctx ends or a part of it fails.
+func gatewayRole(ctx context.Context, cfg gatewayConfig, authCfg auth.Config, serverOpts []grpc.ServerOption, log *slog.Logger) (err error) {
 	authn, err := auth.New(authCfg)
 	if err != nil {
 		return err
 	}
+	l := newLifecycle(log, cfg.ShutdownTimeout)
+	defer l.close(&err)
 	disc, err := cfg.Etcd.client(log)
 	if err != nil {
 		return err
 	}
-	defer disc.Close()
+	l.onStop("etcd client", func(context.Context) error { return disc.Close() })
 	types, conn, err := registryClient(disc, cfg.RegistryAddr, cfg.RegistryToken)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	l.onStop("registry client", func(context.Context) error { return conn.Close() })
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaBrokers, Logger: log})
 	if err != nil {
 		return err
 	}
-	defer producer.Close(context.Background()) // after a failed start; a run closes it first
+	// Last to stop: it delivers what the gateway's finished calls produced.
+	l.onStop("kafka producer", producer.Close)
 	metrics := newMetrics()
 	gw, err := gateway.New(gateway.Config{
 		Registry:           types,
@@ -139,34 +149,40 @@ func runGateway(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lis, err := net.Listen("tcp", cfg.GatewayAddr)
+	con, err := newConsole(consoleConfig{
+		title:       "cairn gateway",
+		registry:    remoteRegistrySource{registryv1.NewRegistryServiceClient(conn), regclient.NewRemote(conn)},
+		types:       types,
+		brokers:     cfg.KafkaBrokers,
+		deadLetters: workers.DefaultDeadLetterTopic,
+		producer:    producer,
+		metrics:     metrics,
+		log:         log,
+		checks: []namedCheck{
+			{"gateway", gw.Ready}, {"registry", types.Ping}, {"kafka", producer.Ping},
+		},
+	})
 	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
-	deregister, err := announce(disc, log, "gateway", lis.Addr().String())
-	if err != nil {
-		lis.Close()
 		return err
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, cfg.Pprof, metrics, gw.Ready, log)
-	if err != nil {
-		deregister(context.Background())
-		lis.Close()
+	l.onStop("console", con.close)
+	if err := l.start(ctx, adminComponent(cfg.AdminAddr, cfg.Pprof, metrics, gw.Ready, con, log)); err != nil {
 		return err
 	}
-	served := make(chan error, 1)
-	go func() { served <- gw.Serve(lis) }()
-	log.Info("gateway listening", "addr", lis.Addr().String(), "kafka", cfg.KafkaBrokers, "registry", cfg.RegistryAddr, "tls", cfg.TLSCert != "")
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-served:
+	if err := l.start(ctx, component{
+		name:   "gateway",
+		listen: cfg.GatewayAddr,
+		attrs:  []any{"kafka", cfg.KafkaBrokers, "registry", cfg.RegistryAddr, "tls", cfg.TLSCert != ""},
+		serve:  gw.Serve,
+		stop: func(ctx context.Context) error {
+			gw.Shutdown(ctx)
+			return nil
+		},
+	}); err != nil {
+		return err
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	deregister(shutdownCtx)
-	gw.Shutdown(shutdownCtx)
-	return errors.Join(runErr, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
+	if err := l.start(ctx, registrationComponent(l, disc, log, "gateway", "gateway")); err != nil {
+		return err
+	}
+	return l.wait(ctx)
 }

@@ -87,11 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: cairn <command> [flags]\n\nCommands:")
+	fmt.Fprintln(w, "Usage: cairn <command> [flags] [arguments]\n\nCommands:")
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'cairn <command> --help' for a command's flags. Every flag can also be set\nwith an environment variable: --gateway-addr is CAIRN_GATEWAY_ADDR.")
+	fmt.Fprintln(w, "\nRun 'cairn <command> --help' for a command's flags. Flags may come before or\nafter the arguments; -- ends them. Every flag can also be set with an\nenvironment variable: --gateway-addr is CAIRN_GATEWAY_ADDR.")
 }
 
 // usageError is a mistake in the command line, answered with exit code 2.

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -194,6 +196,15 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"hunt", "--timeout", "1s", "get", "not-a-uuid"}, nil, 1, "cairn hunt: "},
 		{[]string{"registry", "--protect-reads"}, nil, 2, "--protect-reads needs --credentials-file"},
 		{[]string{"registry", "--credentials-file", "/nonexistent.json"}, nil, 2, "no such file"},
+		// Flags may follow the arguments; "--" ends them.
+		{[]string{"publish", "cairn.hunt.v1.PlayerRegistered", "{}", "--header", "novalue"}, nil, 2, "want NAME=VALUE"},
+		{[]string{"publish", "--", "cairn.hunt.v1.PlayerRegistered", "{}", "--event-id"}, nil, 2, "want TYPE and JSON, got 3 arguments"},
+		{[]string{"hunt", "hash", "granite", "--limit", "x"}, nil, 2, `invalid value "x" for flag -limit`},
+		{[]string{"dev", "--bogus"}, nil, 2, "flag provided but not defined: -bogus\nRun 'cairn dev --help' for usage."},
+		{[]string{"schema", "list"}, nil, 2, `unknown subcommand "list": want check, push or deps`},
+		{[]string{"worker", "--database-url", "mysql://cairn:hunter2@db/cairn"}, nil, 2, `--database-url: unsupported database URL scheme "mysql"; want postgres://… or postgresql://… (PostgreSQL), sqlite:PATH, file:PATH or a plain file path (SQLite)`},
+		{[]string{"registry", "--database-url", "mysql://cairn:hunter2@db/cairn"}, nil, 2, `unsupported database URL scheme "mysql"`},
+		{[]string{"dev", "--database-url", "mysql://cairn:hunter2@db/cairn"}, nil, 2, `unsupported database URL scheme "mysql"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -209,13 +220,74 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-func TestPublishUnreachableGateway(t *testing.T) {
-	var out, errOut bytes.Buffer
+// TestUnreachable: a gateway or registry that is not running is said to
+// be unreachable at its address, with a hint, by every command that dials
+// one; the flags after the arguments are read.
+func TestUnreachable(t *testing.T) {
 	addr := freeAddr(t) // nothing listens there now
-	body := `{"playerId": "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`
-	code := run(t.Context(), []string{"publish", "--gateway-addr", addr, "--timeout", "1s", "cairn.hunt.v1.PlayerRegistered", body}, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "Unavailable") {
-		t.Errorf("exit %d, stderr %q; want 1 and Unavailable", code, errOut.String())
+	const player = "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01"
+	body := `{"playerId": "` + player + `", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`
+	gateway := "gateway unreachable at " + addr + " (is `cairn dev` running?)"
+	registry := "registry unreachable at " + addr + " (is `cairn dev` running?)"
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"publish", "cairn.hunt.v1.PlayerRegistered", body, "--event-id", "e7a1c2d4-0000-4000-8000-000000000001", "--gateway-addr", addr, "--timeout", "2s"}, 1, gateway},
+		{[]string{"hunt", "progress", "9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b", player, "--gateway-addr", addr, "--timeout", "2s"}, 1, gateway},
+		{[]string{"hunt", "watch", player, "--gateway-addr", addr}, 1, gateway},
+		{[]string{"bench", "--gateway-addr", addr, "--events", "10", "publish"}, 1, gateway},
+		{[]string{"schema", "push", "--registry-addr", addr}, 2, registry},
+		{[]string{"schema", "check", "../../examples/schema-repo", "--registry-addr", addr}, 2, registry},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(t.Context(), tt.args, &out, &errOut)
+		if code != tt.code || !strings.Contains(errOut.String(), tt.want) || strings.Contains(errOut.String(), "connection error") {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", tt.args[0], code, errOut.String(), tt.code, tt.want)
+		}
+	}
+}
+
+// TestNoSecretEchoed: however the command line is wrong, an error never
+// repeats it, and so never a token or key given on it.
+func TestNoSecretEchoed(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZGEifQ.c2VjcmV0LXNpZ25hdHVyZQ"
+	for _, args := range [][]string{
+		{"hunt", "get", "a", "b", "--token", jwt},
+		{"hunt", "--token", jwt, "progress", "only-one"},
+		{"hunt", "get", "a", "b", jwt},
+		{"dev", "--log-level", "info", jwt},
+		{"gateway", "--kafka-brokers", "k:9092", "--auth-file", "x", jwt},
+		{"dlq", "list", "--api-key", jwt, jwt},
+		{"publish", "cairn.hunt.v1.PlayerRegistered", "{}", "extra", "--token", jwt},
+		{"publish", "--token", jwt, "cairn.hunt.v1.PlayerRegistered"},
+		{"bench", "--token", jwt, "publish", jwt},
+		{"token", "ada", "--token", jwt},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(t.Context(), args, &out, &errOut)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2; stderr %q", args[0], code, errOut.String())
+		}
+		if strings.Contains(errOut.String()+out.String(), jwt) || strings.Contains(errOut.String(), "c2VjcmV0") {
+			t.Errorf("%s echoed the token: %q", args[0], errOut.String())
+		}
+	}
+}
+
+// TestAnswerHashAsHex: an answerSha256 given in hex is refused before it
+// is sent, with what the field holds and how to get it.
+func TestAnswerHashAsHex(t *testing.T) {
+	sum := sha256.Sum256([]byte("granite"))
+	body := `{"huntId":"9b2f4a8e-3c1d-4e5f-8a7b-6c5d4e3f2a1b","title":"Old town","clues":[` +
+		`{"clueId":"11111111-1111-4111-8111-111111111111","text":"What is the fountain made of?","points":10,"answerSha256":"` + hex.EncodeToString(sum[:]) + `"}],` +
+		`"startsAt":"2026-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z"}`
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"publish", "--gateway-addr", freeAddr(t), "cairn.hunt.v1.HuntCreated", body}, &out, &errOut)
+	want := "clues[0].answerSha256 holds 48 bytes, not 32: answerSha256 is the base64 of the answer's SHA-256 (32 bytes), not hex: `cairn hunt hash ANSWER` prints it"
+	if code != 2 || !strings.Contains(errOut.String(), want) {
+		t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), want)
 	}
 }
 

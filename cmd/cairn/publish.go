@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -112,6 +114,9 @@ func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
 	if err := protojson.Unmarshal([]byte(cfg.Body), msg); err != nil {
 		return usageError{fmt.Errorf("JSON body is not a %s: %w", cfg.Type, err)}
 	}
+	if err := checkHashes(msg.ProtoReflect(), ""); err != nil {
+		return usageError{err}
+	}
 	payload, err := anypb.New(msg)
 	if err != nil {
 		return err
@@ -138,7 +143,7 @@ func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
 		Headers:    cfg.Headers,
 	}})
 	if err != nil {
-		return rejected(err)
+		return gatewayFailed(cfg.GatewayAddr, conn, err)
 	}
 	fmt.Fprintf(stdout, "accepted %s event_id=%s topic=%s partition=%d offset=%d schema_id=%d\n",
 		cfg.Type, cfg.EventID, resp.GetTopic(), resp.GetPartition(), resp.GetOffset(), resp.GetSchemaId())
@@ -148,7 +153,21 @@ func publish(ctx context.Context, cfg publishConfig, stdout io.Writer) error {
 // rejected turns a gateway error into a readable one.
 func rejected(err error) error {
 	st := status.Convert(err)
-	return fmt.Errorf("rejected: %s: %s", st.Code(), st.Message())
+	msg := fmt.Sprintf("rejected: %s: %s", st.Code(), st.Message())
+	if st.Code() == codes.InvalidArgument && strings.Contains(st.Message(), "answer_sha256") {
+		msg += "\n" + answerHashHint
+	}
+	return errors.New(msg)
+}
+
+// gatewayFailed explains a failed call to the gateway at addr: that it
+// is unreachable, or why it refused.
+func gatewayFailed(addr string, conn *grpc.ClientConn, err error) error {
+	err = unreachable("gateway", addr, conn, err)
+	if _, ok := status.FromError(err); ok {
+		return rejected(err)
+	}
+	return err
 }
 
 // newUUID returns a random (version 4) UUID.
@@ -158,4 +177,32 @@ func newUUID() string {
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// answerHashHint says what an answerSha256 is and where to get one.
+const answerHashHint = "answerSha256 is the base64 of the answer's SHA-256 (32 bytes), not hex: `cairn hunt hash ANSWER` prints it"
+
+// checkHashes refuses a SHA-256 field (a bytes field named …sha256) that
+// does not hold 32 bytes, as when its hex digits were given instead of its
+// base64: the gateway's "must be 32 bytes" says too little.
+func checkHashes(m protoreflect.Message, path string) error {
+	var err error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		name := path + fd.JSONName()
+		switch {
+		case fd.Message() != nil && fd.IsList():
+			for i := range v.List().Len() {
+				if err = checkHashes(v.List().Get(i).Message(), fmt.Sprintf("%s[%d].", name, i)); err != nil {
+					return false
+				}
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			err = checkHashes(v.Message(), name+".")
+		case fd.Kind() == protoreflect.BytesKind && !fd.IsList() && !fd.IsMap() &&
+			strings.HasSuffix(strings.ToLower(string(fd.Name())), "sha256") && len(v.Bytes()) != sha256.Size:
+			err = fmt.Errorf("%s holds %d bytes, not 32: %s", name, len(v.Bytes()), answerHashHint)
+		}
+		return err == nil
+	})
+	return err
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnhq/cairn/internal/admin"
+	"github.com/cairnhq/cairn/internal/sqldb"
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
 )
@@ -45,6 +45,8 @@ func (c *registryConfig) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: want a SQLite path or a postgres:// URL"))
+	} else if err := sqldb.CheckURL(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("--database-url: %w", err))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("--max-body-bytes %d: want at least 1024", c.MaxBodyBytes))
@@ -70,7 +72,7 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 			"   {\"name\": \"gateway\", \"api_key\": \"…\", \"role\": \"reader\"}]",
 		stderr)
 	fs.StringVar(&cfg.Addr, "registry-addr", "127.0.0.1:8081", "REST and gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9466", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9466", "admin HTTP listen address: the console on /, /metrics, /healthz, /readyz")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-registry.db", "database: sqlite:PATH or postgres://…")
 	fs.StringVar(&cfg.CredentialsFile, "credentials-file", "", "JSON file of principals allowed to use the API")
 	fs.BoolVar(&cfg.ProtectReads, "protect-reads", false, "require credentials for reads too")
@@ -91,69 +93,79 @@ func runRegistry(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	log := cfg.Log.logger(stderr)
 	opts.Logger = log
-	reg, closeRegistry, err := openRegistry(ctx, cfg.DatabaseURL, log)
+	return registryRole(ctx, cfg, opts, log)
+}
+
+// registryRole runs the registry until ctx ends or a part of it fails.
+func registryRole(ctx context.Context, cfg registryConfig, opts registry.HandlerOptions, log *slog.Logger) (err error) {
+	l := newLifecycle(log, cfg.ShutdownTimeout)
+	defer l.close(&err)
+	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
-	defer closeRegistry()
+	l.onStop("registry database", func(context.Context) error { return db.Close() })
+	reg, err := registry.Open(ctx, registry.Options{DB: db, Logger: log})
+	if err != nil {
+		return err
+	}
+	l.onStop("registry store", func(context.Context) error { reg.Close(); return nil })
 	disc, err := cfg.Etcd.client(log)
 	if err != nil {
 		return err
 	}
-	defer disc.Close()
+	l.onStop("etcd client", func(context.Context) error { return disc.Close() })
 	metrics := newMetrics()
-	stop, err := serveRegistry(reg, opts, cfg.Addr, log, metrics)
+	con, err := newConsole(consoleConfig{
+		title:    "cairn registry",
+		registry: registrySource{reg},
+		metrics:  metrics,
+		log:      log,
+		checks: []namedCheck{
+			{"database", db.PingContext},
+		},
+	})
 	if err != nil {
 		return err
 	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, false, metrics, nil, log)
-	if err != nil {
-		return errors.Join(err, stop(ctx))
+	l.onStop("console", con.close)
+	if err := l.start(ctx, adminComponent(cfg.AdminAddr, false, metrics, nil, con, log)); err != nil {
+		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		if err := stopAdmin(ctx); err != nil {
-			log.Warn("admin shutdown", "error", err)
-		}
-	}()
-	deregister, err := announce(disc, log, "registry", cfg.Addr)
+	regComp, err := registryComponent(reg, opts, cfg.Addr, log, metrics)
 	if err != nil {
-		return errors.Join(err, stop(ctx))
+		return err
 	}
-	<-ctx.Done()
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	deregister(shutdownCtx)
-	return stop(shutdownCtx)
+	if err := l.start(ctx, regComp); err != nil {
+		return err
+	}
+	if err := l.start(ctx, registrationComponent(l, disc, log, "registry", "registry")); err != nil {
+		return err
+	}
+	return l.wait(ctx)
 }
 
-// serveRegistry serves the registry's REST and gRPC APIs on addr until the
-// returned stop is called.
+// registryComponent serves the registry's REST and gRPC APIs on addr.
 // Its gRPC calls are counted in metrics, when not nil.
-func serveRegistry(reg *registry.Registry, opts registry.HandlerOptions, addr string, log *slog.Logger, metrics prometheus.Registerer) (stop func(context.Context) error, err error) {
+func registryComponent(reg *registry.Registry, opts registry.HandlerOptions, addr string, log *slog.Logger, metrics prometheus.Registerer) (component, error) {
 	var grpcOpts []grpc.ServerOption
 	if metrics != nil {
 		gm, err := admin.NewGRPCMetrics(metrics, &registryv1.RegistryService_ServiceDesc)
 		if err != nil {
-			return nil, err
+			return component{}, err
 		}
 		grpcOpts = gm.ServerOptions()
 	}
 	srv, err := registry.NewServer(reg, opts, grpcOpts...)
 	if err != nil {
-		return nil, err
+		return component{}, err
 	}
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("registry: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(lis) }()
-	log.Info("registry listening", "addr", lis.Addr().String(), "auth", len(opts.Principals) > 0)
-	return func(ctx context.Context) error {
-		return errors.Join(srv.Shutdown(ctx), <-done)
+	return component{
+		name:   "registry",
+		listen: addr,
+		attrs:  []any{"auth", len(opts.Principals) > 0},
+		serve:  srv.Serve,
+		stop:   srv.Shutdown,
 	}, nil
 }
 

@@ -134,7 +134,7 @@ func runSchemaPlan(ctx context.Context, sub string, args []string, stdout, stder
 		return exitError{code: 2, err: err}
 	}
 	defer conn.Close()
-	remote := schemaplan.NewRemote(conn, "http://"+cfg.RegistryAddr, cfg.RegistryToken)
+	remote := schemaplan.NewRemote(conn)
 
 	var admin *kafkax.Admin
 	if cfg.KafkaBrokers != "" {
@@ -156,7 +156,7 @@ func runSchemaPlan(ctx context.Context, sub string, args []string, stdout, stder
 	if err != nil {
 		var ce *schemaplan.ConnectionError
 		if errors.As(err, &ce) || ctx.Err() != nil || admin != nil {
-			return exitError{code: 2, err: err}
+			return exitError{code: 2, err: unreachable("registry", cfg.RegistryAddr, conn, err)}
 		}
 		return err
 	}
@@ -210,6 +210,9 @@ func pushHunt(ctx context.Context, disc *discovery.Client, cfg schemaConfig, std
 	}
 	defer conn.Close()
 	if err := regclient.RegisterFiles(ctx, regclient.NewRemote(conn), files...); err != nil {
+		if u := unreachable("registry", cfg.RegistryAddr, conn, err); u != err {
+			return exitError{code: 2, err: u}
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "registered %d hunt schema files in %s\n", len(files), cfg.RegistryAddr)

@@ -62,7 +62,7 @@ func divergedRegistry(t *testing.T) (string, *registry.Registry) {
 	if _, err := reg.Register(ctx, answerSubject, regclient.SchemaInput{Type: regclient.TypeProtobuf, Text: text, References: v1.Schema.References}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.DeleteCompatibility(ctx, answerSubject); err != nil {
+	if _, err := reg.DeleteConfig(ctx, answerSubject); err != nil {
 		t.Fatal(err)
 	}
 	return url, reg

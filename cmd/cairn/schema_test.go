@@ -2,12 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -96,14 +96,22 @@ func startSchemaEnv(t *testing.T) schemaEnv {
 	}
 	t.Cleanup(closeRegistry)
 	addr := freeAddr(t)
-	stop, err := serveRegistry(reg, registry.HandlerOptions{Logger: log, Principals: []registry.Principal{
+	c, err := registryComponent(reg, registry.HandlerOptions{Logger: log, Principals: []registry.Principal{
 		{Name: "shop", APIKey: ownerKey, Role: registry.RoleSchemaOwner},
 		{Name: "shop-ci-reader", APIKey: readerKey, Role: registry.RoleReader},
 	}}, addr, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stop(context.Background()) })
+	l := newLifecycle(log, 10*time.Second)
+	if err := l.start(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.stop(); err != nil {
+			t.Error(err)
+		}
+	})
 	broker, err := devbroker.Start("127.0.0.1:0", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +330,7 @@ func TestSchemaBadInput(t *testing.T) {
 		{"key field that does not exist", append([]string{"check"}, append(registryFlags, noField)...), 1, []string{`shop.v1.OrderShipped: event option key_field names field "parcel_id", which does not exist`}},
 		{"key field that is not a string", append([]string{"check"}, append(registryFlags, notString)...), 1, []string{`event option key_field names field "carrier", which is not a singular string`}},
 		{"no path for check", append([]string{"check"}, registryFlags...), 2, []string{"want at least one PATH"}},
-		{"unreachable registry", []string{"check", "--registry-addr", freeAddr(t), withModule("ok", nil)}, 2, []string{"the registry cannot be reached"}},
+		{"unreachable registry", []string{"check", "--registry-addr", freeAddr(t), withModule("ok", nil)}, 2, []string{"registry unreachable at 127.0.0.1:", "(is `cairn dev` running?)"}},
 		{"registry answering 401", []string{"push", "--registry-addr", env.registryAddr, "--registry-token", "not-a-key", withModule("ok", nil)}, 2, []string{"401"}},
 		{"registry answering 403", []string{"push", "--registry-addr", env.registryAddr, "--registry-token", readerKey, withModule("ok", nil)}, 2, []string{"403"}},
 		{"replication factor above the broker count", append([]string{"push"}, append(env.flags(ownerKey), tooManyReplicas)...), 1, []string{"topic REFUSED  shop.shipments", "Invalid replication factor", "nothing was registered"}},

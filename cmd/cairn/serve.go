@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -30,22 +30,11 @@ func newMetrics() *prometheus.Registry {
 	return admin.NewRegistry(buildinfo.Read())
 }
 
-// startAdmin serves /metrics, /healthz and /readyz on addr, and
-// /debug/pprof/ when pprof is set, until the returned stop is called.
-func startAdmin(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, log *slog.Logger) (stop func(context.Context) error, err error) {
-	return startAdminConsole(addr, pprof, metrics, ready, nil, log)
-}
-
-// startAdminConsole is startAdmin with the operator console on every other
-// path.
-func startAdminConsole(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) (stop func(context.Context) error, err error) {
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("admin: %w", err)
-	}
+// adminComponent serves /metrics, /healthz and /readyz on addr, the
+// console on every other path when one is given, and /debug/pprof/ when
+// pprof is set.
+func adminComponent(addr string, pprof bool, metrics prometheus.Gatherer, ready func(context.Context) error, console http.Handler, log *slog.Logger) component {
 	adm := admin.New(admin.Config{Registry: metrics, Ready: ready, Logger: log, Console: console, Pprof: pprof})
-	done := make(chan error, 1)
-	go func() { done <- adm.Serve(lis) }()
 	paths := "/metrics /healthz /readyz"
 	if console != nil {
 		paths = "/ (console) " + paths
@@ -53,10 +42,58 @@ func startAdminConsole(addr string, pprof bool, metrics prometheus.Gatherer, rea
 	if pprof {
 		paths += " /debug/pprof/"
 	}
-	log.Info("admin listening", "addr", lis.Addr().String(), "paths", paths)
-	return func(ctx context.Context) error {
-		return errors.Join(adm.Shutdown(ctx), <-done)
-	}, nil
+	return component{
+		name:   "admin",
+		listen: addr,
+		attrs:  []any{"paths", paths},
+		serve:  adm.Serve,
+		stop:   adm.Shutdown,
+	}
+}
+
+// grpcComponent serves srv on addr and stops it gracefully, or at once
+// when the shutdown budget runs out.
+func grpcComponent(name, addr string, srv *grpc.Server) component {
+	return component{
+		name:   name,
+		listen: addr,
+		serve: func(lis net.Listener) error {
+			if err := srv.Serve(lis); err != nil {
+				return fmt.Errorf("%s: serve: %w", name, err)
+			}
+			return nil
+		},
+		stop: func(ctx context.Context) error {
+			stopGRPC(ctx, srv)
+			return nil
+		},
+	}
+}
+
+// registrationComponent registers the role's addresses in etcd, when
+// discovery is enabled, and withdraws them first on shutdown.
+// roleAddrs are role, component pairs: each role is registered at the
+// address where that started component listens.
+func registrationComponent(l *lifecycle, disc *discovery.Client, log *slog.Logger, roleAddrs ...string) component {
+	var deregister func(context.Context)
+	return component{
+		name: "etcd registration",
+		start: func(context.Context) (string, error) {
+			pairs := slices.Clone(roleAddrs)
+			for i := 1; i < len(pairs); i += 2 {
+				if pairs[i] = l.addr(roleAddrs[i]); pairs[i] == "" {
+					return "", fmt.Errorf("etcd: register %s: no component %q listens", roleAddrs[i-1], roleAddrs[i])
+				}
+			}
+			var err error
+			deregister, err = announce(disc, log, pairs...)
+			return "", err
+		},
+		stop: func(ctx context.Context) error {
+			deregister(ctx)
+			return nil
+		},
+	}
 }
 
 // registryClient reads the registry at addr (host:port or etcd:///registry)

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -19,6 +19,8 @@ import (
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
+	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/huntapp"
 )
@@ -64,6 +66,8 @@ func (c *workerConfig) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("--database-url: required; workers of one group share one database"))
+	} else if err := sqldb.CheckURL(c.DatabaseURL); err != nil {
+		errs = append(errs, fmt.Errorf("--database-url: %w", err))
 	}
 	if _, err := workers.ParseOffsetPolicy(c.OffsetPolicy); err != nil {
 		errs = append(errs, fmt.Errorf("--offset-policy: %w", err))
@@ -89,7 +93,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 			"partitions; workers of one group share one (PostgreSQL) database.",
 		stderr)
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:50052", "HuntService gRPC listen address")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9465", "admin HTTP listen address: /metrics, /healthz, /readyz")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "127.0.0.1:9465", "admin HTTP listen address: the console on /, /metrics, /healthz, /readyz")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles on the admin address under /debug/pprof/")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "", "Kafka bootstrap servers, host:port separated by commas")
 	fs.StringVar(&cfg.Group, "group", "cairn-workers", "consumer group")
@@ -117,21 +121,28 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 	log := cfg.Log.logger(stderr)
+	return workerRole(ctx, cfg, policy, authn, log)
+}
+
+// workerRole runs the worker until ctx ends or a part of it fails.
+func workerRole(ctx context.Context, cfg workerConfig, policy workers.OffsetPolicy, authn *auth.Authenticator, log *slog.Logger) (err error) {
+	l := newLifecycle(log, cfg.ShutdownTimeout)
+	defer l.close(&err)
 	db, err := sqldb.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	l.onStop("database", func(context.Context) error { return db.Close() })
 	disc, err := cfg.Etcd.client(log)
 	if err != nil {
 		return err
 	}
-	defer disc.Close()
+	l.onStop("etcd client", func(context.Context) error { return disc.Close() })
 	types, conn, err := registryClient(disc, cfg.RegistryAddr, cfg.RegistryToken)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	l.onStop("registry client", func(context.Context) error { return conn.Close() })
 	inputs, err := huntapp.Topics(ctx, types)
 	if err != nil {
 		return err
@@ -144,7 +155,8 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer producer.Close(context.Background()) // after a failed start; a run closes it first
+	// Last to stop: it delivers the derived events of the last batches.
+	l.onStop("kafka producer", producer.Close)
 	metrics := newMetrics()
 	app, err := huntapp.New(huntapp.Config{
 		DB:        db,
@@ -185,62 +197,44 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	healthSrv := health.NewServer()
 	healthpb.RegisterHealthServer(srv, healthSrv)
 	reflection.Register(srv)
-	lis, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("worker: %w", err)
-	}
-	deregister, err := announce(disc, log, "worker", lis.Addr().String())
-	if err != nil {
-		lis.Close()
-		return err
-	}
-	stopAdmin, err := startAdmin(cfg.AdminAddr, cfg.Pprof, metrics, func(context.Context) error { return worker.Healthy() }, log)
-	if err != nil {
-		deregister(context.Background())
-		lis.Close()
-		return err
-	}
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(lis) }()
-	log.Info("HuntService listening", "addr", lis.Addr().String())
 
-	workerCtx, stopWorker := context.WithCancel(context.Background())
-	defer stopWorker()
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(workerCtx) }()
-	// The WatchPlayer feed ends with the worker, which ends the streams.
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		app.Follow(workerCtx)
-	}()
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down")
-	case runErr = <-done:
-		done <- runErr
-	case runErr = <-serveDone:
-		runErr = fmt.Errorf("worker: serve HuntService: %w", runErr)
-		serveDone <- nil
+	healthy := func(context.Context) error { return worker.Healthy() }
+	con, err := newConsole(consoleConfig{
+		title:       "cairn worker",
+		registry:    remoteRegistrySource{registryv1.NewRegistryServiceClient(conn), regclient.NewRemote(conn)},
+		types:       types,
+		brokers:     cfg.KafkaBrokers,
+		group:       cfg.Group,
+		inputs:      inputs,
+		deadLetters: cfg.DeadLetterTopic,
+		producer:    producer,
+		metrics:     metrics,
+		log:         log,
+		checks: []namedCheck{
+			{"worker", healthy}, {"registry", types.Ping}, {"kafka", producer.Ping},
+		},
+	})
+	if err != nil {
+		return err
 	}
-	// Finish the batches in progress (their derived events included), which
-	// also ends the WatchPlayer streams; stop serving reads; then deliver
-	// what the producer holds.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	deregister(shutdownCtx)
-	healthSrv.Shutdown()
-	stopWorker()
-	errs := []error{runErr}
-	if err := <-done; err != nil && err != runErr {
-		errs = append(errs, err)
+	l.onStop("console", con.close)
+	if err := l.start(ctx, adminComponent(cfg.AdminAddr, cfg.Pprof, metrics, healthy, con, log)); err != nil {
+		return err
 	}
-	<-feedDone
-	stopGRPC(shutdownCtx, srv)
-	if err := <-serveDone; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-		errs = append(errs, fmt.Errorf("worker: serve HuntService: %w", err))
+	// In reverse on shutdown: leave etcd, report NOT_SERVING, finish the
+	// batches in progress (their derived events included), which also ends
+	// the WatchPlayer streams, stop serving reads, then deliver what the
+	// producer holds.
+	hs := grpcComponent("HuntService", cfg.GRPCAddr, srv)
+	if err := l.start(ctx, hs); err != nil {
+		return err
 	}
-	errs = append(errs, stopAdmin(shutdownCtx), producer.Close(shutdownCtx))
-	return errors.Join(errs...)
+	if err := l.start(ctx, workerComponent("worker", worker, app.Follow)); err != nil {
+		return err
+	}
+	l.onStop("health", func(context.Context) error { healthSrv.Shutdown(); return nil })
+	if err := l.start(ctx, registrationComponent(l, disc, log, "worker", "HuntService")); err != nil {
+		return err
+	}
+	return l.wait(ctx)
 }

@@ -168,7 +168,7 @@ func dial(ctx context.Context, cfg Config) ([]*grpc.ClientConn, error) {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				return nil, fmt.Errorf("gateway unreachable at %s; is `cairn dev` running?", cfg.GatewayAddr)
+				return nil, fmt.Errorf("gateway unreachable at %s (is `cairn dev` running?)", cfg.GatewayAddr)
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -89,6 +91,14 @@ type ConsumerOptions struct {
 	// Tail makes a reader that follows a log it was assigned: it fetches
 	// records as soon as they come and commits nothing.
 	Tail bool
+	// TopicRefresh is how often the consumer asks the brokers which topics
+	// exist (librdkafka's topic.metadata.refresh.interval.ms): a pattern
+	// subscription (see Subscribe) reads a topic created later within
+	// about this long. Zero keeps librdkafka's default, 5 minutes.
+	TopicRefresh time.Duration
+	// ExcludeTopics are topics the consumer acts as if they did not exist
+	// (librdkafka's topic.blacklist): no pattern subscription reads them.
+	ExcludeTopics []string
 }
 
 // Consumer reads records: a member of a consumer group (Subscribe) or a
@@ -124,6 +134,22 @@ func NewConsumer(opts ConsumerOptions) (*Consumer, error) {
 	} {
 		cfg[k] = v
 	}
+	if opts.TopicRefresh < 0 {
+		return nil, fmt.Errorf("kafka consumer: topic refresh %v is negative", opts.TopicRefresh)
+	}
+	if opts.TopicRefresh > 0 {
+		cfg["topic.metadata.refresh.interval.ms"] = int(max(opts.TopicRefresh.Milliseconds(), 1))
+	}
+	if len(opts.ExcludeTopics) > 0 {
+		patterns := make([]string, len(opts.ExcludeTopics))
+		for i, t := range opts.ExcludeTopics {
+			if strings.Contains(t, ",") {
+				return nil, fmt.Errorf("kafka consumer: excluded topic %q: a topic name has no comma", t)
+			}
+			patterns[i] = "^" + regexp.QuoteMeta(t) + "$"
+		}
+		cfg["topic.blacklist"] = strings.Join(patterns, ",")
+	}
 	if opts.Tail {
 		cfg["enable.auto.commit"] = false
 		cfg["fetch.wait.max.ms"] = 10
@@ -139,6 +165,12 @@ func NewConsumer(opts ConsumerOptions) (*Consumer, error) {
 
 // Subscribe joins the group, reading topics; rb is told of every
 // assignment and revocation, and the assignment follows what it says.
+//
+// A topic starting with "^" is a pattern (a regular expression in
+// librdkafka's syntax: . [] [^] * + ? | () and \ escapes): the consumer
+// reads every topic whose name it matches, those created later included,
+// which it finds within ConsumerOptions.TopicRefresh; a new match makes the
+// group rebalance.
 func (c *Consumer) Subscribe(topics []string, rb Rebalance) error {
 	return c.c.SubscribeTopics(topics, func(kc *kafka.Consumer, ev kafka.Event) error {
 		cooperative := kc.GetRebalanceProtocol() == "COOPERATIVE"
@@ -299,3 +331,6 @@ func toKafka1(tp TopicPartition) kafka.TopicPartition {
 	topic := tp.Topic
 	return kafka.TopicPartition{Topic: &topic, Partition: tp.Partition, Offset: kafka.Offset(tp.Offset)}
 }
+
+// IsPattern reports whether a topic given to Subscribe is a pattern.
+func IsPattern(topic string) bool { return strings.HasPrefix(topic, "^") }

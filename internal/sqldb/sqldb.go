@@ -35,10 +35,48 @@ type DB struct {
 	Engine Engine
 }
 
+// Supported says which database URLs Open accepts, for error messages.
+const Supported = "postgres://… or postgresql://… (PostgreSQL), sqlite:PATH, file:PATH or a plain file path (SQLite)"
+
+// CheckURL refuses a database URL Open would not know how to open: one
+// with a scheme (mysql://…) that is neither PostgreSQL's nor SQLite's,
+// which would otherwise be taken for a SQLite file's name. The error
+// names the scheme, never the URL, which may hold a password.
+func CheckURL(rawURL string) error {
+	if rawURL == "" {
+		return errors.New("empty database URL; want " + Supported)
+	}
+	scheme, _, ok := strings.Cut(rawURL, "://")
+	if !ok || !validScheme(scheme) {
+		return nil // a path, or sqlite:PATH, file:PATH
+	}
+	switch scheme {
+	case "postgres", "postgresql", "sqlite", "file":
+		return nil
+	}
+	return fmt.Errorf("unsupported database URL scheme %q; want %s", scheme, Supported)
+}
+
+// validScheme reports whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, "+", "-" or ".").
+func validScheme(s string) bool {
+	for i, r := range s {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // Open opens the database a URL names: postgres://… or postgresql://… for
 // PostgreSQL; sqlite:PATH, file:PATH or a plain file path for SQLite (the
-// file is created if missing). It checks the database answers.
+// file is created if missing). Other schemes are refused (see CheckURL).
+// It checks the database answers.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
+	if err := CheckURL(rawURL); err != nil {
+		return nil, err
+	}
 	var (
 		db     *sql.DB
 		engine Engine

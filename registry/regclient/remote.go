@@ -2,6 +2,7 @@ package regclient
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -9,6 +10,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 )
@@ -61,7 +64,11 @@ func (r *Remote) SchemaByID(ctx context.Context, id int32) (*Schema, error) {
 
 // Register implements Registrar: it registers a schema through the API.
 func (r *Remote) Register(ctx context.Context, subject string, in SchemaInput) (int32, error) {
-	resp, err := r.api.Register(ctx, &registryv1.RegisterRequest{Subject: subject, Schema: inputProto(in)})
+	p, err := InputProto(in)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := r.api.Register(ctx, &registryv1.RegisterRequest{Subject: subject, Schema: p, Normalize: in.Normalize})
 	if err != nil {
 		return 0, remoteError(err)
 	}
@@ -71,7 +78,11 @@ func (r *Remote) Register(ctx context.Context, subject string, in SchemaInput) (
 // LookUp implements Registrar: it finds the version of subject holding a
 // schema.
 func (r *Remote) LookUp(ctx context.Context, subject string, in SchemaInput, deleted bool) (*SubjectVersion, error) {
-	resp, err := r.api.LookUp(ctx, &registryv1.LookUpRequest{Subject: subject, Schema: inputProto(in), IncludeDeleted: deleted})
+	p, err := InputProto(in)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := r.api.LookUp(ctx, &registryv1.LookUpRequest{Subject: subject, Schema: p, IncludeDeleted: deleted, Normalize: in.Normalize})
 	if err != nil {
 		return nil, remoteError(err)
 	}
@@ -83,7 +94,9 @@ func (r *Remote) LookUp(ctx context.Context, subject string, in SchemaInput, del
 	return &SubjectVersion{Subject: sv.GetSubject(), Version: int(sv.GetVersion()), Schema: s, Deleted: sv.GetDeleted()}, nil
 }
 
-func inputProto(in SchemaInput) *registryv1.SchemaInput {
+// InputProto is a schema input as the gRPC API takes it: metadata and rule
+// set as Structs. Normalize travels on the request, not here.
+func InputProto(in SchemaInput) (*registryv1.SchemaInput, error) {
 	p := &registryv1.SchemaInput{Text: in.Text}
 	if in.Type == "" || in.Type == TypeProtobuf {
 		p.SchemaType = registryv1.SchemaType_SCHEMA_TYPE_PROTOBUF
@@ -91,7 +104,35 @@ func inputProto(in SchemaInput) *registryv1.SchemaInput {
 	for _, ref := range in.References {
 		p.References = append(p.References, &registryv1.Reference{Name: ref.Name, Subject: ref.Subject, Version: int32(ref.Version)})
 	}
-	return p
+	var err error
+	if p.Metadata, err = toStruct("metadata", in.Metadata); err != nil {
+		return nil, err
+	}
+	if p.RuleSet, err = toStruct("ruleSet", in.RuleSet); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// toStruct reads a JSON object into a Struct; nil for none.
+func toStruct(field string, raw json.RawMessage) (*structpb.Struct, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	st := &structpb.Struct{}
+	if err := protojson.Unmarshal(raw, st); err != nil {
+		return nil, fmt.Errorf("%s is not a JSON object: %w", field, err)
+	}
+	return st, nil
+}
+
+// fromStruct writes a Struct as compact JSON with sorted keys; nil for none.
+func fromStruct(st *structpb.Struct) (json.RawMessage, error) {
+	if len(st.GetFields()) == 0 {
+		return nil, nil
+	}
+	// encoding/json sorts map keys: equal objects are equal bytes.
+	return json.Marshal(st.AsMap())
 }
 
 // build compiles a fetched schema, fetching its references first.
@@ -121,6 +162,12 @@ func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, erro
 		return nil, fmt.Errorf("schema %d: %w", p.GetId(), err)
 	}
 	s.ID, s.References = p.GetId(), refs
+	if s.Metadata, err = fromStruct(p.GetMetadata()); err != nil {
+		return nil, fmt.Errorf("schema %d metadata: %w", p.GetId(), err)
+	}
+	if s.RuleSet, err = fromStruct(p.GetRuleSet()); err != nil {
+		return nil, fmt.Errorf("schema %d rule set: %w", p.GetId(), err)
+	}
 	return s, nil
 }
 

@@ -10,7 +10,11 @@ import (
 // schema may not follow a subject's version (-1: the latest, 0: the
 // versions Register compares with); nothing when it may.
 func (r *Remote) CheckCompatibility(ctx context.Context, subject string, version int, in SchemaInput) ([]string, error) {
-	req := &registryv1.CheckCompatibilityRequest{Subject: subject, Schema: inputProto(in)}
+	p, err := InputProto(in)
+	if err != nil {
+		return nil, err
+	}
+	req := &registryv1.CheckCompatibilityRequest{Subject: subject, Schema: p}
 	switch {
 	case version == -1:
 		req.Against = &registryv1.CheckCompatibilityRequest_Latest{Latest: true}

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/schemaload"
-	"github.com/cairnhq/cairn/registry/compat"
+	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry/regclient"
 )
 
@@ -60,8 +60,6 @@ type Subject struct {
 	// Reasons explain an Incompatible, Invalid or Refused status, each
 	// with its path ("#/OrderPlaced/4: FIELD_SCALAR_KIND_CHANGED …").
 	Reasons []string `json:"reasons,omitempty"`
-	// Note says how a status was reached when that is not obvious.
-	Note string `json:"note,omitempty"`
 }
 
 // Failed reports whether the subject keeps a push from succeeding.
@@ -167,90 +165,48 @@ func (e *entry) input() (in regclient.SchemaInput, ok bool) {
 }
 
 // Check asks the registry what pushing the plan would do, registering
-// nothing. A file whose imports are not registered yet cannot be sent to
-// the registry as it is; it is compared here, with the registry's
-// compatibility checker, against the subject's versions at the subject's
-// level. A *ConnectionError says the registry could not be asked.
+// nothing, in one CheckSchemas call: every file, imports first, each
+// referencing its imports as the set holds them, so that the registry
+// judges a file whose imports are new or changed against those imports,
+// with all its own refusals (compilation, rules, event options,
+// compatibility). A *ConnectionError says the registry could not be asked.
 func (p *Plan) Check(ctx context.Context, r *Remote) ([]Subject, error) {
+	var cands []candidate
 	var out []Subject
 	for _, e := range p.entries {
-		e.version = 0
-		in, resolvable := e.input()
-		for i, subject := range e.subjects {
-			s := Subject{Subject: subject, File: e.fd.Path(), Source: e.source}
-			if resolvable {
-				v, err := r.lookUp(ctx, subject, in)
-				if err != nil {
-					return nil, err
-				}
-				if v > 0 {
-					s.Status, s.Version = Unchanged, v
-					if i == 0 {
-						e.version = v
-					}
-					out = append(out, s)
-					continue
-				}
-			}
-			versions, err := r.versions(ctx, subject)
-			if err != nil {
-				return nil, err
-			}
-			next := 1
-			if len(versions) > 0 {
-				next = versions[len(versions)-1] + 1
-			}
-			s.Version = next
-			var reasons []string
-			if resolvable {
-				reasons, err = r.check(ctx, subject, in)
-			} else {
-				s.Note = "an import is not registered yet: compared here with the registry's checker"
-				reasons, err = p.checkHere(ctx, r, subject, e.fd, versions)
-			}
-			var re *regclient.Error
-			switch {
-			case errors.As(err, &re) && re.Code == regclient.CodeInvalidSchema:
-				s.Status, s.Reasons = Invalid, []string{re.Message}
-			case err != nil:
-				return nil, err
-			case len(reasons) > 0:
-				s.Status, s.Reasons = Incompatible, reasons
-			case len(versions) == 0:
-				s.Status = New
-			default:
-				s.Status = Compatible
-			}
-			out = append(out, s)
+		in := regclient.SchemaInput{Type: regclient.TypeProtobuf, Text: e.text}
+		for _, d := range e.deps {
+			// The registry resolves a reference to a subject of the set
+			// to the set's file, whatever the version: 1 stands in for
+			// the version the import will have.
+			in.References = append(in.References, regclient.Reference{Name: d.fd.Path(), Subject: d.subjects[0], Version: 1})
+		}
+		for _, subject := range e.subjects {
+			cands = append(cands, candidate{subject: subject, in: in})
+			out = append(out, Subject{Subject: subject, File: e.fd.Path(), Source: e.source})
 		}
 	}
-	return out, nil
-}
-
-// checkHere compares fd with the live versions of subject at its level.
-func (p *Plan) checkHere(ctx context.Context, r *Remote, subject string, fd protoreflect.FileDescriptor, versions []int) ([]string, error) {
-	if len(versions) == 0 {
-		return nil, nil
-	}
-	name, err := r.level(ctx, subject)
+	verdicts, err := r.checkSet(ctx, cands)
 	if err != nil {
 		return nil, err
 	}
-	level, err := compat.ParseLevel(name)
-	if err != nil {
-		return nil, fmt.Errorf("subject %s: %w", subject, err)
-	}
-	existing := make([]protoreflect.FileDescriptor, 0, len(versions))
-	for _, v := range versions {
-		sv, err := r.version(ctx, subject, v)
-		if err != nil {
-			return nil, err
+	for i, v := range verdicts {
+		s := &out[i]
+		s.Version, s.Reasons = int(v.GetVersion()), v.GetMessages()
+		switch v.GetVerdict() {
+		case registryv1.Verdict_VERDICT_UNCHANGED:
+			s.Status = Unchanged
+		case registryv1.Verdict_VERDICT_NEW:
+			s.Status = New
+		case registryv1.Verdict_VERDICT_COMPATIBLE:
+			s.Status = Compatible
+		case registryv1.Verdict_VERDICT_INCOMPATIBLE:
+			s.Status = Incompatible
+		case registryv1.Verdict_VERDICT_INVALID:
+			s.Status = Invalid
+		default:
+			return nil, fmt.Errorf("check %s: the registry answered verdict %v", s.Subject, v.GetVerdict())
 		}
-		existing = append(existing, sv.Schema.File)
-	}
-	var out []string
-	for _, inc := range compat.Check(level, fd, existing) {
-		out = append(out, inc.String())
 	}
 	return out, nil
 }

@@ -1,7 +1,8 @@
 // Package eventlog is an application on the workers runtime that logs
 // every event it reads, of any registered type, decoded as JSON. cairn dev
 // runs it beside the hunt so that a new user sees each event arrive; it
-// keeps no tables.
+// keeps no tables. Run it on workers.AllTopics so that an event on a topic
+// created while it runs is logged too.
 package eventlog
 
 import (

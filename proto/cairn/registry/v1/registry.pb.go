@@ -10,6 +10,7 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -125,6 +126,75 @@ func (SchemaFormat) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_registry_v1_registry_proto_rawDescGZIP(), []int{1}
 }
 
+// Verdict is what registering a candidate would do.
+type Verdict int32
+
+const (
+	// VERDICT_UNSPECIFIED is never sent.
+	Verdict_VERDICT_UNSPECIFIED Verdict = 0
+	// VERDICT_UNCHANGED: a live version of the subject holds the schema.
+	Verdict_VERDICT_UNCHANGED Verdict = 1
+	// VERDICT_NEW: the subject has no live version; the schema would be its
+	// first.
+	Verdict_VERDICT_NEW Verdict = 2
+	// VERDICT_COMPATIBLE: the schema would be the subject's next version.
+	Verdict_VERDICT_COMPATIBLE Verdict = 3
+	// VERDICT_INCOMPATIBLE: the subject's compatibility level refuses the
+	// schema.
+	Verdict_VERDICT_INCOMPATIBLE Verdict = 4
+	// VERDICT_INVALID: the schema itself is refused: it does not compile with
+	// its references (or an import it references is invalid), a rule does
+	// not compile, or the subject is read-only.
+	Verdict_VERDICT_INVALID Verdict = 5
+)
+
+// Enum value maps for Verdict.
+var (
+	Verdict_name = map[int32]string{
+		0: "VERDICT_UNSPECIFIED",
+		1: "VERDICT_UNCHANGED",
+		2: "VERDICT_NEW",
+		3: "VERDICT_COMPATIBLE",
+		4: "VERDICT_INCOMPATIBLE",
+		5: "VERDICT_INVALID",
+	}
+	Verdict_value = map[string]int32{
+		"VERDICT_UNSPECIFIED":  0,
+		"VERDICT_UNCHANGED":    1,
+		"VERDICT_NEW":          2,
+		"VERDICT_COMPATIBLE":   3,
+		"VERDICT_INCOMPATIBLE": 4,
+		"VERDICT_INVALID":      5,
+	}
+)
+
+func (x Verdict) Enum() *Verdict {
+	p := new(Verdict)
+	*p = x
+	return p
+}
+
+func (x Verdict) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Verdict) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_registry_v1_registry_proto_enumTypes[2].Descriptor()
+}
+
+func (Verdict) Type() protoreflect.EnumType {
+	return &file_cairn_registry_v1_registry_proto_enumTypes[2]
+}
+
+func (x Verdict) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Verdict.Descriptor instead.
+func (Verdict) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_registry_v1_registry_proto_rawDescGZIP(), []int{2}
+}
+
 // Reference names a registered schema that a schema imports. Every import
 // other than google/protobuf/* and google/type/* must be a reference.
 type Reference struct {
@@ -204,7 +274,15 @@ type Schema struct {
 	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
 	// references are the schemas that text imports, in the order they were
 	// registered with.
-	References    []*Reference `protobuf:"bytes,4,rep,name=references,proto3" json:"references,omitempty"`
+	References []*Reference `protobuf:"bytes,4,rep,name=references,proto3" json:"references,omitempty"`
+	// metadata is the schema's data contract metadata (tags, properties,
+	// sensitive), Confluent's "metadata" JSON object; unset when it has none.
+	// It is kept as a JSON object because its fields are Confluent's to grow.
+	Metadata *structpb.Struct `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// rule_set is the schema's data contract rules (migrationRules,
+	// domainRules, …), Confluent's "ruleSet" JSON object; unset when it has
+	// none.
+	RuleSet       *structpb.Struct `protobuf:"bytes,6,opt,name=rule_set,json=ruleSet,proto3" json:"rule_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +345,20 @@ func (x *Schema) GetReferences() []*Reference {
 	return nil
 }
 
+func (x *Schema) GetMetadata() *structpb.Struct {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *Schema) GetRuleSet() *structpb.Struct {
+	if x != nil {
+		return x.RuleSet
+	}
+	return nil
+}
+
 // SchemaInput is a schema as a client sends it.
 type SchemaInput struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -276,7 +368,13 @@ type SchemaInput struct {
 	// SCHEMA_FORMAT_SERIALIZED returns it. At most 4 MiB.
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	// references resolve the imports of text.
-	References    []*Reference `protobuf:"bytes,3,rep,name=references,proto3" json:"references,omitempty"`
+	References []*Reference `protobuf:"bytes,3,rep,name=references,proto3" json:"references,omitempty"`
+	// metadata is stored with the schema, as Confluent's "metadata"; another
+	// metadata makes another schema.
+	Metadata *structpb.Struct `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// rule_set is stored with the schema, as Confluent's "ruleSet"; another
+	// rule set makes another schema.
+	RuleSet       *structpb.Struct `protobuf:"bytes,5,opt,name=rule_set,json=ruleSet,proto3" json:"rule_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +426,20 @@ func (x *SchemaInput) GetText() string {
 func (x *SchemaInput) GetReferences() []*Reference {
 	if x != nil {
 		return x.References
+	}
+	return nil
+}
+
+func (x *SchemaInput) GetMetadata() *structpb.Struct {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *SchemaInput) GetRuleSet() *structpb.Struct {
+	if x != nil {
+		return x.RuleSet
 	}
 	return nil
 }
@@ -413,7 +525,11 @@ type RegisterRequest struct {
 	// others import, its import path. 1 to 255 bytes.
 	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
 	// schema is the schema to register.
-	Schema        *SchemaInput `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Schema *SchemaInput `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	// normalize compares the schema with the subject's versions in canonical
+	// form (declaration order and layout aside), as ?normalize=true does in
+	// the REST API. A subject configured to normalize always does.
+	Normalize     bool `protobuf:"varint,3,opt,name=normalize,proto3" json:"normalize,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -460,6 +576,13 @@ func (x *RegisterRequest) GetSchema() *SchemaInput {
 		return x.Schema
 	}
 	return nil
+}
+
+func (x *RegisterRequest) GetNormalize() bool {
+	if x != nil {
+		return x.Normalize
+	}
+	return false
 }
 
 // RegisterResponse gives the registered schema's id.
@@ -518,8 +641,10 @@ type LookUpRequest struct {
 	Schema *SchemaInput `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
 	// include_deleted searches soft-deleted versions too.
 	IncludeDeleted bool `protobuf:"varint,3,opt,name=include_deleted,json=includeDeleted,proto3" json:"include_deleted,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// normalize compares in canonical form, as RegisterRequest.normalize.
+	Normalize     bool `protobuf:"varint,4,opt,name=normalize,proto3" json:"normalize,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookUpRequest) Reset() {
@@ -569,6 +694,13 @@ func (x *LookUpRequest) GetSchema() *SchemaInput {
 func (x *LookUpRequest) GetIncludeDeleted() bool {
 	if x != nil {
 		return x.IncludeDeleted
+	}
+	return false
+}
+
+func (x *LookUpRequest) GetNormalize() bool {
+	if x != nil {
+		return x.Normalize
 	}
 	return false
 }
@@ -1270,17 +1402,251 @@ func (x *CheckCompatibilityResponse) GetMessages() []string {
 	return nil
 }
 
+// CheckSchemasRequest is a set of schemas to check as if registered in
+// order.
+type CheckSchemasRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// schemas are the candidates, each after those it references.
+	Schemas       []*SchemaCandidate `protobuf:"bytes,1,rep,name=schemas,proto3" json:"schemas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSchemasRequest) Reset() {
+	*x = CheckSchemasRequest{}
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSchemasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSchemasRequest) ProtoMessage() {}
+
+func (x *CheckSchemasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSchemasRequest.ProtoReflect.Descriptor instead.
+func (*CheckSchemasRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_registry_v1_registry_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CheckSchemasRequest) GetSchemas() []*SchemaCandidate {
+	if x != nil {
+		return x.Schemas
+	}
+	return nil
+}
+
+// SchemaCandidate is one schema of a set and the subject it would be
+// registered under.
+type SchemaCandidate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject is the subject. 1 to 255 bytes.
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// schema is the schema. A reference to a subject of an earlier candidate
+	// names that candidate, whatever version it gives.
+	Schema *SchemaInput `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	// normalize compares in canonical form, as RegisterRequest.normalize.
+	Normalize     bool `protobuf:"varint,3,opt,name=normalize,proto3" json:"normalize,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaCandidate) Reset() {
+	*x = SchemaCandidate{}
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaCandidate) ProtoMessage() {}
+
+func (x *SchemaCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaCandidate.ProtoReflect.Descriptor instead.
+func (*SchemaCandidate) Descriptor() ([]byte, []int) {
+	return file_cairn_registry_v1_registry_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *SchemaCandidate) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SchemaCandidate) GetSchema() *SchemaInput {
+	if x != nil {
+		return x.Schema
+	}
+	return nil
+}
+
+func (x *SchemaCandidate) GetNormalize() bool {
+	if x != nil {
+		return x.Normalize
+	}
+	return false
+}
+
+// CheckSchemasResponse gives a verdict per candidate.
+type CheckSchemasResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// verdicts are in the order of the request's schemas.
+	Verdicts      []*SchemaVerdict `protobuf:"bytes,1,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSchemasResponse) Reset() {
+	*x = CheckSchemasResponse{}
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSchemasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSchemasResponse) ProtoMessage() {}
+
+func (x *CheckSchemasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSchemasResponse.ProtoReflect.Descriptor instead.
+func (*CheckSchemasResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_registry_v1_registry_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *CheckSchemasResponse) GetVerdicts() []*SchemaVerdict {
+	if x != nil {
+		return x.Verdicts
+	}
+	return nil
+}
+
+// SchemaVerdict is the verdict on one candidate.
+type SchemaVerdict struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// subject is the candidate's subject.
+	Subject string `protobuf:"bytes,1,opt,name=subject,proto3" json:"subject,omitempty"`
+	// verdict is what registering it would do.
+	Verdict Verdict `protobuf:"varint,2,opt,name=verdict,proto3,enum=cairn.registry.v1.Verdict" json:"verdict,omitempty"`
+	// version is the version that holds the schema (VERDICT_UNCHANGED) or
+	// that it would get (VERDICT_NEW, VERDICT_COMPATIBLE); 0 otherwise.
+	Version int32 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// messages give each reason of VERDICT_INCOMPATIBLE (with its kind and
+	// path) or VERDICT_INVALID.
+	Messages      []string `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SchemaVerdict) Reset() {
+	*x = SchemaVerdict{}
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SchemaVerdict) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SchemaVerdict) ProtoMessage() {}
+
+func (x *SchemaVerdict) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_registry_v1_registry_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SchemaVerdict.ProtoReflect.Descriptor instead.
+func (*SchemaVerdict) Descriptor() ([]byte, []int) {
+	return file_cairn_registry_v1_registry_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SchemaVerdict) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SchemaVerdict) GetVerdict() Verdict {
+	if x != nil {
+		return x.Verdict
+	}
+	return Verdict_VERDICT_UNSPECIFIED
+}
+
+func (x *SchemaVerdict) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SchemaVerdict) GetMessages() []string {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 var File_cairn_registry_v1_registry_proto protoreflect.FileDescriptor
 
 const file_cairn_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
-	" cairn/registry/v1/registry.proto\x12\x11cairn.registry.v1\x1a\x1bbuf/validate/validate.proto\"t\n" +
+	" cairn/registry/v1/registry.proto\x12\x11cairn.registry.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\"t\n" +
 	"\tReference\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01(\x80\bR\x04name\x12$\n" +
 	"\asubject\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01(\xff\x01R\asubject\x12!\n" +
-	"\aversion\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x01R\aversion\"\xaa\x01\n" +
+	"\aversion\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x01R\aversion\"\x93\x02\n" +
 	"\x06Schema\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x05R\x02id\x12>\n" +
 	"\vschema_type\x18\x02 \x01(\x0e2\x1d.cairn.registry.v1.SchemaTypeR\n" +
@@ -1288,7 +1654,9 @@ const file_cairn_registry_v1_registry_proto_rawDesc = "" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12<\n" +
 	"\n" +
 	"references\x18\x04 \x03(\v2\x1c.cairn.registry.v1.ReferenceR\n" +
-	"references\"\xc3\x01\n" +
+	"references\x123\n" +
+	"\bmetadata\x18\x05 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x122\n" +
+	"\brule_set\x18\x06 \x01(\v2\x17.google.protobuf.StructR\aruleSet\"\xac\x02\n" +
 	"\vSchemaInput\x12H\n" +
 	"\vschema_type\x18\x01 \x01(\x0e2\x1d.cairn.registry.v1.SchemaTypeB\b\xbaH\x05\x82\x01\x02\x10\x01R\n" +
 	"schemaType\x12!\n" +
@@ -1296,23 +1664,27 @@ const file_cairn_registry_v1_registry_proto_rawDesc = "" +
 	"\xc8\x01\x01r\x05(\x80\x80\x80\x02R\x04text\x12G\n" +
 	"\n" +
 	"references\x18\x03 \x03(\v2\x1c.cairn.registry.v1.ReferenceB\t\xbaH\x06\x92\x01\x03\x10\x80\x02R\n" +
-	"references\"\x91\x01\n" +
+	"references\x123\n" +
+	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\x122\n" +
+	"\brule_set\x18\x05 \x01(\v2\x17.google.protobuf.StructR\aruleSet\"\x91\x01\n" +
 	"\x0eSubjectVersion\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x05R\aversion\x121\n" +
 	"\x06schema\x18\x03 \x01(\v2\x19.cairn.registry.v1.SchemaR\x06schema\x12\x18\n" +
-	"\adeleted\x18\x04 \x01(\bR\adeleted\"w\n" +
+	"\adeleted\x18\x04 \x01(\bR\adeleted\"\x95\x01\n" +
 	"\x0fRegisterRequest\x12$\n" +
 	"\asubject\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01(\xff\x01R\asubject\x12>\n" +
-	"\x06schema\x18\x02 \x01(\v2\x1e.cairn.registry.v1.SchemaInputB\x06\xbaH\x03\xc8\x01\x01R\x06schema\"\"\n" +
+	"\x06schema\x18\x02 \x01(\v2\x1e.cairn.registry.v1.SchemaInputB\x06\xbaH\x03\xc8\x01\x01R\x06schema\x12\x1c\n" +
+	"\tnormalize\x18\x03 \x01(\bR\tnormalize\"\"\n" +
 	"\x10RegisterResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x05R\x02id\"\x9e\x01\n" +
+	"\x02id\x18\x01 \x01(\x05R\x02id\"\xbc\x01\n" +
 	"\rLookUpRequest\x12$\n" +
 	"\asubject\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01(\xff\x01R\asubject\x12>\n" +
 	"\x06schema\x18\x02 \x01(\v2\x1e.cairn.registry.v1.SchemaInputB\x06\xbaH\x03\xc8\x01\x01R\x06schema\x12'\n" +
-	"\x0finclude_deleted\x18\x03 \x01(\bR\x0eincludeDeleted\"\\\n" +
+	"\x0finclude_deleted\x18\x03 \x01(\bR\x0eincludeDeleted\x12\x1c\n" +
+	"\tnormalize\x18\x04 \x01(\bR\tnormalize\"\\\n" +
 	"\x0eLookUpResponse\x12J\n" +
 	"\x0fsubject_version\x18\x01 \x01(\v2!.cairn.registry.v1.SubjectVersionR\x0esubjectVersion\"n\n" +
 	"\x10GetSchemaRequest\x12\x17\n" +
@@ -1353,14 +1725,35 @@ const file_cairn_registry_v1_registry_proto_rawDesc = "" +
 	"\n" +
 	"compatible\x18\x01 \x01(\bR\n" +
 	"compatible\x12\x1a\n" +
-	"\bmessages\x18\x02 \x03(\tR\bmessages*C\n" +
+	"\bmessages\x18\x02 \x03(\tR\bmessages\"`\n" +
+	"\x13CheckSchemasRequest\x12I\n" +
+	"\aschemas\x18\x01 \x03(\v2\".cairn.registry.v1.SchemaCandidateB\v\xbaH\b\x92\x01\x05\b\x01\x10\x80\bR\aschemas\"\x95\x01\n" +
+	"\x0fSchemaCandidate\x12$\n" +
+	"\asubject\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01(\xff\x01R\asubject\x12>\n" +
+	"\x06schema\x18\x02 \x01(\v2\x1e.cairn.registry.v1.SchemaInputB\x06\xbaH\x03\xc8\x01\x01R\x06schema\x12\x1c\n" +
+	"\tnormalize\x18\x03 \x01(\bR\tnormalize\"T\n" +
+	"\x14CheckSchemasResponse\x12<\n" +
+	"\bverdicts\x18\x01 \x03(\v2 .cairn.registry.v1.SchemaVerdictR\bverdicts\"\x95\x01\n" +
+	"\rSchemaVerdict\x12\x18\n" +
+	"\asubject\x18\x01 \x01(\tR\asubject\x124\n" +
+	"\averdict\x18\x02 \x01(\x0e2\x1a.cairn.registry.v1.VerdictR\averdict\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x05R\aversion\x12\x1a\n" +
+	"\bmessages\x18\x04 \x03(\tR\bmessages*C\n" +
 	"\n" +
 	"SchemaType\x12\x1b\n" +
 	"\x17SCHEMA_TYPE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SCHEMA_TYPE_PROTOBUF\x10\x01*K\n" +
 	"\fSchemaFormat\x12\x1d\n" +
 	"\x19SCHEMA_FORMAT_UNSPECIFIED\x10\x00\x12\x1c\n" +
-	"\x18SCHEMA_FORMAT_SERIALIZED\x10\x012\x9d\x05\n" +
+	"\x18SCHEMA_FORMAT_SERIALIZED\x10\x01*\x91\x01\n" +
+	"\aVerdict\x12\x17\n" +
+	"\x13VERDICT_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11VERDICT_UNCHANGED\x10\x01\x12\x0f\n" +
+	"\vVERDICT_NEW\x10\x02\x12\x16\n" +
+	"\x12VERDICT_COMPATIBLE\x10\x03\x12\x18\n" +
+	"\x14VERDICT_INCOMPATIBLE\x10\x04\x12\x13\n" +
+	"\x0fVERDICT_INVALID\x10\x052\xfe\x05\n" +
 	"\x0fRegistryService\x12S\n" +
 	"\bRegister\x12\".cairn.registry.v1.RegisterRequest\x1a#.cairn.registry.v1.RegisterResponse\x12M\n" +
 	"\x06LookUp\x12 .cairn.registry.v1.LookUpRequest\x1a!.cairn.registry.v1.LookUpResponse\x12V\n" +
@@ -1369,7 +1762,8 @@ const file_cairn_registry_v1_registry_proto_rawDesc = "" +
 	"GetVersion\x12$.cairn.registry.v1.GetVersionRequest\x1a%.cairn.registry.v1.GetVersionResponse\x12_\n" +
 	"\fListSubjects\x12&.cairn.registry.v1.ListSubjectsRequest\x1a'.cairn.registry.v1.ListSubjectsResponse\x12_\n" +
 	"\fListVersions\x12&.cairn.registry.v1.ListVersionsRequest\x1a'.cairn.registry.v1.ListVersionsResponse\x12q\n" +
-	"\x12CheckCompatibility\x12,.cairn.registry.v1.CheckCompatibilityRequest\x1a-.cairn.registry.v1.CheckCompatibilityResponseB=Z;github.com/cairnhq/cairn/proto/cairn/registry/v1;registryv1b\x06proto3"
+	"\x12CheckCompatibility\x12,.cairn.registry.v1.CheckCompatibilityRequest\x1a-.cairn.registry.v1.CheckCompatibilityResponse\x12_\n" +
+	"\fCheckSchemas\x12&.cairn.registry.v1.CheckSchemasRequest\x1a'.cairn.registry.v1.CheckSchemasResponseB=Z;github.com/cairnhq/cairn/proto/cairn/registry/v1;registryv1b\x06proto3"
 
 var (
 	file_cairn_registry_v1_registry_proto_rawDescOnce sync.Once
@@ -1383,63 +1777,79 @@ func file_cairn_registry_v1_registry_proto_rawDescGZIP() []byte {
 	return file_cairn_registry_v1_registry_proto_rawDescData
 }
 
-var file_cairn_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cairn_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cairn_registry_v1_registry_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cairn_registry_v1_registry_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_cairn_registry_v1_registry_proto_goTypes = []any{
 	(SchemaType)(0),                    // 0: cairn.registry.v1.SchemaType
 	(SchemaFormat)(0),                  // 1: cairn.registry.v1.SchemaFormat
-	(*Reference)(nil),                  // 2: cairn.registry.v1.Reference
-	(*Schema)(nil),                     // 3: cairn.registry.v1.Schema
-	(*SchemaInput)(nil),                // 4: cairn.registry.v1.SchemaInput
-	(*SubjectVersion)(nil),             // 5: cairn.registry.v1.SubjectVersion
-	(*RegisterRequest)(nil),            // 6: cairn.registry.v1.RegisterRequest
-	(*RegisterResponse)(nil),           // 7: cairn.registry.v1.RegisterResponse
-	(*LookUpRequest)(nil),              // 8: cairn.registry.v1.LookUpRequest
-	(*LookUpResponse)(nil),             // 9: cairn.registry.v1.LookUpResponse
-	(*GetSchemaRequest)(nil),           // 10: cairn.registry.v1.GetSchemaRequest
-	(*GetSchemaResponse)(nil),          // 11: cairn.registry.v1.GetSchemaResponse
-	(*GetVersionRequest)(nil),          // 12: cairn.registry.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),         // 13: cairn.registry.v1.GetVersionResponse
-	(*ListSubjectsRequest)(nil),        // 14: cairn.registry.v1.ListSubjectsRequest
-	(*ListSubjectsResponse)(nil),       // 15: cairn.registry.v1.ListSubjectsResponse
-	(*ListVersionsRequest)(nil),        // 16: cairn.registry.v1.ListVersionsRequest
-	(*ListVersionsResponse)(nil),       // 17: cairn.registry.v1.ListVersionsResponse
-	(*CheckCompatibilityRequest)(nil),  // 18: cairn.registry.v1.CheckCompatibilityRequest
-	(*CheckCompatibilityResponse)(nil), // 19: cairn.registry.v1.CheckCompatibilityResponse
+	(Verdict)(0),                       // 2: cairn.registry.v1.Verdict
+	(*Reference)(nil),                  // 3: cairn.registry.v1.Reference
+	(*Schema)(nil),                     // 4: cairn.registry.v1.Schema
+	(*SchemaInput)(nil),                // 5: cairn.registry.v1.SchemaInput
+	(*SubjectVersion)(nil),             // 6: cairn.registry.v1.SubjectVersion
+	(*RegisterRequest)(nil),            // 7: cairn.registry.v1.RegisterRequest
+	(*RegisterResponse)(nil),           // 8: cairn.registry.v1.RegisterResponse
+	(*LookUpRequest)(nil),              // 9: cairn.registry.v1.LookUpRequest
+	(*LookUpResponse)(nil),             // 10: cairn.registry.v1.LookUpResponse
+	(*GetSchemaRequest)(nil),           // 11: cairn.registry.v1.GetSchemaRequest
+	(*GetSchemaResponse)(nil),          // 12: cairn.registry.v1.GetSchemaResponse
+	(*GetVersionRequest)(nil),          // 13: cairn.registry.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),         // 14: cairn.registry.v1.GetVersionResponse
+	(*ListSubjectsRequest)(nil),        // 15: cairn.registry.v1.ListSubjectsRequest
+	(*ListSubjectsResponse)(nil),       // 16: cairn.registry.v1.ListSubjectsResponse
+	(*ListVersionsRequest)(nil),        // 17: cairn.registry.v1.ListVersionsRequest
+	(*ListVersionsResponse)(nil),       // 18: cairn.registry.v1.ListVersionsResponse
+	(*CheckCompatibilityRequest)(nil),  // 19: cairn.registry.v1.CheckCompatibilityRequest
+	(*CheckCompatibilityResponse)(nil), // 20: cairn.registry.v1.CheckCompatibilityResponse
+	(*CheckSchemasRequest)(nil),        // 21: cairn.registry.v1.CheckSchemasRequest
+	(*SchemaCandidate)(nil),            // 22: cairn.registry.v1.SchemaCandidate
+	(*CheckSchemasResponse)(nil),       // 23: cairn.registry.v1.CheckSchemasResponse
+	(*SchemaVerdict)(nil),              // 24: cairn.registry.v1.SchemaVerdict
+	(*structpb.Struct)(nil),            // 25: google.protobuf.Struct
 }
 var file_cairn_registry_v1_registry_proto_depIdxs = []int32{
 	0,  // 0: cairn.registry.v1.Schema.schema_type:type_name -> cairn.registry.v1.SchemaType
-	2,  // 1: cairn.registry.v1.Schema.references:type_name -> cairn.registry.v1.Reference
-	0,  // 2: cairn.registry.v1.SchemaInput.schema_type:type_name -> cairn.registry.v1.SchemaType
-	2,  // 3: cairn.registry.v1.SchemaInput.references:type_name -> cairn.registry.v1.Reference
-	3,  // 4: cairn.registry.v1.SubjectVersion.schema:type_name -> cairn.registry.v1.Schema
-	4,  // 5: cairn.registry.v1.RegisterRequest.schema:type_name -> cairn.registry.v1.SchemaInput
-	4,  // 6: cairn.registry.v1.LookUpRequest.schema:type_name -> cairn.registry.v1.SchemaInput
-	5,  // 7: cairn.registry.v1.LookUpResponse.subject_version:type_name -> cairn.registry.v1.SubjectVersion
-	1,  // 8: cairn.registry.v1.GetSchemaRequest.format:type_name -> cairn.registry.v1.SchemaFormat
-	3,  // 9: cairn.registry.v1.GetSchemaResponse.schema:type_name -> cairn.registry.v1.Schema
-	1,  // 10: cairn.registry.v1.GetVersionRequest.format:type_name -> cairn.registry.v1.SchemaFormat
-	5,  // 11: cairn.registry.v1.GetVersionResponse.subject_version:type_name -> cairn.registry.v1.SubjectVersion
-	4,  // 12: cairn.registry.v1.CheckCompatibilityRequest.schema:type_name -> cairn.registry.v1.SchemaInput
-	6,  // 13: cairn.registry.v1.RegistryService.Register:input_type -> cairn.registry.v1.RegisterRequest
-	8,  // 14: cairn.registry.v1.RegistryService.LookUp:input_type -> cairn.registry.v1.LookUpRequest
-	10, // 15: cairn.registry.v1.RegistryService.GetSchema:input_type -> cairn.registry.v1.GetSchemaRequest
-	12, // 16: cairn.registry.v1.RegistryService.GetVersion:input_type -> cairn.registry.v1.GetVersionRequest
-	14, // 17: cairn.registry.v1.RegistryService.ListSubjects:input_type -> cairn.registry.v1.ListSubjectsRequest
-	16, // 18: cairn.registry.v1.RegistryService.ListVersions:input_type -> cairn.registry.v1.ListVersionsRequest
-	18, // 19: cairn.registry.v1.RegistryService.CheckCompatibility:input_type -> cairn.registry.v1.CheckCompatibilityRequest
-	7,  // 20: cairn.registry.v1.RegistryService.Register:output_type -> cairn.registry.v1.RegisterResponse
-	9,  // 21: cairn.registry.v1.RegistryService.LookUp:output_type -> cairn.registry.v1.LookUpResponse
-	11, // 22: cairn.registry.v1.RegistryService.GetSchema:output_type -> cairn.registry.v1.GetSchemaResponse
-	13, // 23: cairn.registry.v1.RegistryService.GetVersion:output_type -> cairn.registry.v1.GetVersionResponse
-	15, // 24: cairn.registry.v1.RegistryService.ListSubjects:output_type -> cairn.registry.v1.ListSubjectsResponse
-	17, // 25: cairn.registry.v1.RegistryService.ListVersions:output_type -> cairn.registry.v1.ListVersionsResponse
-	19, // 26: cairn.registry.v1.RegistryService.CheckCompatibility:output_type -> cairn.registry.v1.CheckCompatibilityResponse
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	3,  // 1: cairn.registry.v1.Schema.references:type_name -> cairn.registry.v1.Reference
+	25, // 2: cairn.registry.v1.Schema.metadata:type_name -> google.protobuf.Struct
+	25, // 3: cairn.registry.v1.Schema.rule_set:type_name -> google.protobuf.Struct
+	0,  // 4: cairn.registry.v1.SchemaInput.schema_type:type_name -> cairn.registry.v1.SchemaType
+	3,  // 5: cairn.registry.v1.SchemaInput.references:type_name -> cairn.registry.v1.Reference
+	25, // 6: cairn.registry.v1.SchemaInput.metadata:type_name -> google.protobuf.Struct
+	25, // 7: cairn.registry.v1.SchemaInput.rule_set:type_name -> google.protobuf.Struct
+	4,  // 8: cairn.registry.v1.SubjectVersion.schema:type_name -> cairn.registry.v1.Schema
+	5,  // 9: cairn.registry.v1.RegisterRequest.schema:type_name -> cairn.registry.v1.SchemaInput
+	5,  // 10: cairn.registry.v1.LookUpRequest.schema:type_name -> cairn.registry.v1.SchemaInput
+	6,  // 11: cairn.registry.v1.LookUpResponse.subject_version:type_name -> cairn.registry.v1.SubjectVersion
+	1,  // 12: cairn.registry.v1.GetSchemaRequest.format:type_name -> cairn.registry.v1.SchemaFormat
+	4,  // 13: cairn.registry.v1.GetSchemaResponse.schema:type_name -> cairn.registry.v1.Schema
+	1,  // 14: cairn.registry.v1.GetVersionRequest.format:type_name -> cairn.registry.v1.SchemaFormat
+	6,  // 15: cairn.registry.v1.GetVersionResponse.subject_version:type_name -> cairn.registry.v1.SubjectVersion
+	5,  // 16: cairn.registry.v1.CheckCompatibilityRequest.schema:type_name -> cairn.registry.v1.SchemaInput
+	22, // 17: cairn.registry.v1.CheckSchemasRequest.schemas:type_name -> cairn.registry.v1.SchemaCandidate
+	5,  // 18: cairn.registry.v1.SchemaCandidate.schema:type_name -> cairn.registry.v1.SchemaInput
+	24, // 19: cairn.registry.v1.CheckSchemasResponse.verdicts:type_name -> cairn.registry.v1.SchemaVerdict
+	2,  // 20: cairn.registry.v1.SchemaVerdict.verdict:type_name -> cairn.registry.v1.Verdict
+	7,  // 21: cairn.registry.v1.RegistryService.Register:input_type -> cairn.registry.v1.RegisterRequest
+	9,  // 22: cairn.registry.v1.RegistryService.LookUp:input_type -> cairn.registry.v1.LookUpRequest
+	11, // 23: cairn.registry.v1.RegistryService.GetSchema:input_type -> cairn.registry.v1.GetSchemaRequest
+	13, // 24: cairn.registry.v1.RegistryService.GetVersion:input_type -> cairn.registry.v1.GetVersionRequest
+	15, // 25: cairn.registry.v1.RegistryService.ListSubjects:input_type -> cairn.registry.v1.ListSubjectsRequest
+	17, // 26: cairn.registry.v1.RegistryService.ListVersions:input_type -> cairn.registry.v1.ListVersionsRequest
+	19, // 27: cairn.registry.v1.RegistryService.CheckCompatibility:input_type -> cairn.registry.v1.CheckCompatibilityRequest
+	21, // 28: cairn.registry.v1.RegistryService.CheckSchemas:input_type -> cairn.registry.v1.CheckSchemasRequest
+	8,  // 29: cairn.registry.v1.RegistryService.Register:output_type -> cairn.registry.v1.RegisterResponse
+	10, // 30: cairn.registry.v1.RegistryService.LookUp:output_type -> cairn.registry.v1.LookUpResponse
+	12, // 31: cairn.registry.v1.RegistryService.GetSchema:output_type -> cairn.registry.v1.GetSchemaResponse
+	14, // 32: cairn.registry.v1.RegistryService.GetVersion:output_type -> cairn.registry.v1.GetVersionResponse
+	16, // 33: cairn.registry.v1.RegistryService.ListSubjects:output_type -> cairn.registry.v1.ListSubjectsResponse
+	18, // 34: cairn.registry.v1.RegistryService.ListVersions:output_type -> cairn.registry.v1.ListVersionsResponse
+	20, // 35: cairn.registry.v1.RegistryService.CheckCompatibility:output_type -> cairn.registry.v1.CheckCompatibilityResponse
+	23, // 36: cairn.registry.v1.RegistryService.CheckSchemas:output_type -> cairn.registry.v1.CheckSchemasResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_cairn_registry_v1_registry_proto_init() }
@@ -1461,8 +1871,8 @@ func file_cairn_registry_v1_registry_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_registry_v1_registry_proto_rawDesc), len(file_cairn_registry_v1_registry_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   18,
+			NumEnums:      3,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	RegistryService_ListSubjects_FullMethodName       = "/cairn.registry.v1.RegistryService/ListSubjects"
 	RegistryService_ListVersions_FullMethodName       = "/cairn.registry.v1.RegistryService/ListVersions"
 	RegistryService_CheckCompatibility_FullMethodName = "/cairn.registry.v1.RegistryService/CheckCompatibility"
+	RegistryService_CheckSchemas_FullMethodName       = "/cairn.registry.v1.RegistryService/CheckSchemas"
 )
 
 // RegistryServiceClient is the client API for RegistryService service.
@@ -68,6 +69,16 @@ type RegistryServiceClient interface {
 	// latest, or the versions that Register would compare it with. It
 	// registers nothing.
 	CheckCompatibility(ctx context.Context, in *CheckCompatibilityRequest, opts ...grpc.CallOption) (*CheckCompatibilityResponse, error)
+	// CheckSchemas says, for each schema of a set, what Register would answer
+	// if the set were registered in order, registering nothing: whether the
+	// subject already holds it, or whether it would be accepted as the
+	// subject's next version (it compiles with its references, its rules
+	// compile, its event options are valid and unchanged, and it is
+	// compatible under the subject's level). A reference to a subject that
+	// the set holds earlier resolves to the set's schema for it, not to a
+	// registered version, so that files whose imports are new or changed are
+	// checked as they will be registered.
+	CheckSchemas(ctx context.Context, in *CheckSchemasRequest, opts ...grpc.CallOption) (*CheckSchemasResponse, error)
 }
 
 type registryServiceClient struct {
@@ -148,6 +159,16 @@ func (c *registryServiceClient) CheckCompatibility(ctx context.Context, in *Chec
 	return out, nil
 }
 
+func (c *registryServiceClient) CheckSchemas(ctx context.Context, in *CheckSchemasRequest, opts ...grpc.CallOption) (*CheckSchemasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckSchemasResponse)
+	err := c.cc.Invoke(ctx, RegistryService_CheckSchemas_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RegistryServiceServer is the server API for RegistryService service.
 // All implementations must embed UnimplementedRegistryServiceServer
 // for forward compatibility.
@@ -188,6 +209,16 @@ type RegistryServiceServer interface {
 	// latest, or the versions that Register would compare it with. It
 	// registers nothing.
 	CheckCompatibility(context.Context, *CheckCompatibilityRequest) (*CheckCompatibilityResponse, error)
+	// CheckSchemas says, for each schema of a set, what Register would answer
+	// if the set were registered in order, registering nothing: whether the
+	// subject already holds it, or whether it would be accepted as the
+	// subject's next version (it compiles with its references, its rules
+	// compile, its event options are valid and unchanged, and it is
+	// compatible under the subject's level). A reference to a subject that
+	// the set holds earlier resolves to the set's schema for it, not to a
+	// registered version, so that files whose imports are new or changed are
+	// checked as they will be registered.
+	CheckSchemas(context.Context, *CheckSchemasRequest) (*CheckSchemasResponse, error)
 	mustEmbedUnimplementedRegistryServiceServer()
 }
 
@@ -218,6 +249,9 @@ func (UnimplementedRegistryServiceServer) ListVersions(context.Context, *ListVer
 }
 func (UnimplementedRegistryServiceServer) CheckCompatibility(context.Context, *CheckCompatibilityRequest) (*CheckCompatibilityResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckCompatibility not implemented")
+}
+func (UnimplementedRegistryServiceServer) CheckSchemas(context.Context, *CheckSchemasRequest) (*CheckSchemasResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckSchemas not implemented")
 }
 func (UnimplementedRegistryServiceServer) mustEmbedUnimplementedRegistryServiceServer() {}
 func (UnimplementedRegistryServiceServer) testEmbeddedByValue()                         {}
@@ -366,6 +400,24 @@ func _RegistryService_CheckCompatibility_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RegistryService_CheckSchemas_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckSchemasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RegistryServiceServer).CheckSchemas(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RegistryService_CheckSchemas_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RegistryServiceServer).CheckSchemas(ctx, req.(*CheckSchemasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RegistryService_ServiceDesc is the grpc.ServiceDesc for RegistryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -400,6 +452,10 @@ var RegistryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckCompatibility",
 			Handler:    _RegistryService_CheckCompatibility_Handler,
+		},
+		{
+			MethodName: "CheckSchemas",
+			Handler:    _RegistryService_CheckSchemas_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
