@@ -9,24 +9,47 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/hunt"
 )
 
 // benchPlayers are the hunt sizes the benchmarks compare: the costs
 // should not depend on them.
 var benchPlayers = []int{100, 100_000}
 
-// seedHunt creates hunt "h" (two clues, 10 and 20 points) with players
-// entrants p0…, written straight to the rows in multi-row statements
-// rather than through the rules one event at a time. A third of them are
-// on the second clue with 10 points, a third completed with 30 at
-// different times, and every player is registered.
-func seedHunt(b *testing.B, db *sqldb.DB, players int) {
+// benchClues is how many clues the benchmarks' hunt has, each worth 10
+// points: enough that 100 players answering for a while do not all finish.
+const benchClues = 100
+
+// benchHunt is the benchmarks' hunt "h"; clue ci is answered by "ai".
+func benchHunt() *huntv1.HuntCreated {
+	h := testHunt("h", 0)
+	h.Clues = nil
+	for i := range benchClues {
+		h.Clues = append(h.Clues, &huntv1.Clue{ClueId: fmt.Sprintf("c%d", i), Text: "t", Points: 10,
+			Solution: &huntv1.Clue_AnswerSha256{AnswerSha256: hunt.AnswerSHA256(fmt.Sprintf("a%d", i))}})
+	}
+	return h
+}
+
+// seedPosition is where seedHunt puts player i: a third on the first
+// clue, a third on the last, a third finished.
+func seedPosition(i int) int { return []int{0, benchClues - 1, benchClues}[i%3] }
+
+// seedHunt creates hunt "h" (benchHunt) with players entrants p0…,
+// written straight to the rows in multi-row statements rather than
+// through the rules one event at a time, at seedPosition, the finishers
+// at different times before the benchmarks' answers; every player is registered. It counts their ranks
+// as an upgraded database's first batch would.
+func seedHunt(b testing.TB, db *sqldb.DB, players int) {
 	b.Helper()
 	ctx := context.Background()
-	if _, err := apply(ctx, db, inputs(testHunt("h", 0))); err != nil {
+	if _, err := apply(ctx, db, inputs(benchHunt())); err != nil {
 		b.Fatal(err)
 	}
 	joined := nanos(t0.Add(seedJoinedAfter))
@@ -35,16 +58,15 @@ func seedHunt(b *testing.B, db *sqldb.DB, players int) {
 		finished := 0
 		for i := range players {
 			id := fmt.Sprintf("p%d", i)
-			pos, score, completed, key := 0, int64(0), int64(0), int64(math.MaxInt64)
-			switch i % 3 {
-			case 1:
-				pos, score = 1, 10
-			case 2:
-				pos, score = 2, 30
-				completed = joined + int64(i)*1e9
+			pos, completed, key := seedPosition(i), int64(0), int64(math.MaxInt64)
+			if pos == benchClues {
+				// Finished before the benchmarks' answers, half a
+				// millisecond apart.
+				completed = joined + int64(i)*5e5
 				key = completed
 				finished++
 			}
+			score := int64(10 * pos)
 			ents = append(ents, "h", id, joined, pos, score, 0, int64(0), completed, key)
 			names = append(names, id, "name "+id, joined)
 		}
@@ -54,17 +76,23 @@ func seedHunt(b *testing.B, db *sqldb.DB, players int) {
 		if err := upsert(ctx, tx, db.Engine, `INSERT INTO hunt_names (player_id, display_name, registered_at) VALUES `, ``, 3, names); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)
-			ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, players, finished)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)
+			ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, players, finished); err != nil {
+			return err
+		}
+		return rankHunt(ctx, tx, db.Engine, "h")
 	})
 	if err != nil {
 		b.Fatalf("seed %d players: %v", players, err)
 	}
-	if db.Engine == sqldb.Postgres {
-		if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
-			b.Fatal(err)
-		}
+	// Fold the seed into the database file (SQLite) or its statistics
+	// (PostgreSQL) before measuring, rather than in the first batches.
+	after := `ANALYZE`
+	if db.Engine == sqldb.SQLite {
+		after = `PRAGMA wal_checkpoint(TRUNCATE)`
+	}
+	if _, err := db.ExecContext(ctx, after); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -85,34 +113,73 @@ func forEachSize(b *testing.B, bench func(b *testing.B, db *sqldb.DB, players in
 	}
 }
 
-// BenchmarkApplyAnswers measures events applied per second: batches of 500
-// answers from random players of the hunt, one transaction each, a tenth
-// of them right.
+// BenchmarkApplyAnswers measures events applied per second: batches of
+// 500 answers, one transaction each, from random players of the hunt to
+// their current clue, one in ten right (a correct answer moves the player
+// on the leaderboard; on the last clue it finishes the hunt and ranks the
+// player), received half a second apart. Finishers' answers are judged not
+// current and change nothing. The hunt is seeded once per size and engine
+// and played on across the benchmark's runs.
 func BenchmarkApplyAnswers(b *testing.B) {
-	forEachSize(b, func(b *testing.B, db *sqldb.DB, players int) {
-		ctx := context.Background()
-		r := rand.New(rand.NewPCG(uint64(players), 1))
-		const batch = 500
-		seq := 0
-		b.ResetTimer()
-		for n := 0; n < b.N; n += batch {
-			evs := make([]*workers.Event, min(batch, b.N-n))
-			for i := range evs {
-				seq++
-				p := fmt.Sprintf("p%d", r.IntN(players))
-				text, clue := "wrong", []string{"c1", "c2"}[r.IntN(2)]
-				if r.IntN(10) == 0 {
-					text = map[string]string{"c1": "a", "c2": "b"}[clue]
+	for _, players := range benchPlayers {
+		b.Run(fmt.Sprintf("players=%d", players), func(b *testing.B) {
+			for _, engine := range sqldbtest.Engines {
+				db := openDB(b, engine)
+				seedHunt(b, db, players)
+				pos := make([]int, players)
+				for i := range pos {
+					pos[i] = seedPosition(i)
 				}
-				evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", seq), Offset: int64(seq),
-					Message: ans("h", p, clue, text, 2+seq/2000%5000)}
+				r := rand.New(rand.NewPCG(uint64(players), 1))
+				seq := 0
+				b.Run(string(engine), func(b *testing.B) {
+					ctx := context.Background()
+					const batch = 500
+					written := 0
+					for n := 0; n < b.N; n += batch {
+						b.StopTimer()
+						evs := make([]*workers.Event, min(batch, b.N-n))
+						for i := range evs {
+							seq++
+							p := r.IntN(players)
+							clue, text := min(pos[p], benchClues-1), "wrong"
+							if r.IntN(10) == 0 {
+								text = fmt.Sprintf("a%d", clue)
+							}
+							at := t0.Add(2*time.Minute + time.Duration(seq)*500*time.Millisecond)
+							evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", seq), Offset: int64(seq), ReceivedAt: at,
+								Message: &huntv1.AnswerSubmitted{HuntId: "h", PlayerId: fmt.Sprintf("p%d", p), ClueId: fmt.Sprintf("c%d", clue),
+									Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: timestamppb.New(at)}}
+						}
+						b.StartTimer()
+						res, err := apply(ctx, db, evs)
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.StopTimer()
+						for _, d := range res.Derived {
+							j, ok := d.Message.(*huntv1.AnswerJudged)
+							if !ok {
+								continue
+							}
+							var p int
+							fmt.Sscanf(j.GetPlayerId(), "p%d", &p)
+							switch j.GetVerdict() {
+							case huntv1.Verdict_VERDICT_CORRECT:
+								pos[p]++
+								written++
+							case huntv1.Verdict_VERDICT_WRONG:
+								written++
+							}
+						}
+						b.StartTimer()
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+					b.ReportMetric(float64(written)/float64(b.N), "writes/event")
+				})
 			}
-			if _, err := apply(ctx, db, evs); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	})
+		})
+	}
 }
 
 // BenchmarkGetHunt measures the summary read by GetHunt.

@@ -1,8 +1,9 @@
 // Package huntapp is the treasure hunt as an application on the workers
 // runtime. It holds:
 //
-//   - the hunt tables (one JSON blob per hunt, one per registered player)
-//     and their migrations per database engine;
+//   - the hunt tables (a hunt's definition and counters, a row per
+//     entrant and per registered player, and the counts that rank
+//     entrants) and their migrations per database engine;
 //   - the apply adapter (App.Apply): it loads the hunts and players a
 //     batch touches, runs the pure game rules of package hunt, saves what
 //     changed and returns the derived events, each keyed as its schema

@@ -23,17 +23,22 @@ import (
 // The hunt is kept in rows: its definition (hunt_defs), its counters
 // (hunt_counters), one row per entrant with its progress (hunt_entrants,
 // ordered for the leaderboard by an index), and one per registered player
-// (hunt_names). An applied answer writes its entrant's row and its hunt's
-// counters only. The rules' refusals of a player's events are kept per
-// hunt and player (hunt_refusals), the last maxRefusals of them, for
-// GetPlayerProgress; a refused event is identified as the runtime does,
-// by its principal and id.
+// (hunt_names), and the counts that rank entrants (hunt_ranks). An applied
+// answer writes its entrant's row and its hunt's counters, and when the
+// entrant's place changes, the rank counts of its old and new place. The
+// rules' refusals of a player's events are kept per hunt and player
+// (hunt_refusals), the last maxRefusals of them, for GetPlayerProgress; a
+// refused event is identified as the runtime does, by its principal and id.
 //
 // Times are Unix nanoseconds, 0 for none. finish_key is completed_at, or
 // the largest BIGINT while the entrant has not finished, so that one
 // ascending column orders finishers first on both engines.
-func migrations(sqldb.Engine) []string {
-	return []string{
+func migrations(engine sqldb.Engine) []string {
+	blob, clustered := "BLOB", " WITHOUT ROWID"
+	if engine == sqldb.Postgres {
+		blob, clustered = "BYTEA", ""
+	}
+	steps := []string{
 		`CREATE TABLE IF NOT EXISTS hunt_states (
 			hunt_id TEXT PRIMARY KEY,
 			state TEXT NOT NULL)`,
@@ -78,7 +83,49 @@ func migrations(sqldb.Engine) []string {
 			refused_at BIGINT NOT NULL,
 			seq BIGINT NOT NULL,
 			PRIMARY KEY (hunt_id, player_id, principal, event_id))`,
+		// The counts that rank a player (ranks.go). A hunt's counts are
+		// built from its entrants by the first batch that touches it
+		// after this step (ranked = 0 until then); reads of a hunt not
+		// yet ranked count on the leaderboard index.
+		`CREATE TABLE hunt_ranks (
+			hunt_id TEXT NOT NULL,
+			depth INTEGER NOT NULL,
+			score BIGINT NOT NULL,
+			unfinished INTEGER NOT NULL,
+			prefix ` + blob + ` NOT NULL,
+			entrants BIGINT NOT NULL,
+			PRIMARY KEY (hunt_id, depth, score, unfinished, prefix))` + clustered,
+		`ALTER TABLE hunt_defs ADD COLUMN ranked INTEGER NOT NULL DEFAULT 0`,
 	}
+	if engine == sqldb.Postgres {
+		// Player ids compare byte by byte, as the rules compare them,
+		// whatever the database's collation. PostgreSQL keeps rows in a
+		// heap and updates them in place when no indexed column changes.
+		return append(steps,
+			`ALTER TABLE hunt_entrants ALTER COLUMN player_id TYPE TEXT COLLATE "C"`,
+			`ALTER TABLE hunt_names ALTER COLUMN player_id TYPE TEXT COLLATE "C"`,
+			`SELECT 1`, `SELECT 1`, `SELECT 1`)
+	}
+	// SQLite compares TEXT byte by byte. Its entrants are kept in their
+	// primary key's order, so that an answer writes one row of one tree
+	// (and the leaderboard index only when the player's place changes).
+	return append(steps,
+		`CREATE TABLE hunt_entrants_by_key (
+			hunt_id TEXT NOT NULL,
+			player_id TEXT NOT NULL,
+			joined_at BIGINT NOT NULL,
+			position INTEGER NOT NULL,
+			score BIGINT NOT NULL,
+			wrong_streak INTEGER NOT NULL,
+			last_wrong_at BIGINT NOT NULL,
+			completed_at BIGINT NOT NULL,
+			finish_key BIGINT NOT NULL,
+			PRIMARY KEY (hunt_id, player_id)) WITHOUT ROWID`,
+		`INSERT INTO hunt_entrants_by_key SELECT hunt_id, player_id, joined_at, position, score, wrong_streak,
+			last_wrong_at, completed_at, finish_key FROM hunt_entrants`,
+		`DROP TABLE hunt_entrants`,
+		`ALTER TABLE hunt_entrants_by_key RENAME TO hunt_entrants`,
+		`CREATE INDEX hunt_entrants_rank ON hunt_entrants (hunt_id, score DESC, finish_key, player_id)`)
 }
 
 // maxRefusals is how many refusals are kept per hunt and player.
@@ -128,7 +175,9 @@ type batch struct {
 	dirtyPlayers map[string]bool
 	// refusals to keep, in the order the batch refused them.
 	refusals []refusal
-	err      error
+	// ranks are the batch's completions, in order.
+	ranks []pendingRank
+	err   error
 }
 
 // refusal is a refused event, as kept for GetPlayerProgress.
@@ -152,15 +201,20 @@ func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*
 		dirtyHunts:   make(map[string]bool),
 		dirtyPlayers: make(map[string]bool),
 	}
-	b.st.Rank = func(h *hunt.Hunt, e *hunt.Entrant) int { return b.rank(ctx, h, e) }
+	b.st.Rank = b.rank
 	if err := b.load(ctx, events); err != nil {
 		return res, err
 	}
 	for _, ev := range events {
 		playerID, isPlayer := isPlayerEvent(ev.Message)
+		ranked := len(b.ranks)
 		derived, err := b.st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-		if b.err != nil {
-			return res, b.err
+		if len(b.ranks) > ranked {
+			for _, d := range derived {
+				if c, ok := d.(*huntv1.HuntCompleted); ok {
+					b.ranks[len(b.ranks)-1].msg = c
+				}
+			}
 		}
 		if rej, ok := errors.AsType[*hunt.RejectedError](err); ok {
 			res.Rejected = append(res.Rejected, rejection(ev, rej))
@@ -189,6 +243,9 @@ func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*
 			}
 			res.Derived = append(res.Derived, workers.Derived{Cause: ev, Key: key, Message: d})
 		}
+	}
+	if err := b.rankCompletions(ctx); err != nil {
+		return res, err
 	}
 	return res, b.save(ctx)
 }
@@ -234,8 +291,16 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	for id := range hunts {
 		ids = append(ids, id)
 	}
-	if err := loadHunts(ctx, b.tx, b.st, ids); err != nil {
+	ranked := make(map[string]bool)
+	if err := loadHunts(ctx, b.tx, b.st, ids, ranked); err != nil {
 		return err
+	}
+	for _, id := range ids {
+		if _, ok := b.st.Hunts[id]; ok && !ranked[id] {
+			if err := rankHunt(ctx, b.tx, b.engine, id); err != nil {
+				return err
+			}
+		}
 	}
 	if err := loadNames(ctx, b.tx, b.st, players); err != nil {
 		return err
@@ -276,17 +341,13 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	return nil
 }
 
-// rank counts on the index the entrants placed before e, taking the
-// batch's own entrants as they are now rather than as their rows hold them.
-func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
-	if b.err != nil {
-		return 0
-	}
-	ahead, err := countAhead(ctx, b.tx, h.ID, e)
-	if err != nil {
-		b.err = fmt.Errorf("rank player %s in hunt %s: %w", e.PlayerID, h.ID, err)
-		return 0
-	}
+// rank is the part of e's rank that the batch knows: the batch's own
+// entrants placed before e as they are now, less those its rows held
+// before the batch. The rest, a count on the rows as they were, is added
+// by rankCompletions once the batch is applied, in one statement for all
+// the batch's finishers (an entrant's place never changes once finished).
+func (b *batch) rank(h *hunt.Hunt, e *hunt.Entrant) int {
+	ahead := 0
 	for k, o := range b.stored {
 		if k.hunt == h.ID && k.player != e.PlayerID && h.Ahead(&o, e) {
 			ahead--
@@ -297,14 +358,46 @@ func (b *batch) rank(ctx context.Context, h *hunt.Hunt, e *hunt.Entrant) int {
 			ahead++
 		}
 	}
+	b.ranks = append(b.ranks, pendingRank{query: rankQuery{hunt: h.ID, e: *e}, known: ahead})
 	return ahead + 1
 }
 
-// countAhead counts the rows of hunt placed before e: three range counts
+// pendingRank is a HuntCompleted whose rank awaits the count on the rows.
+type pendingRank struct {
+	query rankQuery
+	// known is the batch's part of the count of entrants ahead.
+	known int
+	msg   *huntv1.HuntCompleted
+}
+
+// rankCompletions completes the ranks of the batch's HuntCompleted events.
+func (b *batch) rankCompletions(ctx context.Context) error {
+	if len(b.ranks) == 0 {
+		return nil
+	}
+	qs := make([]rankQuery, len(b.ranks))
+	for i, p := range b.ranks {
+		qs[i] = p.query
+	}
+	counts, err := countsAhead(ctx, b.tx, b.engine, qs)
+	if err != nil {
+		return err
+	}
+	for i, p := range b.ranks {
+		if p.msg == nil {
+			return fmt.Errorf("rank player %s in hunt %s: no HuntCompleted", p.query.e.PlayerID, p.query.hunt)
+		}
+		p.msg.Rank = uint32(p.known + counts[i] + 1)
+	}
+	return nil
+}
+
+// countAheadScan counts the rows of hunt placed before e, for a hunt
+// whose ranks are not counted yet,: three range counts
 // on the leaderboard index (a higher score; the same score, finished
 // earlier; the same score and finish, a smaller player id). Its cost grows
 // with the number of players ahead, read from the index alone.
-func countAhead(ctx context.Context, q querier, huntID string, e *hunt.Entrant) (int, error) {
+func countAheadScan(ctx context.Context, q querier, _ sqldb.Engine, huntID string, e *hunt.Entrant) (int, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = $1 AND score > $2) +
@@ -324,11 +417,11 @@ func (b *batch) save(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("save hunt %s: %w", id, err)
 		}
-		defs = append(defs, id, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt), int64(h.MaxPlayers))
+		defs = append(defs, id, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt), int64(h.MaxPlayers), 1)
 		nDefs++
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players) VALUES `,
-		` ON CONFLICT (hunt_id) DO NOTHING`, 6, defs); err != nil {
+	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players, ranked) VALUES `,
+		` ON CONFLICT (hunt_id) DO NOTHING`, 7, defs); err != nil {
 		return fmt.Errorf("save %d hunts: %w", nDefs, err)
 	}
 	var counters []any
@@ -341,7 +434,11 @@ func (b *batch) save(ctx context.Context) error {
 		` ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, 3, counters); err != nil {
 		return fmt.Errorf("save hunt counters: %w", err)
 	}
-	var ents []any
+	// Entrants whose place changed are written whole and recounted; those
+	// whose wrong-answer streak alone changed write only those columns,
+	// leaving the leaderboard index alone; unchanged ones are not written.
+	var placed, streaks []any
+	ranks := make(rankDeltas)
 	for k := range b.dirty {
 		h, ok := b.st.Hunts[k.hunt]
 		if !ok {
@@ -351,14 +448,33 @@ func (b *batch) save(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		ents = append(ents, k.hunt, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
-			nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
+		row := []any{k.hunt, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
+			nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e)}
+		old, stored := b.stored[k]
+		switch {
+		case stored && samePlace(&old, e) && old.WrongStreak == e.WrongStreak && old.LastWrongAt.Equal(e.LastWrongAt):
+		case stored && samePlace(&old, e):
+			streaks = append(streaks, row...)
+		default:
+			if stored {
+				ranks.add(k.hunt, &old, -1)
+			}
+			ranks.add(k.hunt, e, 1)
+			placed = append(placed, row...)
+		}
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `,
-		` ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
+	const head = `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `
+	if err := upsert(ctx, b.tx, b.engine, head, ` ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
 			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at,
-			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, ents); err != nil {
+			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, placed); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
+	}
+	if err := upsert(ctx, b.tx, b.engine, head, ` ON CONFLICT (hunt_id, player_id) DO UPDATE SET
+			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at`, 9, streaks); err != nil {
+		return fmt.Errorf("save entrants: %w", err)
+	}
+	if err := ranks.save(ctx, b.tx, b.engine); err != nil {
+		return err
 	}
 	var names []any
 	for id := range b.dirtyPlayers {
@@ -407,6 +523,11 @@ func (b *batch) saveRefusals(ctx context.Context) error {
 // refusalOrder orders refusals latest first: by the gateway's receive
 // time, then by position in the log.
 const refusalOrder = `refused_at DESC, seq DESC, event_id DESC`
+
+// samePlace reports whether a and b have the same leaderboard columns.
+func samePlace(a, b *hunt.Entrant) bool {
+	return a.Position == b.Position && a.Score == b.Score && a.CompletedAt.Equal(b.CompletedAt) && a.JoinedAt.Equal(b.JoinedAt)
+}
 
 // upsert runs head + "($1, …), …" + tail over args, width columns a row,
 // in statements of at most 500 rows.
@@ -468,15 +589,16 @@ type querier interface {
 }
 
 // loadHunts puts into st the definitions and counters of the hunts named,
-// with no entrants; unknown hunts are left out.
-func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) error {
+// with no entrants; unknown hunts are left out. It notes in ranked, when
+// not nil, the hunts whose ranks are counted in hunt_ranks.
+func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ranked map[string]bool) error {
 	return chunks(ids, 500, func(chunk []string) error {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
 		}
 		rows, err := q.QueryContext(ctx, `SELECT d.hunt_id, d.title, d.clues, d.starts_at, d.ends_at, d.max_players,
-			COALESCE(c.joined, 0), COALESCE(c.finished, 0)
+			COALESCE(c.joined, 0), COALESCE(c.finished, 0), d.ranked
 			FROM hunt_defs d LEFT JOIN hunt_counters c ON c.hunt_id = d.hunt_id
 			WHERE d.hunt_id IN (`+placeholders(1, len(chunk))+`)`, args...)
 		if err != nil {
@@ -486,8 +608,8 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) err
 		for rows.Next() {
 			var h hunt.Hunt
 			var clues string
-			var starts, ends, maxPlayers, joined, finished int64
-			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished); err != nil {
+			var starts, ends, maxPlayers, joined, finished, isRanked int64
+			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished, &isRanked); err != nil {
 				return fmt.Errorf("load hunts: %w", err)
 			}
 			if err := json.Unmarshal([]byte(clues), &h.Clues); err != nil {
@@ -497,6 +619,9 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string) err
 			h.MaxPlayers, h.Joined, h.Finished = uint32(maxPlayers), int(joined), int(finished)
 			h.Entrants = make(map[string]*hunt.Entrant)
 			st.Hunts[h.ID] = &h
+			if ranked != nil {
+				ranked[h.ID] = isRanked != 0
+			}
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("load hunts: %w", err)

@@ -153,7 +153,8 @@ func BenchmarkApply(b *testing.B) {
 				evs := make([]*workers.Event, size)
 				for i := range evs {
 					k := n + i
-					evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", k), Offset: int64(k), Message: ans("h", fmt.Sprintf("p%d", k%players), "c1", "wrong", 2+k/players)}
+					m := ans("h", fmt.Sprintf("p%d", k%players), "c1", "wrong", 2+k/players)
+					evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", k), Offset: int64(k), Message: m, ReceivedAt: m.GetSubmittedAt().AsTime()}
 				}
 				if _, err := apply(ctx, db, evs); err != nil {
 					b.Fatal(err)

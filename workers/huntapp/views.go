@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -16,21 +17,23 @@ import (
 // queries, whatever the number of players in the hunt.
 
 // loadHunt reads one hunt's definition and counters, with no entrants.
-func loadHunt(ctx context.Context, q querier, huntID string) (*hunt.State, *hunt.Hunt, error) {
-	st := &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-	if err := loadHunts(ctx, q, st, []string{huntID}); err != nil {
-		return nil, nil, err
+// ranked reports whether its ranks are counted in hunt_ranks.
+func loadHunt(ctx context.Context, q querier, huntID string) (st *hunt.State, h *hunt.Hunt, ranked bool, err error) {
+	st = &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
+	isRanked := make(map[string]bool, 1)
+	if err := loadHunts(ctx, q, st, []string{huntID}, isRanked); err != nil {
+		return nil, nil, false, err
 	}
 	h, ok := st.Hunts[huntID]
 	if !ok {
-		return nil, nil, fmt.Errorf("hunt %q: %w", huntID, hunt.ErrUnknownHunt)
+		return nil, nil, false, fmt.Errorf("hunt %q: %w", huntID, hunt.ErrUnknownHunt)
 	}
-	return st, h, nil
+	return st, h, isRanked[huntID], nil
 }
 
 // readSummary describes a hunt from its definition and counters.
 func readSummary(ctx context.Context, q querier, huntID string) (hunt.Summary, error) {
-	st, _, err := loadHunt(ctx, q, huntID)
+	st, _, _, err := loadHunt(ctx, q, huntID)
 	if err != nil {
 		return hunt.Summary{}, err
 	}
@@ -88,7 +91,7 @@ func readProgress(ctx context.Context, q querier, huntID, playerID string) (prog
 		}
 		return pr, nil
 	}
-	st, h, err := loadHunt(ctx, q, huntID)
+	st, h, _, err := loadHunt(ctx, q, huntID)
 	if errors.Is(err, hunt.ErrUnknownHunt) {
 		return refusedOnly(err, 0)
 	}
@@ -134,10 +137,12 @@ func readRefusals(ctx context.Context, q querier, huntID, playerID string) ([]*h
 }
 
 // readLeaderboard returns a hunt's best n standings, ordered by the
-// database on the leaderboard index, and playerID's own standing, ranked by
-// a count on that index.
-func readLeaderboard(ctx context.Context, q querier, huntID string, n int, playerID string) (hunt.Leaderboard, error) {
-	st, h, err := loadHunt(ctx, q, huntID)
+// database on the leaderboard index, and playerID's own standing, ranked
+// by the rank counts (ranks.go), or by a count on the index for a hunt
+// whose ranks are not counted yet.
+func readLeaderboard(ctx context.Context, db *sqldb.DB, huntID string, n int, playerID string) (hunt.Leaderboard, error) {
+	var q querier = db
+	st, h, ranked, err := loadHunt(ctx, q, huntID)
 	if err != nil {
 		return hunt.Leaderboard{}, err
 	}
@@ -172,7 +177,11 @@ func readLeaderboard(ctx context.Context, q querier, huntID string, n int, playe
 	if err != nil || e == nil {
 		return lb, err
 	}
-	ahead, err := countAhead(ctx, q, huntID, e)
+	count := countAhead
+	if !ranked {
+		count = countAheadScan
+	}
+	ahead, err := count(ctx, q, db.Engine, huntID, e)
 	if err != nil {
 		return lb, fmt.Errorf("rank player %q in hunt %q: %w", playerID, huntID, err)
 	}

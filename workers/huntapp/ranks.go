@@ -1,0 +1,288 @@
+package huntapp
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/workers/hunt"
+)
+
+// A player's rank is counted, not sorted, and the count costs the same for
+// any number of players. The rules order a hunt's entrants by score
+// (highest first), then finishers before the others, earlier finish first,
+// then by player id (hunt.Hunt.Ahead). The entrants fall into groups that
+// share a score and whether they finished; groups are ordered as wholes,
+// and within a group the order is that of a byte key: the finishing time
+// for finishers, the player id for the others.
+//
+// hunt_ranks holds, for each group, the number of its entrants (depth 0)
+// and the number whose key starts with each prefix of up to rankKeyLen
+// bytes (depth 1…rankKeyLen): a trie of counts. The entrants placed before
+// e are the groups before e's (one row each), then, at each depth d, the
+// siblings of e's prefix of length d that sort before it (at most 255 rows
+// each), then those whose key equals e's, ordered by the leaderboard index
+// of hunt_entrants: the finishers in the same nanosecond, or the entrants
+// whose ids share e's first rankKeyLen key bytes. An entrant's change of
+// place writes at most 2 × (rankKeyLen + 1) counts.
+
+// rankKeyLen bounds the key bytes the trie counts by.
+const rankKeyLen = 12
+
+// rankGroup is a score and whether its entrants finished; groups place
+// by score, highest first, and finishers first.
+type rankGroup struct {
+	score      int64
+	unfinished int64 // 0 for finishers, 1 for the others
+}
+
+// rankKey returns e's group and its key in it: the finishing time as 8
+// bytes that sort as the time does, or the player id escaped so that no
+// key is a prefix of another (0x00 → 0x01 0x01, 0x01 → 0x01 0x02, then a
+// 0x00 terminator), cut to rankKeyLen bytes. Keys sort as the rules order
+// the group's entrants, ties aside.
+func rankKey(e *hunt.Entrant) (rankGroup, []byte) {
+	fk := finishKey(e)
+	if fk != math.MaxInt64 {
+		return rankGroup{score: int64(e.Score)}, binary.BigEndian.AppendUint64(nil, uint64(fk)^1<<63)
+	}
+	k := make([]byte, 0, rankKeyLen)
+	for i := 0; i < len(e.PlayerID) && len(k) < rankKeyLen; i++ {
+		switch c := e.PlayerID[i]; c {
+		case 0, 1:
+			k = append(k, 1, c+1)
+		default:
+			k = append(k, c)
+		}
+	}
+	k = append(k, 0)
+	return rankGroup{score: int64(e.Score), unfinished: 1}, k[:min(len(k), rankKeyLen)]
+}
+
+// rankNode is one count of hunt_ranks.
+type rankNode struct {
+	hunt   string
+	group  rankGroup
+	depth  int
+	prefix string // bytes
+}
+
+// rankDeltas are changes to hunt_ranks, summed.
+type rankDeltas map[rankNode]int64
+
+// add counts e (n = 1) or uncounts it (n = -1) in hunt huntID.
+func (d rankDeltas) add(huntID string, e *hunt.Entrant, n int64) {
+	g, k := rankKey(e)
+	for depth := range len(k) + 1 {
+		d[rankNode{huntID, g, depth, string(k[:depth])}] += n
+	}
+}
+
+// save writes the non-zero deltas in multi-row upserts.
+func (d rankDeltas) save(ctx context.Context, tx *sql.Tx, engine sqldb.Engine) error {
+	args := make([]any, 0, 6*len(d))
+	for n, v := range d {
+		if v != 0 {
+			args = append(args, n.hunt, n.depth, n.group.score, n.group.unfinished, []byte(n.prefix), v)
+		}
+	}
+	if err := upsert(ctx, tx, engine, `INSERT INTO hunt_ranks (hunt_id, depth, score, unfinished, prefix, entrants) VALUES `,
+		` ON CONFLICT (hunt_id, depth, score, unfinished, prefix) DO UPDATE SET entrants = hunt_ranks.entrants + excluded.entrants`,
+		6, args); err != nil {
+		return fmt.Errorf("save ranks: %w", err)
+	}
+	return nil
+}
+
+// rankQuery asks how many entrants of a hunt place before e.
+type rankQuery struct {
+	hunt string
+	e    hunt.Entrant
+}
+
+// countAhead counts the entrants of huntID that place before e, as the
+// rows hold them, reading at most 2 + 255 × rankKeyLen counts and the
+// entrants tied with e's key.
+func countAhead(ctx context.Context, q querier, engine sqldb.Engine, huntID string, e *hunt.Entrant) (int, error) {
+	n, err := countsAhead(ctx, q, engine, []rankQuery{{hunt: huntID, e: *e}})
+	if err != nil {
+		return 0, err
+	}
+	return n[0], nil
+}
+
+// countsAhead answers several rank queries, on PostgreSQL in statements of
+// up to 100 (one round trip and one plan each), on SQLite one by one (its
+// parser numbers $N marks in time quadratic in their count).
+func countsAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQuery) ([]int, error) {
+	per := 100
+	if engine == sqldb.SQLite {
+		per = 1
+	}
+	out := make([]int, 0, len(qs))
+	for len(qs) > 0 {
+		chunk := qs[:min(len(qs), per)]
+		qs = qs[len(chunk):]
+		var sb strings.Builder
+		var args []any
+		sb.WriteString("SELECT ")
+		for i, rq := range chunk {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			countAheadExpr(&sb, &args, engine, rq.hunt, &rq.e)
+		}
+		counts := make([]int64, len(chunk))
+		dest := make([]any, len(chunk))
+		for i := range counts {
+			dest[i] = &counts[i]
+		}
+		if err := q.QueryRowContext(ctx, sb.String(), args...).Scan(dest...); err != nil {
+			return nil, fmt.Errorf("rank %d players: %w", len(chunk), err)
+		}
+		for _, n := range counts {
+			out = append(out, int(n))
+		}
+	}
+	return out, nil
+}
+
+// countAheadExpr writes to sb an expression counting the entrants of
+// huntID placed before e, adding its arguments to args. The trie's ranges
+// are a table of values, each counted by a correlated subquery on the
+// primary key: one index scan to plan, which both engines run once per
+// range, whatever the parameters (PostgreSQL's generic plan for a prepared
+// statement would otherwise be free to hash-join the whole trie).
+func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntID string, e *hunt.Entrant) {
+	blob := "BLOB"
+	if engine == sqldb.Postgres {
+		blob = "BYTEA"
+	}
+	arg := func(v any) string {
+		*args = append(*args, v)
+		return "$" + strconv.Itoa(len(*args))
+	}
+	g, k := rankKey(e)
+	h, sc, u := arg(huntID), arg(g.score), arg(g.unfinished)
+	fmt.Fprintf(sb, `COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score > %[2]s), 0) +
+		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score = %[2]s AND unfinished < %[3]s), 0) +
+		COALESCE((SELECT SUM((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = %[1]s AND r.depth = v.column1
+			AND r.score = %[2]s AND r.unfinished = %[3]s AND r.prefix >= v.column2 AND r.prefix < v.column3)) FROM (VALUES `, h, sc, u)
+	for d := range len(k) {
+		if d > 0 {
+			sb.WriteString(", ")
+		}
+		// The prefixes of length d + 1 that extend k[:d] with a smaller byte.
+		fmt.Fprintf(sb, "(%d, CAST(%s AS %s), CAST(%s AS %s))", d+1, arg(k[:d]), blob, arg(k[:d+1]), blob)
+	}
+	sb.WriteString(`) AS v), 0)`)
+	// Ties on the key, ordered by player id on the leaderboard index.
+	const ties = ` + (SELECT COUNT(*) FROM hunt_entrants WHERE hunt_id = %s AND score = %s AND finish_key = %s AND player_id %s %s AND player_id < %s)`
+	switch {
+	case g.unfinished == 0:
+		fmt.Fprintf(sb, ties, h, sc, arg(finishKey(e)), ">=", arg(""), arg(e.PlayerID))
+	case k[len(k)-1] != 0: // cut: other ids may share the key
+		from, op := idsFrom(k)
+		fmt.Fprintf(sb, ties, h, sc, arg(int64(math.MaxInt64)), op, arg(from), arg(e.PlayerID))
+	}
+}
+
+// idsFrom returns the bound from which the ids whose key starts with k
+// (an unfinished entrant's key) begin: every such id is op from, and
+// every id op from and below them has that key too. from is valid UTF-8,
+// so PostgreSQL takes it as text.
+func idsFrom(k []byte) (from, op string) {
+	var b []byte
+	op = ">="
+	for i := 0; i < len(k) && k[i] != 0; i++ {
+		switch {
+		case k[i] == 1 && i+1 < len(k):
+			i++
+			b = append(b, k[i]-1)
+		case k[i] == 1:
+			// A cut escape: the id goes on with 0x00 or 0x01, so it is
+			// longer than b.
+			op = ">"
+		default:
+			b = append(b, k[i])
+		}
+	}
+	return completeRune(b), op
+}
+
+// completeRune extends b, cut inside its last UTF-8 sequence, to the
+// smallest valid string that starts with it; other b are returned as they
+// are.
+func completeRune(b []byte) string {
+	start := len(b) - 1
+	for start > 0 && len(b)-start < utf8.UTFMax && b[start]&0xC0 == 0x80 {
+		start--
+	}
+	if start < 0 || utf8.FullRune(b[start:]) {
+		return string(b)
+	}
+	lead := b[start]
+	var size int
+	switch {
+	case lead >= 0xF0:
+		size = 4
+	case lead >= 0xE0:
+		size = 3
+	default:
+		size = 2
+	}
+	for n := len(b) - start; n < size; n++ {
+		c := byte(0x80)
+		if n == 1 {
+			switch lead {
+			case 0xE0:
+				c = 0xA0
+			case 0xF0:
+				c = 0x90
+			}
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// rankHunt counts the ranks of a hunt that has entrants but no counts
+// (one created before hunt_ranks existed), reading each entrant once, and
+// marks the hunt ranked.
+func rankHunt(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, huntID string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT player_id, score, completed_at FROM hunt_entrants WHERE hunt_id = $1`, huntID)
+	if err != nil {
+		return fmt.Errorf("rank hunt %s: %w", huntID, err)
+	}
+	d := make(rankDeltas)
+	for rows.Next() {
+		var e hunt.Entrant
+		var score, completed int64
+		if err := rows.Scan(&e.PlayerID, &score, &completed); err != nil {
+			rows.Close()
+			return fmt.Errorf("rank hunt %s: %w", huntID, err)
+		}
+		e.Score, e.CompletedAt = uint32(score), fromNanos(completed)
+		d.add(huntID, &e, 1)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rank hunt %s: %w", huntID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM hunt_ranks WHERE hunt_id = $1`, huntID); err != nil {
+		return fmt.Errorf("rank hunt %s: %w", huntID, err)
+	}
+	if err := d.save(ctx, tx, engine); err != nil {
+		return fmt.Errorf("rank hunt %s: %w", huntID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE hunt_defs SET ranked = 1 WHERE hunt_id = $1`, huntID); err != nil {
+		return fmt.Errorf("rank hunt %s: %w", huntID, err)
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package huntapp
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers/hunt"
+)
+
+// rankIDs are player ids that test the rank keys' edges: ids sharing more
+// than the key's bytes, ids that are prefixes of others, multi-byte
+// characters cut by the key's end, and the bytes the key escapes (NUL only
+// on SQLite: PostgreSQL text cannot hold it).
+func rankIDs(engine sqldb.Engine) []string {
+	ids := []string{
+		"a", "ab", "abc", "b", "B", "~",
+		"player-000000000001", "player-000000000002", "player-00000000001", "player-0000000000", "player-00000000000",
+		"ééééé1", "éééééé", "éééééé1", "ééééééa", "€€€€x", "€€€€", "€€€", "𝄞𝄞𝄞a", "𝄞𝄞𝄞", "𝄞𝄞𝄞𝄞",
+		"aéééééé", "aééééééb", "aéééééêb", "ab€€€€", "ab€€€a", "ab𝄞𝄞𝄞", "ab𝄞𝄞𝄟", "abcdefghijk\u0800", "abcdefghijk\u0801",
+		"abcdefghijk𐀀", "abcdefghijk𐀁", "abcdefghijk",
+		"\x01", "a\x01b", "a\x01", "aaaaaaaaaa\x01x", "aaaaaaaaaa\x01", "aaaaaaaaaaa\x01", "aaaaaaaaaaa",
+		"0b6c6f1e-4a1d-4c43-9b0e-6f2f1c9a7d10", "0b6c6f1e-4a1d-4c43-9b0e-6f2f1c9a7d11", "0b6c6f1e-4a1d-0000-0000-000000000000",
+		"ffffffff-ffff-4fff-bfff-ffffffffffff",
+	}
+	if engine == sqldb.SQLite {
+		ids = append(ids, "\x00", "a\x00", "a\x00b", "aaaaaaaaaa\x00", "aaaaaaaaaa\x00\x00")
+	}
+	return ids
+}
+
+// TestRankKeysOrderAsIDs checks, without a database, what ranks rely on:
+// unfinished entrants' keys never order two ids against the rules, and
+// the ids tied on a key are exactly those from its bound.
+func TestRankKeysOrderAsIDs(t *testing.T) {
+	t.Parallel()
+	ids := rankIDs(sqldb.SQLite)
+	slices.SortFunc(ids, strings.Compare)
+	for i, a := range ids {
+		_, ka := rankKey(&hunt.Entrant{PlayerID: a})
+		from, op := idsFrom(ka)
+		if !utf8.ValidString(from) && utf8.ValidString(a) {
+			t.Errorf("bound of %q is %q, not UTF-8", a, from)
+		}
+		for j, b := range ids {
+			_, kb := rankKey(&hunt.Entrant{PlayerID: b})
+			if c := bytes.Compare(ka, kb); i < j && c > 0 || i > j && c < 0 {
+				t.Errorf("ids %q < %q but keys %q > %q", min(a, b), max(a, b), ka, kb)
+			}
+			tied := bytes.Equal(ka, kb)
+			fromBound := b >= from && (op == ">=" || b > from)
+			if b <= a && tied != fromBound {
+				t.Errorf("id %q, key %q: tied with %q (key %q) = %v, but %s %q = %v", a, ka, b, kb, tied, op, from, fromBound)
+			}
+		}
+	}
+}
+
+// rankHuntCreated has points that give finishers and others the same
+// score (the last clue is worth nothing) and two positions one score.
+func rankHuntCreated() *huntv1.HuntCreated {
+	h := testHunt("h", 0)
+	h.Clues = nil
+	for i, pts := range []uint32{10, 0, 5, 0} {
+		h.Clues = append(h.Clues, &huntv1.Clue{ClueId: fmt.Sprintf("c%d", i), Text: "t", Points: pts,
+			Solution: &huntv1.Clue_AnswerSha256{AnswerSha256: hunt.AnswerSHA256(fmt.Sprint(i))}})
+	}
+	return h
+}
+
+// rankGame joins every player, then has them answer right or wrong, many
+// in the same minute, so that finishers tie on their finishing time.
+func rankGame(r *rand.Rand, ids []string) []proto.Message {
+	msgs := []proto.Message{rankHuntCreated()}
+	pos := make(map[string]int)
+	for _, id := range ids {
+		msgs = append(msgs, &huntv1.PlayerJoinedHunt{HuntId: "h", PlayerId: id, JoinedAt: ts(1)})
+	}
+	for minute := 2; minute < 12; minute++ {
+		for _, id := range ids {
+			if r.IntN(3) == 0 {
+				continue
+			}
+			clue, text := min(pos[id], 3), "wrong"
+			if r.IntN(3) > 0 {
+				text = fmt.Sprint(clue)
+				pos[id]++
+			}
+			msgs = append(msgs, ans("h", id, fmt.Sprintf("c%d", clue), text, minute))
+		}
+	}
+	return msgs
+}
+
+// checkRanks compares every player's leaderboard read from the rows with
+// the rules'.
+func checkRanks(t *testing.T, ctx context.Context, db *sqldb.DB, want *hunt.State, ids []string, when string) {
+	t.Helper()
+	for _, id := range ids {
+		wantLb, _ := want.Leaderboard("h", 3, id)
+		gotLb, err := readLeaderboard(ctx, db, "h", 3, id)
+		if err != nil {
+			t.Fatalf("%s: leaderboard for %q: %v", when, id, err)
+		}
+		if diff := cmp.Diff(wantLb, gotLb); diff != "" {
+			t.Fatalf("%s: leaderboard for %q (-rules +rows):\n%s", when, id, diff)
+		}
+	}
+}
+
+// TestRanksMatchRules plays games with edge-case ids in batches of random
+// sizes and compares every derived event (HuntCompleted carries a rank)
+// and every player's standing with the rules', after each batch.
+func TestRanksMatchRules(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ids := rankIDs(engine)
+			for seed := range uint64(3) {
+				ctx := context.Background()
+				db := openDB(t, engine)
+				r := rand.New(rand.NewPCG(seed, 11))
+				evs := inputs(rankGame(r, ids)...)
+				var want hunt.State
+				completions := 0
+				for rest := evs; len(rest) > 0; {
+					n := min(len(rest), 1+r.IntN(80))
+					var wantDerived []proto.Message
+					for _, ev := range rest[:n] {
+						d, _ := want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+						wantDerived = append(wantDerived, d...)
+					}
+					res, err := apply(ctx, db, rest[:n])
+					if err != nil {
+						t.Fatalf("seed %d: %v", seed, err)
+					}
+					var gotDerived []proto.Message
+					for _, d := range res.Derived {
+						if _, ok := d.Message.(*huntv1.HuntCompleted); ok {
+							completions++
+						}
+						gotDerived = append(gotDerived, d.Message)
+					}
+					if diff := cmp.Diff(wantDerived, gotDerived, protocmp.Transform()); diff != "" {
+						t.Fatalf("seed %d: derived events differ (-rules +rows):\n%s", seed, diff)
+					}
+					rest = rest[n:]
+					checkRanks(t, ctx, db, &want, ids, fmt.Sprintf("seed %d, %d events left", seed, len(rest)))
+				}
+				if completions == 0 {
+					t.Fatalf("seed %d: nobody completed the hunt", seed)
+				}
+			}
+		})
+	}
+}
+
+// TestRanksCountedForOlderHunts checks a hunt from before the rank counts:
+// its reads count on the index until a batch touches it, which counts its
+// ranks, and the ranks match the rules' throughout.
+func TestRanksCountedForOlderHunts(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := openDB(t, engine)
+			ids := rankIDs(engine)
+			evs := inputs(rankGame(rand.New(rand.NewPCG(5, 5)), ids)...)
+			half := len(evs) / 2
+			var want hunt.State
+			for _, ev := range evs[:half] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			if _, err := apply(ctx, db, evs[:half]); err != nil {
+				t.Fatal(err)
+			}
+			// As the hunt would be after the migration that added the counts.
+			if _, err := db.ExecContext(ctx, `DELETE FROM hunt_ranks`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, `UPDATE hunt_defs SET ranked = 0`); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "not yet counted")
+			for _, ev := range evs[half:] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			if _, err := apply(ctx, db, evs[half:]); err != nil {
+				t.Fatal(err)
+			}
+			var ranked int
+			if err := db.QueryRowContext(ctx, `SELECT ranked FROM hunt_defs WHERE hunt_id = 'h'`).Scan(&ranked); err != nil || ranked != 1 {
+				t.Fatalf("ranked = %d, %v; want 1", ranked, err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "counted")
+		})
+	}
+}
+
+// TestMigrateFromRowsWithoutRanks migrates a database that holds a hunt in
+// the rows of the version before the rank counts, then plays on: the
+// entrants survive the migration and ranks match the rules'.
+func TestMigrateFromRowsWithoutRanks(t *testing.T) {
+	t.Parallel()
+	const before = 7 // the steps of the version without hunt_ranks
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := sqldbtest.Open(t, engine)
+			if err := db.Migrate(ctx, "hunt", migrations(engine)[:before]); err != nil {
+				t.Fatal(err)
+			}
+			ids := rankIDs(engine)
+			evs := inputs(rankGame(rand.New(rand.NewPCG(9, 9)), ids)...)
+			half := len(evs) / 2
+			var want hunt.State
+			for _, ev := range evs[:half] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			// The rows as that version wrote them.
+			h := want.Hunts["h"]
+			clues, err := json.Marshal(h.Clues)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.Tx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players)
+					VALUES ('h', $1, $2, $3, $4, 0)`, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt)); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)`,
+					h.Joined, h.Finished); err != nil {
+					return err
+				}
+				var ents []any
+				for _, e := range h.Entrants {
+					ents = append(ents, "h", e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
+						nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
+				}
+				return upsert(ctx, tx, engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score,
+					wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `, ``, 9, ents)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Migrate(ctx, "hunt", migrations(engine)); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "migrated")
+			for _, ev := range evs[half:] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			if _, err := apply(ctx, db, evs[half:]); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "played on")
+		})
+	}
+}
