@@ -325,7 +325,9 @@ func (r *run) start(stopping, hard context.Context, tp kafkax.TopicPartition) *p
 // outside low..high, and returns the offset to read from.
 func (r *run) outOfRange(p *partition, offset, low, high int64) int64 {
 	policy := r.w.cfg.OffsetPolicy
-	r.w.metrics.resets.WithLabelValues(p.key.topic, fmt.Sprint(p.key.id), string(policy)).Inc()
+	// The reset is counted once its effect is in place, so that whoever
+	// sees the count also sees the worker's health that goes with it.
+	defer r.w.metrics.resets.WithLabelValues(p.key.topic, fmt.Sprint(p.key.id), string(policy)).Inc()
 	log := p.log.With("offset", offset, "log_start", low, "log_end", high, "policy", string(policy))
 	switch policy {
 	case OffsetLatest:
