@@ -14,9 +14,8 @@ import (
 )
 
 // ruleValidator compiles the protovalidate rules of registered schemas. It
-// is built once per process (its CEL environment is the costly part) and
-// caches what it compiles, so that the gateway's first use of a type finds
-// its rules compiled.
+// is built once, on the first registration (its CEL environment is the
+// costly part).
 var ruleValidator = sync.OnceValues(func() (protovalidate.Validator, error) {
 	v, err := protovalidate.New()
 	if err != nil {

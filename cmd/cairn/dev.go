@@ -176,6 +176,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	l.onStop("state database", func(context.Context) error { return stateDB.Close() })
+	// One validator for the process: the gateway's checks and the hunt
+	// app's requests share its compiled rules.
 	validator, err := protovalidate.New()
 	if err != nil {
 		return fmt.Errorf("build validator: %w", err)
@@ -233,7 +235,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Auth: authn, Metrics: metrics, Logger: log, ServerOptions: rpcMetrics.ServerOptions()})
+	gw, err := gateway.New(gateway.Config{Registry: types, Producer: producer, Auth: authn, Validator: validator, Metrics: metrics, Logger: log, ServerOptions: rpcMetrics.ServerOptions()})
 	if err != nil {
 		return err
 	}
