@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/cairnhq/cairn/registry/regclient"
 	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // The runtime is tested with a small app that is not the hunt: a ledger.
@@ -130,20 +129,7 @@ func newEnv(t testing.TB, engine sqldb.Engine) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broker, err := devbroker.Start("127.0.0.1:0", 3, ledgerTopic, balancesTopic, "cairn.player.events", workers.DefaultDeadLetterTopic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = producer.Close(ctx)
-	})
+	broker, producer := workertest.Kafka(t, ledgerTopic, balancesTopic, "cairn.player.events", workers.DefaultDeadLetterTopic)
 	var db *sqldb.DB
 	if engine != "" {
 		db = sqldbtest.Open(t, engine)
@@ -153,12 +139,8 @@ func newEnv(t testing.TB, engine sqldb.Engine) *env {
 
 // running is a worker running in the background.
 type running struct {
-	w       *workers.Worker
-	metrics *prometheus.Registry
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when Run returned
-	err     error         // what Run returned
-	once    sync.Once
+	*workertest.Running
+	w *workers.Worker
 }
 
 func (e *env) startWorker(t testing.TB, group string, app workers.App, mod func(*workers.Config)) *running {
@@ -182,49 +164,7 @@ func (e *env) startWorker(t testing.TB, group string, app workers.App, mod func(
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, metrics: reg, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		r.err = w.Run(ctx)
-	}()
-	t.Cleanup(func() { r.stop(t) })
-	return r
-}
-
-// stop stops the worker gracefully; a second stop does nothing.
-func (r *running) stop(t testing.TB) {
-	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-		r.once.Do(func() {
-			if r.err != nil {
-				t.Errorf("Run: %v", r.err)
-			}
-		})
-	case <-time.After(60 * time.Second):
-		t.Error("worker did not stop")
-	}
-}
-
-// counter sums a metric family's values.
-func (r *running) counter(t testing.TB, name string) float64 {
-	t.Helper()
-	mfs, err := r.metrics.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
+	return &running{Running: workertest.Start(t, w, reg), w: w}
 }
 
 // depositMsg builds a ledger.v1.Deposited.
@@ -265,65 +205,6 @@ func (e *env) produceRaw(t testing.TB, topic string, key, value []byte, eventID 
 		t.Fatal(err)
 	}
 	return pos[0]
-}
-
-// readTopic reads every record of a topic, waiting until there are at
-// least want of them.
-func readTopic(t testing.TB, brokers, topic string, want int) []*kafkax.Message {
-	t.Helper()
-	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: brokers, Group: "reader", Tail: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var tps []kafkax.TopicPartition
-	for p := range int32(3) {
-		tps = append(tps, kafkax.TopicPartition{Topic: topic, Partition: p, Offset: kafkax.OffsetBeginning})
-	}
-	if err := c.Assign(tps); err != nil {
-		t.Fatal(err)
-	}
-	var out []*kafkax.Message
-	deadline := time.Now().Add(60 * time.Second)
-	idle := 0
-	for time.Now().Before(deadline) {
-		m, _ := c.Poll(500 * time.Millisecond)
-		if m == nil {
-			if len(out) >= want {
-				if idle++; idle >= 2 {
-					return out
-				}
-			}
-			continue
-		}
-		idle = 0
-		out = append(out, m)
-	}
-	t.Fatalf("read %d records from %s, want at least %d", len(out), topic, want)
-	return nil
-}
-
-// eventually polls f until it returns nil or a generous deadline passes.
-func eventually(t testing.TB, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-var idCounter atomic.Int64
-
-// newID returns a fresh UUID (version 4 layout, counter-based).
-func newID() string {
-	return fmt.Sprintf("00000000-0000-4000-8000-%012d", idCounter.Add(1))
 }
 
 // balances reads the ledger's table.

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/wire"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // produceWith frames an event as the gateway does and produces it with the
@@ -54,11 +55,11 @@ func TestEventIDsScopedByPrincipal(t *testing.T) {
 		e.produceWith(t, id, e.depositMsg("acct-v", 7), principal("player:v")) // V's retry
 		e.produceWith(t, id, e.depositMsg("acct-m", 5), principal("player:m")) // M's retry
 		r := e.startWorker(t, "scoped", ledger{}, nil)
-		eventually(t, "every record handled", func() error {
+		workertest.Eventually(t, "every record handled", func() error {
 			if n := countRows(t, e.db, "worker_applied"); n != 2 {
 				return fmt.Errorf("%d event ids recorded, want 2", n)
 			}
-			if n := r.counter(t, "cairn_worker_duplicates_skipped_total"); n != 2 {
+			if n := r.Counter(t, "cairn_worker_duplicates_skipped_total"); n != 2 {
 				return fmt.Errorf("%v duplicates skipped, want 2", n)
 			}
 			if n := countRows(t, e.db, "worker_derived WHERE sent = FALSE"); n != 0 {
@@ -69,7 +70,7 @@ func TestEventIDsScopedByPrincipal(t *testing.T) {
 		if diff := cmp.Diff(map[string]int64{"acct-m": 5, "acct-v": 7}, balances(t, e.db)); diff != "" {
 			t.Errorf("balances (-want +got):\n%s", diff)
 		}
-		derived := readTopic(t, e.broker.Addr(), balancesTopic, 2)
+		derived := workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, 2)
 		ids := make(map[string]bool)
 		for _, m := range derived {
 			ids[m.Header(wire.HeaderEventID)] = true
@@ -108,7 +109,7 @@ func TestReceivedAt(t *testing.T) {
 		e.produceWith(t, "old", e.depositMsg("a", 1))
 		app := &clock{seen: make(map[string]time.Time)}
 		e.startWorker(t, "clock", app, nil)
-		eventually(t, "both applied", func() error {
+		workertest.Eventually(t, "both applied", func() error {
 			if n := countRows(t, e.db, "worker_applied"); n != 2 {
 				return fmt.Errorf("%d applied, want 2", n)
 			}

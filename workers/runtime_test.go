@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // forEngine runs f on a fresh env on each store engine.
@@ -38,7 +39,7 @@ func TestExactlyOnce(t *testing.T) {
 		var ids []string
 		for i := range 30 {
 			account := fmt.Sprintf("acct-%d", i%4)
-			id := newID()
+			id := workertest.NewID()
 			e.produce(t, id, e.depositMsg(account, int64(i+1)))
 			want[account] += int64(i + 1)
 			ids = append(ids, id)
@@ -48,9 +49,9 @@ func TestExactlyOnce(t *testing.T) {
 			e.produce(t, ids[i], e.depositMsg(fmt.Sprintf("acct-%d", i%4), int64(i+1)))
 		}
 		// An overdraft: refused, its id recorded all the same.
-		e.produce(t, newID(), e.depositMsg("acct-0", -1_000_000))
+		e.produce(t, workertest.NewID(), e.depositMsg("acct-0", -1_000_000))
 		r := e.startWorker(t, "once", ledger{}, nil)
-		eventually(t, "every record handled", func() error {
+		workertest.Eventually(t, "every record handled", func() error {
 			if n := countRows(t, e.db, "worker_applied"); n != 31 {
 				return fmt.Errorf("%d event ids recorded, want 31", n)
 			}
@@ -68,11 +69,11 @@ func TestExactlyOnce(t *testing.T) {
 			"cairn_worker_events_rejected_total":         1,
 			"cairn_worker_derived_events_produced_total": 30,
 		} {
-			if got := r.counter(t, name); got != want {
+			if got := r.Counter(t, name); got != want {
 				t.Errorf("%s = %v, want %v", name, got, want)
 			}
 		}
-		derived := readTopic(t, e.broker.Addr(), balancesTopic, 30)
+		derived := workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, 30)
 		seen := make(map[string]bool)
 		for _, m := range derived {
 			seen[m.Header(wire.HeaderEventID)] = true
@@ -110,7 +111,7 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 			wire.Append(nil, wire.Header{SchemaID: 9999}, []byte{0x0a, 0x01, 'x'}),                                            // no such schema
 			wire.Append(nil, wire.Header{SchemaID: e.deposit.SchemaID, Indexes: e.deposit.Indexes}, []byte{0x0a, 0xff, 0x01}), // truncated
 		} {
-			poisonAt = append(poisonAt, e.produceRaw(t, ledgerTopic, []byte(account), v, newID()).Offset)
+			poisonAt = append(poisonAt, e.produceRaw(t, ledgerTopic, []byte(account), v, workertest.NewID()).Offset)
 		}
 		// A hunt event on the ledger's topic: registered, not the ledger's.
 		other, err := proto.Marshal(&huntv1.PlayerRegistered{PlayerId: account, DisplayName: "x"})
@@ -121,17 +122,17 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.produceRaw(t, ledgerTopic, []byte(account), wire.Append(nil, wire.Header{SchemaID: pr.SchemaID, Indexes: pr.Indexes}, other), newID())
-		after := e.produce(t, newID(), e.depositMsg(account, 7))
+		e.produceRaw(t, ledgerTopic, []byte(account), wire.Append(nil, wire.Header{SchemaID: pr.SchemaID, Indexes: pr.Indexes}, other), workertest.NewID())
+		after := e.produce(t, workertest.NewID(), e.depositMsg(account, 7))
 
 		r := e.startWorker(t, "poison", ledger{}, nil)
-		eventually(t, "the deposit after the poison records", func() error {
+		workertest.Eventually(t, "the deposit after the poison records", func() error {
 			if b := balances(t, e.db)[account]; b != 7 {
 				return fmt.Errorf("balance %d", b)
 			}
 			return nil
 		})
-		dead := readTopic(t, e.broker.Addr(), workers.DefaultDeadLetterTopic, 3)
+		dead := workertest.ReadTopic(t, e.broker.Addr(), workers.DefaultDeadLetterTopic, 3)
 		if len(dead) != 3 {
 			t.Fatalf("%d dead letters, want 3", len(dead))
 		}
@@ -155,10 +156,10 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 				t.Errorf("dead letter %d has no %s", i, wire.HeaderDLQError)
 			}
 		}
-		if got := r.counter(t, "cairn_worker_dead_lettered_total"); got != 3 {
+		if got := r.Counter(t, "cairn_worker_dead_lettered_total"); got != 3 {
 			t.Errorf("dead-lettered = %v, want 3", got)
 		}
-		if got := r.counter(t, "cairn_worker_events_skipped_total"); got != 1 {
+		if got := r.Counter(t, "cairn_worker_events_skipped_total"); got != 1 {
 			t.Errorf("skipped = %v, want 1", got)
 		}
 	})
@@ -180,22 +181,22 @@ func TestOffsetOutOfRange(t *testing.T) {
 
 func testOffsetOutOfRange(t *testing.T, e *env, policy workers.OffsetPolicy) {
 	const account = "reset"
-	pos := e.produce(t, newID(), e.depositMsg(account, 1))
-	e.produce(t, newID(), e.depositMsg(account, 2))
+	pos := e.produce(t, workertest.NewID(), e.depositMsg(account, 1))
+	e.produce(t, workertest.NewID(), e.depositMsg(account, 2))
 	group := "reset-" + string(policy)
 	if err := workers.SaveOffset(t.Context(), e.db, ledger{}, group, pos.Topic, pos.Partition, 1000); err != nil {
 		t.Fatal(err)
 	}
 	r := e.startWorker(t, group, ledger{}, func(c *workers.Config) { c.OffsetPolicy = policy })
-	eventually(t, "the reset counted", func() error {
-		if got := r.counter(t, "cairn_worker_offset_resets_total"); got != 1 {
+	workertest.Eventually(t, "the reset counted", func() error {
+		if got := r.Counter(t, "cairn_worker_offset_resets_total"); got != 1 {
 			return fmt.Errorf("resets = %v", got)
 		}
 		return nil
 	})
 	switch policy {
 	case workers.OffsetEarliest:
-		eventually(t, "the balance rebuilt", func() error {
+		workertest.Eventually(t, "the balance rebuilt", func() error {
 			if b := balances(t, e.db)[account]; b != 3 {
 				return fmt.Errorf("balance %d, want 3", b)
 			}
@@ -203,8 +204,8 @@ func testOffsetOutOfRange(t *testing.T, e *env, policy workers.OffsetPolicy) {
 		})
 	case workers.OffsetLatest:
 		// A record after the reset is applied; the two before never are.
-		later := e.produce(t, newID(), e.depositMsg(account, 4))
-		eventually(t, "the offset after the new record", func() error {
+		later := e.produce(t, workertest.NewID(), e.depositMsg(account, 4))
+		workertest.Eventually(t, "the offset after the new record", func() error {
 			got, err := workers.SavedOffset(t.Context(), e.db, group, pos.Topic, pos.Partition)
 			if err == nil && got != later.Offset+1 {
 				err = fmt.Errorf("saved offset %d, want %d", got, later.Offset+1)
@@ -244,7 +245,7 @@ func TestCrashSafety(t *testing.T) {
 			n := 0
 			for i := range 240 {
 				account := fmt.Sprintf("acct-%d", i%9)
-				e.produce(t, newID(), e.depositMsg(account, int64(i+1)))
+				e.produce(t, workertest.NewID(), e.depositMsg(account, int64(i+1)))
 				want[account] += int64(i + 1)
 				n++
 				if i == 10 {
@@ -259,14 +260,14 @@ func TestCrashSafety(t *testing.T) {
 			time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond)
 			workers.Crash(r.w)
 			select {
-			case <-r.done:
+			case <-r.Done():
 			case <-time.After(60 * time.Second):
 				t.Fatalf("crash %d: worker did not stop", i)
 			}
 		}
 		total := <-produced
 		e.startWorker(t, "crashy", ledger{}, nil)
-		eventually(t, "all events applied", func() error {
+		workertest.Eventually(t, "all events applied", func() error {
 			if n := countRows(t, e.db, "worker_applied"); n < total {
 				return fmt.Errorf("%d of %d events applied", n, total)
 			}
@@ -283,7 +284,7 @@ func TestCrashSafety(t *testing.T) {
 			t.Errorf("%d derived events in the outbox, want %d", len(outbox), total)
 		}
 		inTopic := make(map[string]int)
-		for _, m := range readTopic(t, e.broker.Addr(), balancesTopic, len(outbox)) {
+		for _, m := range workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, len(outbox)) {
 			inTopic[m.Header(wire.HeaderEventID)]++
 		}
 		for _, id := range outbox {

@@ -17,6 +17,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // produceTraced produces a deposit as the gateway does, carrying the trace
@@ -93,13 +94,13 @@ func TestTracesContinue(t *testing.T) {
 			// The client's span: the gateway's, as far as the worker knows.
 			clientCtx, client := tp.Tracer("client").Start(t.Context(), "client publish")
 			client.End()
-			traced, untraced, refused := newID(), newID(), newID()
+			traced, untraced, refused := workertest.NewID(), workertest.NewID(), workertest.NewID()
 			e.produceTraced(t, clientCtx, traced, e.depositMsg("alice", 5))
 			e.produceTraced(t, t.Context(), untraced, e.depositMsg("bob", 7))
 			e.produceTraced(t, clientCtx, refused, e.depositMsg("carol", -3))
 
 			var apply, relay tracetest.SpanStub
-			eventually(t, "the apply and relay spans", func() error {
+			workertest.Eventually(t, "the apply and relay spans", func() error {
 				ended := spans.GetSpans()
 				var ok bool
 				if apply, ok = spanWith(ended, ledgerTopic+" process", "messaging.message.id", traced); !ok {
@@ -147,7 +148,7 @@ func TestTracesContinue(t *testing.T) {
 
 			// The derived records: the traced one carries the relay span's
 			// context, the other none.
-			recs := readTopic(t, e.broker.Addr(), balancesTopic, 2)
+			recs := workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, 2)
 			if len(recs) != 2 {
 				t.Fatalf("%d derived records, want 2", len(recs))
 			}
@@ -178,8 +179,8 @@ func TestTracingOff(t *testing.T) {
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	ctx, span := tp.Tracer("client").Start(t.Context(), "client publish")
 	span.End()
-	e.produceTraced(t, ctx, newID(), e.depositMsg("dora", 4))
-	recs := readTopic(t, e.broker.Addr(), balancesTopic, 1)
+	e.produceTraced(t, ctx, workertest.NewID(), e.depositMsg("dora", 4))
+	recs := workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, 1)
 	if got := recs[0].Header("traceparent"); got != "" {
 		t.Errorf("derived record carries traceparent %q with tracing off", got)
 	}

@@ -27,6 +27,7 @@ import (
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // startGateway serves a gateway over loopback, producing to e's broker;
@@ -153,34 +154,34 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 	r := e.startWorker(t, "e2e", nil)
 	hs := serve(t, r.app)
 
-	huntID := newID()
-	clues := [3]string{newID(), newID(), newID()}
-	ada, bo, cy := newID(), newID(), newID()
+	huntID := workertest.NewID()
+	clues := [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}
+	ada, bo, cy := workertest.NewID(), workertest.NewID(), workertest.NewID()
 	watchAda, watchCy := watch(t, hs, ada), watch(t, hs, cy)
 
-	publish(t, gw, newID(), scriptedHunt(huntID, clues))
+	publish(t, gw, workertest.NewID(), scriptedHunt(huntID, clues))
 	for id, name := range map[string]string{ada: "Ada", bo: "Bo", cy: "Cy"} {
-		publish(t, gw, newID(), &huntv1.PlayerRegistered{PlayerId: id, DisplayName: name, RegisteredAt: at(-30)})
+		publish(t, gw, workertest.NewID(), &huntv1.PlayerRegistered{PlayerId: id, DisplayName: name, RegisteredAt: at(-30)})
 	}
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: ada, JoinedAt: at(-5)})
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: bo, JoinedAt: at(1)})
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: cy, JoinedAt: at(2)})
-	twice := newID()
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: ada, JoinedAt: at(-5)})
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: bo, JoinedAt: at(1)})
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: cy, JoinedAt: at(2)})
+	twice := workertest.NewID()
 	for _, a := range []struct {
 		id string
 		m  *huntv1.AnswerSubmitted
 	}{
-		{newID(), answer(huntID, ada, clues[0], "oak", 3)},
-		{newID(), answer(huntID, cy, clues[0], "pine", 3)},
-		{newID(), answer(huntID, ada, clues[1], "lake", 4)},
-		{newID(), answer(huntID, ada, clues[1], " River ", 5)},
-		{newID(), answer(huntID, bo, clues[0], "oak", 6)},
-		{newID(), answer(huntID, bo, clues[1], "river", 7)},
+		{workertest.NewID(), answer(huntID, ada, clues[0], "oak", 3)},
+		{workertest.NewID(), answer(huntID, cy, clues[0], "pine", 3)},
+		{workertest.NewID(), answer(huntID, ada, clues[1], "lake", 4)},
+		{workertest.NewID(), answer(huntID, ada, clues[1], " River ", 5)},
+		{workertest.NewID(), answer(huntID, bo, clues[0], "oak", 6)},
+		{workertest.NewID(), answer(huntID, bo, clues[1], "river", 7)},
 		{twice, answer(huntID, cy, clues[0], "oak", 8)},
 		{twice, answer(huntID, cy, clues[0], "oak", 8)}, // the same event again: scores once
-		{newID(), answer(huntID, ada, clues[2], "bell", 10)},
-		{newID(), answer(huntID, bo, clues[2], "bell", 20)},
-		{newID(), answer(huntID, cy, clues[1], "river", 61)}, // after the end
+		{workertest.NewID(), answer(huntID, ada, clues[2], "bell", 10)},
+		{workertest.NewID(), answer(huntID, bo, clues[2], "bell", 20)},
+		{workertest.NewID(), answer(huntID, cy, clues[1], "river", 61)}, // after the end
 	} {
 		publish(t, gw, a.id, a.m)
 	}
@@ -195,7 +196,7 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 		PlayerCount: 3,
 	}
 	var lb *huntv1.GetLeaderboardResponse
-	eventually(t, "leaderboard", func() error {
+	workertest.Eventually(t, "leaderboard", func() error {
 		var err error
 		lb, err = hs.GetLeaderboard(t.Context(), &huntv1.GetLeaderboardRequest{HuntId: huntID, Limit: 2, PlayerId: cy})
 		if err != nil {
@@ -250,12 +251,12 @@ func TestScriptedHuntEndToEnd(t *testing.T) {
 	if diff := cmp.Diff(wantHunt, h.GetHunt(), protocmp.Transform()); diff != "" {
 		t.Errorf("hunt differs (-want +got):\n%s", diff)
 	}
-	if got := r.counter(t, "cairn_worker_duplicates_skipped_total"); got != 1 {
+	if got := r.Counter(t, "cairn_worker_duplicates_skipped_total"); got != 1 {
 		t.Errorf("duplicates skipped = %v, want 1", got)
 	}
 
 	// The derived topic holds each derived event once, under its id.
-	derived := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", 8+7+5)
+	derived := workertest.ReadTopic(t, e.broker.Addr(), "cairn.hunt.derived", 8+7+5)
 	seen := make(map[string]bool)
 	for _, m := range derived {
 		id := header(m, wire.HeaderEventID)
@@ -290,11 +291,11 @@ func benchmarkPublishToWatch(b *testing.B, engine sqldb.Engine) {
 	gw := startGateway(b, e)
 	r := e.startWorker(b, "bench", nil)
 	hs := serve(b, r.app)
-	huntID, player := newID(), newID()
-	clues := [3]string{newID(), newID(), newID()}
-	publish(b, gw, newID(), scriptedHunt(huntID, clues))
+	huntID, player := workertest.NewID(), workertest.NewID()
+	clues := [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}
+	publish(b, gw, workertest.NewID(), scriptedHunt(huntID, clues))
 	stream := watch(b, hs, player)
-	publish(b, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(1)})
+	publish(b, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(1)})
 	if _, err := stream.Recv(); err != nil { // the first clue
 		b.Fatal(err)
 	}
@@ -305,7 +306,7 @@ func benchmarkPublishToWatch(b *testing.B, engine sqldb.Engine) {
 		// Wrong answers 31 s apart never trip the rate limit; those past
 		// the hunt's end are judged too late, a judgement all the same.
 		start := time.Now()
-		publish(b, gw, newID(), answer(huntID, player, clues[0], "wrong", 2+float64(i)*31/60))
+		publish(b, gw, workertest.NewID(), answer(huntID, player, clues[0], "wrong", 2+float64(i)*31/60))
 		resp, err := stream.Recv()
 		if err != nil {
 			b.Fatal(err)
@@ -328,7 +329,7 @@ func TestWatchSeesEveryWorkersEvents(t *testing.T) {
 	gw := startGateway(t, e)
 	a := e.startWorker(t, "pair", nil)
 	e.startWorker(t, "pair", nil)
-	player := newID()
+	player := workertest.NewID()
 	// A watcher that misses the other worker's events would wait forever:
 	// the deadline turns that into a failure.
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -343,9 +344,9 @@ func TestWatchSeesEveryWorkersEvents(t *testing.T) {
 	// Hunts on every partition: some are the other worker's.
 	const hunts = 9
 	for range hunts {
-		huntID := newID()
-		publish(t, gw, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
-		publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(1)})
+		huntID := workertest.NewID()
+		publish(t, gw, workertest.NewID(), scriptedHunt(huntID, [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}))
+		publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(1)})
 	}
 	got := kinds(t, stream, hunts) // one first clue per hunt
 	for _, k := range got {
@@ -365,15 +366,15 @@ func TestClaimedTimesEndToEnd(t *testing.T) {
 	gw := startGateway(t, e)
 	r := e.startWorker(t, "clock", nil)
 	hs := serve(t, r.app)
-	huntID, player := newID(), newID()
-	clues := [3]string{newID(), newID(), newID()}
+	huntID, player := workertest.NewID(), workertest.NewID()
+	clues := [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}
 	stream := watch(t, hs, player)
 	now := huntStart.Add(30 * time.Minute)
-	publish(t, gw, newID(), scriptedHunt(huntID, clues))
-	publishAt(t, gw, now, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(25 + 1.0/6)})
+	publish(t, gw, workertest.NewID(), scriptedHunt(huntID, clues))
+	publishAt(t, gw, now, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(25 + 1.0/6)})
 	for i := range 6 {
 		claimed := 25 + 1.0/6 + float64(i+1)*31/60
-		publishAt(t, gw, now.Add(time.Duration(i+1)*100*time.Millisecond), newID(), answer(huntID, player, clues[0], "elm", claimed))
+		publishAt(t, gw, now.Add(time.Duration(i+1)*100*time.Millisecond), workertest.NewID(), answer(huntID, player, clues[0], "elm", claimed))
 	}
 	want := []string{"unlocked 0", "VERDICT_WRONG", "VERDICT_WRONG", "VERDICT_WRONG", "VERDICT_RATE_LIMITED", "VERDICT_RATE_LIMITED", "VERDICT_RATE_LIMITED"}
 	if got := kinds(t, stream, len(want)); !cmp.Equal(got, want) {
@@ -391,15 +392,15 @@ func TestRefusalsReachThePlayer(t *testing.T) {
 	gw := startGateway(t, e)
 	r := e.startWorker(t, "refusals", nil)
 	hs := serve(t, r.app)
-	full, first, player := newID(), newID(), newID()
-	clues := [3]string{newID(), newID(), newID()}
+	full, first, player := workertest.NewID(), workertest.NewID(), workertest.NewID()
+	clues := [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}
 	stream := watch(t, hs, player)
 	h := scriptedHunt(full, clues)
 	h.MaxPlayers = 1
-	publish(t, gw, newID(), h)
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
-	nowhere, crowded, unjoined := newID(), newID(), newID()
-	publish(t, gw, nowhere, &huntv1.PlayerJoinedHunt{HuntId: newID(), PlayerId: player, JoinedAt: at(2)})
+	publish(t, gw, workertest.NewID(), h)
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
+	nowhere, crowded, unjoined := workertest.NewID(), workertest.NewID(), workertest.NewID()
+	publish(t, gw, nowhere, &huntv1.PlayerJoinedHunt{HuntId: workertest.NewID(), PlayerId: player, JoinedAt: at(2)})
 	publish(t, gw, crowded, &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: player, JoinedAt: at(3)})
 	publish(t, gw, unjoined, answer(full, player, clues[0], "oak", 4))
 	var got []string
@@ -435,28 +436,28 @@ func TestRefusalsInPlayerProgress(t *testing.T) {
 	gw := startGateway(t, e)
 	r := e.startWorker(t, "progress-refusals", nil)
 	hs := serve(t, r.app)
-	full, open, first, player := newID(), newID(), newID(), newID()
-	clues := [3]string{newID(), newID(), newID()}
+	full, open, first, player := workertest.NewID(), workertest.NewID(), workertest.NewID(), workertest.NewID()
+	clues := [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}
 	stream := watch(t, hs, player)
 	crowdedHunt := scriptedHunt(full, clues)
 	crowdedHunt.MaxPlayers = 1
-	publish(t, gw, newID(), crowdedHunt)
-	publish(t, gw, newID(), scriptedHunt(open, clues))
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
+	publish(t, gw, workertest.NewID(), crowdedHunt)
+	publish(t, gw, workertest.NewID(), scriptedHunt(open, clues))
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: first, JoinedAt: at(1)})
 
-	nowhere, missing := newID(), newID()
+	nowhere, missing := workertest.NewID(), workertest.NewID()
 	publish(t, gw, nowhere, &huntv1.PlayerJoinedHunt{HuntId: missing, PlayerId: player, JoinedAt: at(2)})
-	crowded := newID()
+	crowded := workertest.NewID()
 	publish(t, gw, crowded, &huntv1.PlayerJoinedHunt{HuntId: full, PlayerId: player, JoinedAt: at(3)})
 	var unjoined []string // answers to the full hunt, refused: the player is not in it
 	for i := range 6 {
-		id := newID()
+		id := workertest.NewID()
 		unjoined = append(unjoined, id)
 		publish(t, gw, id, answer(full, player, clues[0], "oak", float64(4+i)))
 	}
-	early := newID() // an answer before joining the open hunt, refused; then the join
+	early := workertest.NewID() // an answer before joining the open hunt, refused; then the join
 	publish(t, gw, early, answer(open, player, clues[0], "oak", 10))
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: open, PlayerId: player, JoinedAt: at(11)})
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: open, PlayerId: player, JoinedAt: at(11)})
 	// Every refusal's row is committed before its EventRefused is produced:
 	// once the stream has them all, GetPlayerProgress must show them.
 	refusals := 2 + len(unjoined) + 1

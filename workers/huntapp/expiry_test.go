@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // devToken is a player's token as `cairn token` mints it, valid for ttl.
@@ -67,7 +68,7 @@ func TestWatchEndsWhenTokenExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	player := newID()
+	player := workertest.NewID()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+devToken(t, player, 2*time.Second))

@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // TestPoisonRecordsAreDeadLettered checks that records no retry can handle
@@ -24,8 +25,8 @@ import (
 func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, sqldb.SQLite)
-	huntID := newID()
-	e.produce(t, newID(), scriptedHunt(newID(), [3]string{newID(), newID(), newID()}))
+	huntID := workertest.NewID()
+	e.produce(t, workertest.NewID(), scriptedHunt(workertest.NewID(), [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}))
 	var poisonAt []int64
 	for _, v := range [][]byte{
 		[]byte("not framed at all"),
@@ -37,15 +38,15 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 		}
 		poisonAt = append(poisonAt, pos[0].Offset)
 	}
-	after := e.produce(t, newID(), scriptedHunt(huntID, [3]string{newID(), newID(), newID()}))
+	after := e.produce(t, workertest.NewID(), scriptedHunt(huntID, [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}))
 
 	r := e.startWorker(t, "poison", nil)
 	hs := serve(t, r.app)
-	eventually(t, "the hunt after the poison records", func() error {
+	workertest.Eventually(t, "the hunt after the poison records", func() error {
 		_, err := hs.GetHunt(t.Context(), &huntv1.GetHuntRequest{HuntId: huntID})
 		return err
 	})
-	dead := readTopic(t, e.broker.Addr(), workers.DefaultDeadLetterTopic, 2)
+	dead := workertest.ReadTopic(t, e.broker.Addr(), workers.DefaultDeadLetterTopic, 2)
 	if len(dead) != 2 {
 		t.Fatalf("%d dead letters, want 2", len(dead))
 	}
@@ -68,7 +69,7 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 			t.Errorf("dead letter %d has no %s", i, wire.HeaderDLQError)
 		}
 	}
-	if got := r.counter(t, "cairn_worker_dead_lettered_total"); got != 2 {
+	if got := r.Counter(t, "cairn_worker_dead_lettered_total"); got != 2 {
 		t.Errorf("dead-lettered = %v, want 2", got)
 	}
 }
@@ -93,17 +94,17 @@ func TestCrashSafety(t *testing.T) {
 		}
 		var plays []play
 		for range 2 {
-			p := play{huntID: newID(), clues: [3]string{newID(), newID(), newID()}}
+			p := play{huntID: workertest.NewID(), clues: [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}}
 			plays = append(plays, p)
-			e.produce(t, newID(), scriptedHunt(p.huntID, p.clues))
+			e.produce(t, workertest.NewID(), scriptedHunt(p.huntID, p.clues))
 			n++
 		}
 		close(flowing)
 		for i := range 30 {
 			p := plays[i%2]
-			player := newID()
-			e.produce(t, newID(), &huntv1.PlayerRegistered{PlayerId: player, DisplayName: fmt.Sprintf("P%d", i), RegisteredAt: at(-10)})
-			e.produce(t, newID(), &huntv1.PlayerJoinedHunt{HuntId: p.huntID, PlayerId: player, JoinedAt: at(float64(i) / 10)})
+			player := workertest.NewID()
+			e.produce(t, workertest.NewID(), &huntv1.PlayerRegistered{PlayerId: player, DisplayName: fmt.Sprintf("P%d", i), RegisteredAt: at(-10)})
+			e.produce(t, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: p.huntID, PlayerId: player, JoinedAt: at(float64(i) / 10)})
 			n += 2
 			last := "bell"
 			if i%3 == 0 {
@@ -112,7 +113,7 @@ func TestCrashSafety(t *testing.T) {
 			for j, a := range []struct{ clue, text string }{
 				{p.clues[0], "oak"}, {p.clues[1], "nope"}, {p.clues[1], "river"}, {p.clues[2], last},
 			} {
-				e.produce(t, newID(), answer(p.huntID, player, a.clue, a.text, float64(5+i+j)))
+				e.produce(t, workertest.NewID(), answer(p.huntID, player, a.clue, a.text, float64(5+i+j)))
 				n++
 			}
 		}
@@ -123,9 +124,9 @@ func TestCrashSafety(t *testing.T) {
 	for i := range 6 {
 		r := e.startWorker(t, "crashy", func(c *workers.Config) { c.MaxBatch, c.DrainTimeout = 7, time.Nanosecond })
 		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
-		r.cancel()
+		r.Cancel()
 		select {
-		case <-r.done:
+		case <-r.Done():
 		case <-time.After(60 * time.Second):
 			t.Fatalf("crash %d: worker did not stop", i)
 		}
@@ -143,8 +144,8 @@ func TestCrashSafety(t *testing.T) {
 		db  *sqldb.DB
 		run *running
 	}{{e.db, final}, {ref.db, refRun}} {
-		eventually(t, "all events applied", func() error {
-			got := pair.run.counter(t, "cairn_worker_events_applied_total")
+		workertest.Eventually(t, "all events applied", func() error {
+			got := pair.run.Counter(t, "cairn_worker_events_applied_total")
 			if pair.run == final {
 				// Events applied before the crashes count in other registries.
 				got = float64(countRows(t, pair.db, "worker_applied"))
@@ -162,7 +163,7 @@ func TestCrashSafety(t *testing.T) {
 		t.Errorf("state after crashes differs from the steady run (-steady +crashed):\n%s", diff)
 	}
 	outbox := column(t, e.db, "SELECT event_id FROM worker_derived")
-	topic := readTopic(t, e.broker.Addr(), "cairn.hunt.derived", len(outbox))
+	topic := workertest.ReadTopic(t, e.broker.Addr(), "cairn.hunt.derived", len(outbox))
 	inTopic := make(map[string]int)
 	for _, m := range topic {
 		inTopic[header(m, wire.HeaderEventID)]++

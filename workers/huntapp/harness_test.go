@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/hunt"
 	"github.com/cairnhq/cairn/workers/huntapp"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // env is a broker, a registry, a producer and a store database.
@@ -44,33 +43,15 @@ var inputTopics = []string{"cairn.hunt.events", "cairn.player.events"}
 func newEnv(t testing.TB, engine sqldb.Engine) *env {
 	t.Helper()
 	_, types, topics := registrytest.Hunt(t)
-	broker, err := devbroker.Start("127.0.0.1:0", 3, append(topics, workers.DefaultDeadLetterTopic)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(broker.Close)
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = producer.Close(ctx)
-	})
+	broker, producer := workertest.Kafka(t, append(topics, workers.DefaultDeadLetterTopic)...)
 	return &env{broker: broker, types: types, topics: topics, producer: producer, db: sqldbtest.Open(t, engine)}
 }
 
 // running is a worker running the hunt app in the background, and the
 // app's WatchPlayer feed.
 type running struct {
-	w       *workers.Worker
-	app     *huntapp.App
-	metrics *prometheus.Registry
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when Run returned
-	err     error         // what Run returned
-	once    sync.Once
+	*workertest.Running
+	app *huntapp.App
 }
 
 func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config)) *running {
@@ -107,53 +88,7 @@ func (e *env) startWorker(t testing.TB, group string, mod func(*workers.Config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, app: app, metrics: reg, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		var feed sync.WaitGroup
-		feed.Go(func() { app.Follow(ctx) })
-		r.err = w.Run(ctx)
-		cancel()
-		feed.Wait()
-	}()
-	t.Cleanup(func() { r.stop(t) })
-	return r
-}
-
-// stop stops the worker gracefully; a second stop does nothing.
-func (r *running) stop(t testing.TB) {
-	t.Helper()
-	r.cancel()
-	select {
-	case <-r.done:
-		r.once.Do(func() {
-			if r.err != nil {
-				t.Errorf("Run: %v", r.err)
-			}
-		})
-	case <-time.After(60 * time.Second):
-		t.Error("worker did not stop")
-	}
-}
-
-// counter sums a metric family's values.
-func (r *running) counter(t testing.TB, name string) float64 {
-	t.Helper()
-	mfs, err := r.metrics.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return sum
+	return &running{Running: workertest.Start(t, w, reg, app.Follow), app: app}
 }
 
 // validator is the tests' one protovalidate validator.
@@ -218,66 +153,7 @@ func (e *env) produce(t testing.TB, eventID string, m proto.Message) kafkax.Posi
 	return pos[0]
 }
 
-// readTopic reads every record of a topic, waiting until there are at
-// least want of them.
-func readTopic(t testing.TB, brokers, topic string, want int) []*kafkax.Message {
-	t.Helper()
-	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: brokers, Group: "reader", Tail: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var tps []kafkax.TopicPartition
-	for p := range int32(3) {
-		tps = append(tps, kafkax.TopicPartition{Topic: topic, Partition: p, Offset: kafkax.OffsetBeginning})
-	}
-	if err := c.Assign(tps); err != nil {
-		t.Fatal(err)
-	}
-	var out []*kafkax.Message
-	deadline := time.Now().Add(60 * time.Second)
-	idle := 0
-	for time.Now().Before(deadline) {
-		m, _ := c.Poll(500 * time.Millisecond)
-		if m == nil {
-			if len(out) >= want {
-				if idle++; idle >= 2 {
-					return out
-				}
-			}
-			continue
-		}
-		idle = 0
-		out = append(out, m)
-	}
-	t.Fatalf("read %d records from %s, want at least %d", len(out), topic, want)
-	return nil
-}
-
 func header(m *kafkax.Message, key string) string { return m.Header(key) }
-
-// eventually polls f until it returns nil or a generous deadline passes.
-func eventually(t testing.TB, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-var idCounter atomic.Int64
-
-// newID returns a fresh UUID (version 4 layout, counter-based).
-func newID() string {
-	return fmt.Sprintf("00000000-0000-4000-8000-%012d", idCounter.Add(1))
-}
 
 // at is a time in the scripted hunt: minutes after its start.
 func at(minutes float64) *timestamppb.Timestamp {

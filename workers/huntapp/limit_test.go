@@ -9,6 +9,7 @@ import (
 	"github.com/cairnhq/cairn/internal/sqldb"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/huntapp"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // TestReadsAreRateLimitedPerCaller (issue 9, item 14): GetHunt,
@@ -24,7 +25,7 @@ func TestReadsAreRateLimitedPerCaller(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	huntID, player := newID(), newID()
+	huntID, player := workertest.NewID(), workertest.NewID()
 	first := serve(t, app) // each client is its own connection: its own caller
 	calls := []func(huntv1.HuntServiceClient) error{
 		func(c huntv1.HuntServiceClient) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers"
+	"github.com/cairnhq/cairn/workers/workertest"
 )
 
 // TestOneTraceAcrossThePipeline publishes an answer through a tracing
@@ -36,7 +37,7 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 	hs := serve(t, r.app)
 	applied := func(n float64) func() error {
 		return func() error {
-			if got := r.counter(t, "cairn_worker_events_applied_total"); got < n {
+			if got := r.Counter(t, "cairn_worker_events_applied_total"); got < n {
 				return fmt.Errorf("%v events applied, want %v", got, n)
 			}
 			return nil
@@ -45,15 +46,15 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 
 	// The hunt and the player come first, on their own topics: the join
 	// and the answer wait for them, so no order across partitions matters.
-	huntID, player := newID(), newID()
-	clues := [3]string{newID(), newID(), newID()}
-	publish(t, gw, newID(), scriptedHunt(huntID, clues))
-	publish(t, gw, newID(), &huntv1.PlayerRegistered{PlayerId: player, DisplayName: "Ada", RegisteredAt: at(-30)})
-	eventually(t, "the hunt and the player applied", applied(2))
-	publish(t, gw, newID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(-5)})
-	eventually(t, "the join applied", applied(3))
+	huntID, player := workertest.NewID(), workertest.NewID()
+	clues := [3]string{workertest.NewID(), workertest.NewID(), workertest.NewID()}
+	publish(t, gw, workertest.NewID(), scriptedHunt(huntID, clues))
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerRegistered{PlayerId: player, DisplayName: "Ada", RegisteredAt: at(-30)})
+	workertest.Eventually(t, "the hunt and the player applied", applied(2))
+	publish(t, gw, workertest.NewID(), &huntv1.PlayerJoinedHunt{HuntId: huntID, PlayerId: player, JoinedAt: at(-5)})
+	workertest.Eventually(t, "the join applied", applied(3))
 	stream := watch(t, hs, player)
-	answerID := newID()
+	answerID := workertest.NewID()
 	publish(t, gw, answerID, answer(huntID, player, clues[0], "oak", 3))
 	var judgement string // the judgement's event id, as the player sees it
 	for judgement == "" {
@@ -68,7 +69,7 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 
 	const judged = "cairn.hunt.v1.AnswerJudged"
 	var pub, apply, relay tracetest.SpanStub
-	eventually(t, "the answer's spans", func() error {
+	workertest.Eventually(t, "the answer's spans", func() error {
 		ended := spans.GetSpans()
 		var ok bool
 		if pub, ok = find(ended, "cairn.hunt.events publish", "messaging.message.id", answerID); !ok {
@@ -104,7 +105,7 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 		t.Errorf("relay span of event %q, the player saw %q", attrOf(relay, "messaging.message.id"), judgement)
 	}
 	var watched tracetest.SpanStub
-	eventually(t, "the WatchPlayer span", func() error {
+	workertest.Eventually(t, "the WatchPlayer span", func() error {
 		var ok bool
 		if watched, ok = find(spans.GetSpans(), "WatchPlayer", "messaging.message.id", judgement); !ok {
 			return fmt.Errorf("no WatchPlayer span of %s", judgement)
@@ -137,7 +138,7 @@ func TestOneTraceAcrossThePipeline(t *testing.T) {
 
 	// The judgement's record carries the relay span's context.
 	var found bool
-	for _, m := range readTopic(t, e.broker.Addr(), "cairn.hunt.derived", 2) {
+	for _, m := range workertest.ReadTopic(t, e.broker.Addr(), "cairn.hunt.derived", 2) {
 		if m.Header(wire.HeaderEventType) != judged {
 			continue
 		}
