@@ -100,6 +100,10 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "foreign_keys(ON)")
+		// SQLite's default page cache is 2 MB; a worker's tables outgrow
+		// it at a few thousand players, and every apply then reads and
+		// writes pages from the file. 64 MiB, for its one connection.
+		q.Add("_pragma", "cache_size(-65536)")
 		q.Set("_txlock", "immediate")
 		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err == nil {
