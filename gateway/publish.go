@@ -336,11 +336,11 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 				attribute.Int("cairn.schema_id", int(t.SchemaID)),
 			))
 		pe.span = span
-		s.cfg.Propagator.Inject(sctx, headerCarrier{&record.Headers})
+		s.cfg.Propagator.Inject(sctx, wire.HeaderCarrier{Headers: &record.Headers})
 	} else if s.callTraced(ctx) {
 		// No span of the gateway's own: the record carries the caller's
 		// trace context, as a no-op span would have passed it on.
-		s.cfg.Propagator.Inject(s.cfg.Propagator.Extract(ctx, incomingCarrier{ctx}), headerCarrier{&record.Headers})
+		s.cfg.Propagator.Inject(s.cfg.Propagator.Extract(ctx, incomingCarrier{ctx}), wire.HeaderCarrier{Headers: &record.Headers})
 	}
 	pe.t, pe.deadline, pe.size, pe.start = t, deadline, size, time.Now()
 	wait, err := s.cfg.Producer.Send(record)
@@ -472,36 +472,6 @@ func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal, received
 		h = append(h, kafkax.Header{Key: k, Value: []byte(v)})
 	}
 	return h
-}
-
-// headerCarrier lets a propagator write trace context into record headers.
-type headerCarrier struct{ h *[]kafkax.Header }
-
-func (c headerCarrier) Get(key string) string {
-	for _, h := range *c.h {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
-func (c headerCarrier) Set(key, value string) {
-	for i, h := range *c.h {
-		if h.Key == key {
-			(*c.h)[i].Value = []byte(value)
-			return
-		}
-	}
-	*c.h = append(*c.h, kafkax.Header{Key: key, Value: []byte(value)})
-}
-
-func (c headerCarrier) Keys() []string {
-	keys := make([]string, len(*c.h))
-	for i, h := range *c.h {
-		keys[i] = h.Key
-	}
-	return keys
 }
 
 // callTraced reports whether the call's metadata carries trace context.

@@ -22,13 +22,10 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/discovery/etcdtest"
-	"github.com/cairnhq/cairn/internal/schemas"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
-	"github.com/cairnhq/cairn/workers"
 )
 
 // TestMain lets tests run roles as real processes: with
@@ -81,23 +78,9 @@ func startProcess(t *testing.T, args ...string) *process {
 func TestEtcdGatewayFailover(t *testing.T) {
 	srv := etcdtest.Start(t)
 	etcdFlags := []string{"--etcd-endpoints", srv.Addr, "--etcd-ttl", "2s"}
-	files, err := schemas.Hunt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 2, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := huntBroker(t, 2)
 	dir := t.TempDir()
-	authFile := filepath.Join(dir, "auth.json")
-	if err := os.WriteFile(authFile, []byte(`{
-		"api_keys": [{"name": "organiser", "key": "organiser-key-0123456789", "role": "service"}],
-		"roles": {"service": ["*"]}
-	}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authFile := serviceAuthFile(t, dir, "organiser", "organiser-key-0123456789")
 
 	// The registry runs in this process; the gateways and schema push find
 	// it through etcd.

@@ -5,15 +5,10 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cairnhq/cairn/internal/devbroker"
-	"github.com/cairnhq/cairn/internal/schemas"
-	"github.com/cairnhq/cairn/workers"
 )
 
 // TestMetricsAtStartUp starts each production role and scrapes its
@@ -21,20 +16,9 @@ import (
 // documents is there already, with its known label sets, beside
 // cairn_build_info and the gRPC request metrics of the services it serves.
 func TestMetricsAtStartUp(t *testing.T) {
-	files, err := schemas.Hunt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 1, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := huntBroker(t, 1)
 	dir := t.TempDir()
-	authFile := filepath.Join(dir, "auth.json")
-	if err := os.WriteFile(authFile, []byte(`{"api_keys": [{"name": "ops", "key": "ops-key-0123456789", "role": "service"}], "roles": {"service": ["*"]}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authFile := serviceAuthFile(t, dir, "ops", "ops-key-0123456789")
 	registryAddr := freeAddr(t)
 	admins := map[string]string{"registry": freeAddr(t), "gateway": freeAddr(t), "worker": freeAddr(t)}
 	roles := map[string][]string{

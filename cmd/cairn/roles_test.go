@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,29 +18,44 @@ import (
 	"github.com/cairnhq/cairn/workers"
 )
 
+// huntBroker starts a dev broker holding the hunt schemas' topics and the
+// dead-letter topic, with partitions each, closed when the test ends.
+func huntBroker(t *testing.T, partitions int32) *devbroker.Broker {
+	t.Helper()
+	files, err := schemas.Hunt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := devbroker.Start("127.0.0.1:0", partitions, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	return broker
+}
+
+// serviceAuthFile writes an auth file in dir giving one API key, named
+// name, the service role, which may publish every type; it returns the
+// file's path.
+func serviceAuthFile(t *testing.T, dir, name, key string) string {
+	t.Helper()
+	path := filepath.Join(dir, "auth.json")
+	body := fmt.Sprintf(`{"api_keys": [{"name": %q, "key": %q, "role": "service"}], "roles": {"service": ["*"]}}`, name, key)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestProductionRoles runs each role on its own, as production does:
 // cairn registry, cairn schema push, cairn gateway and cairn worker against
 // a Kafka-protocol broker, then a hunt event published through the gateway
 // is applied by the worker and read back from its HuntService.
 func TestProductionRoles(t *testing.T) {
-	files, err := schemas.Hunt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 2, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := huntBroker(t, 2)
 	dir := t.TempDir()
 	registryAddr, gatewayAddr, workerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	authFile := filepath.Join(dir, "auth.json")
-	if err := os.WriteFile(authFile, []byte(`{
-		"api_keys": [{"name": "organiser", "key": "organiser-key-0123456789", "role": "service"}],
-		"roles": {"service": ["*"]}
-	}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authFile := serviceAuthFile(t, dir, "organiser", "organiser-key-0123456789")
 
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
@@ -144,20 +160,9 @@ func get(t *testing.T, url string) (int, string) {
 // console on its admin address with what it knows, and says what it does
 // not know instead of failing.
 func TestRoleConsoles(t *testing.T) {
-	files, err := schemas.Hunt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 1, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := huntBroker(t, 1)
 	dir := t.TempDir()
-	authFile := filepath.Join(dir, "auth.json")
-	if err := os.WriteFile(authFile, []byte(`{"api_keys": [{"name": "ops", "key": "ops-key-0123456789abcdef", "role": "service"}], "roles": {"service": ["*"]}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authFile := serviceAuthFile(t, dir, "ops", "ops-key-0123456789abcdef")
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	logs := make(map[string]*lockedBuffer)
@@ -225,21 +230,10 @@ func TestRoleConsoles(t *testing.T) {
 // worker is back it catches up with the player's progress and goes on
 // printing events.
 func TestWatchReconnects(t *testing.T) {
-	files, err := schemas.Hunt()
-	if err != nil {
-		t.Fatal(err)
-	}
-	broker, err := devbroker.Start("127.0.0.1:0", 1, append(schemas.Topics(files), workers.DefaultDeadLetterTopic)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := huntBroker(t, 1)
 	dir := t.TempDir()
-	authFile := filepath.Join(dir, "auth.json")
 	const key = "organiser-key-0123456789"
-	if err := os.WriteFile(authFile, []byte(`{"api_keys": [{"name": "organiser", "key": "`+key+`", "role": "service"}], "roles": {"service": ["*"]}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authFile := serviceAuthFile(t, dir, "organiser", key)
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	type proc struct {

@@ -34,10 +34,7 @@ func TestRolesRefuseBadTracingConfig(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "otlp")
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317")
 	dir := t.TempDir()
-	authFile := filepath.Join(dir, "auth.json")
-	if err := os.WriteFile(authFile, []byte(`{"api_keys": [{"name": "svc", "key": "svc-key-0123456789abcdef", "role": "service"}], "roles": {"service": ["*"]}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	authFile := serviceAuthFile(t, dir, "svc", "svc-key-0123456789abcdef")
 	for _, args := range [][]string{
 		{"dev", "--database-url", "sqlite:" + filepath.Join(dir, "dev.db"), "--gateway-addr", freeAddr(t), "--kafka-addr", freeAddr(t), "--registry-addr", freeAddr(t), "--admin-addr", freeAddr(t)},
 		{"registry", "--database-url", "sqlite:" + filepath.Join(dir, "registry.db"), "--registry-addr", freeAddr(t), "--admin-addr", freeAddr(t)},
