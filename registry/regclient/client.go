@@ -29,10 +29,11 @@ type Client struct {
 	src    Source
 	maxAge time.Duration
 
-	mu     sync.RWMutex
-	byName map[protoreflect.FullName]nameEntry
-	byID   map[int32]*Schema
-	types  map[typeKey]*Type
+	mu       sync.RWMutex
+	byName   map[protoreflect.FullName]nameEntry
+	fetching map[protoreflect.FullName]*fetch
+	byID     map[int32]*Schema
+	types    map[typeKey]*Type
 }
 
 type nameEntry struct {
@@ -51,11 +52,12 @@ func NewClient(src Source, maxAge time.Duration) *Client {
 		maxAge = time.Second
 	}
 	return &Client{
-		src:    src,
-		maxAge: maxAge,
-		byName: make(map[protoreflect.FullName]nameEntry),
-		byID:   make(map[int32]*Schema),
-		types:  make(map[typeKey]*Type),
+		src:      src,
+		maxAge:   maxAge,
+		byName:   make(map[protoreflect.FullName]nameEntry),
+		fetching: make(map[protoreflect.FullName]*fetch),
+		byID:     make(map[int32]*Schema),
+		types:    make(map[typeKey]*Type),
 	}
 }
 
@@ -69,11 +71,79 @@ func (c *Client) Resolve(ctx context.Context, name protoreflect.FullName) (*Type
 	if ok && time.Since(e.checked) < c.maxAge {
 		return e.t, nil
 	}
+	// One caller asks the registry for a name at a time. While it does,
+	// the others keep the type known so far, or, when there is none yet,
+	// wait for its answer: a busy gateway asks once per MaxAge, not once
+	// per event in flight.
+	c.mu.Lock()
+	if e, ok = c.byName[name]; ok && time.Since(e.checked) < c.maxAge {
+		c.mu.Unlock()
+		return e.t, nil
+	}
+	f, busy := c.fetching[name]
+	if !busy {
+		f = &fetch{done: make(chan struct{})}
+		c.fetching[name] = f
+		// The question outlives the caller who asked it first: the
+		// others may be waiting for its answer.
+		go c.fetch(context.WithoutCancel(ctx), name, f, e, ok)
+	}
+	c.mu.Unlock()
+	if ok {
+		if !busy {
+			select {
+			case <-f.done:
+				return f.t, f.err
+			case <-ctx.Done():
+			}
+		}
+		return e.t, nil
+	}
+	select {
+	case <-f.done:
+		return f.t, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("resolve %s: %w", name, ctx.Err())
+	}
+}
+
+// fetch is one question to the registry about a name's latest type, which
+// the callers that arrive meanwhile share.
+type fetch struct {
+	done chan struct{} // closed once t or err is set
+	t    *Type
+	err  error
+}
+
+// fetchTimeout bounds one question to the registry.
+const fetchTimeout = 10 * time.Second
+
+// fetch asks the registry for the type name's subject declares now, and
+// records the answer in f and the cache. old is the type known so far, if
+// known.
+func (c *Client) fetch(ctx context.Context, name protoreflect.FullName, f *fetch, old nameEntry, known bool) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	f.t, f.err = c.latest(ctx, name)
+	c.mu.Lock()
+	delete(c.fetching, name)
+	switch {
+	case f.err == nil:
+		c.byName[name] = nameEntry{t: f.t, checked: time.Now()}
+	case known && !IsNotFound(f.err):
+		// The registry is unreachable: keep serving what we know, and
+		// ask again after MaxAge rather than on every call.
+		c.byName[name] = nameEntry{t: old.t, checked: time.Now()}
+		f.t, f.err = old.t, nil
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// latest reads the type name's subject declares now.
+func (c *Client) latest(ctx context.Context, name protoreflect.FullName) (*Type, error) {
 	sv, err := c.src.Version(ctx, string(name), -1, false)
 	if err != nil {
-		if ok && !IsNotFound(err) {
-			return e.t, nil // the registry is unreachable: keep serving what we know
-		}
 		if IsNotFound(err) {
 			return nil, fmt.Errorf("message type %q: %w", name, ErrNotFound)
 		}
@@ -89,9 +159,6 @@ func (c *Client) Resolve(ctx context.Context, name protoreflect.FullName) (*Type
 	}
 	named := *t
 	named.Subject = sv.Subject
-	c.mu.Lock()
-	c.byName[name] = nameEntry{t: &named, checked: time.Now()}
-	c.mu.Unlock()
 	return &named, nil
 }
 

@@ -18,7 +18,10 @@ import (
 
 // Remote is a Source that reads a registry over its gRPC API, for gateways
 // and workers that run apart from the registry. It compiles what it fetches,
-// references included, and keeps referenced schemas, which never change.
+// references included, and keeps every schema it compiled by id, and
+// referenced schemas by subject and version: neither ever changes, so a
+// schema is compiled once however often its subject's latest version is
+// asked for.
 //
 // Remote is safe for concurrent use.
 type Remote struct {
@@ -26,11 +29,16 @@ type Remote struct {
 
 	mu   sync.Mutex
 	deps map[Reference]*Schema
+	byID map[int32]*Schema
 }
 
 // NewRemote reads the registry behind conn.
 func NewRemote(conn grpc.ClientConnInterface) *Remote {
-	return &Remote{api: registryv1.NewRegistryServiceClient(conn), deps: make(map[Reference]*Schema)}
+	return &Remote{
+		api:  registryv1.NewRegistryServiceClient(conn),
+		deps: make(map[Reference]*Schema),
+		byID: make(map[int32]*Schema),
+	}
 }
 
 // Version implements Source.
@@ -135,8 +143,17 @@ func fromStruct(st *structpb.Struct) (json.RawMessage, error) {
 	return json.Marshal(st.AsMap())
 }
 
-// build compiles a fetched schema, fetching its references first.
+// build compiles a fetched schema, fetching its references first, unless
+// a schema with its id was compiled before.
 func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, error) {
+	if p.GetId() > 0 {
+		r.mu.Lock()
+		have, ok := r.byID[p.GetId()]
+		r.mu.Unlock()
+		if ok {
+			return have, nil
+		}
+	}
 	refs := make([]Reference, 0, len(p.GetReferences()))
 	deps := make([]Dependency, 0, len(p.GetReferences()))
 	for _, ref := range p.GetReferences() {
@@ -167,6 +184,15 @@ func (r *Remote) build(ctx context.Context, p *registryv1.Schema) (*Schema, erro
 	}
 	if s.RuleSet, err = fromStruct(p.GetRuleSet()); err != nil {
 		return nil, fmt.Errorf("schema %d rule set: %w", p.GetId(), err)
+	}
+	if s.ID > 0 {
+		r.mu.Lock()
+		if have, ok := r.byID[s.ID]; ok {
+			s = have // compiled meanwhile by another caller: share one
+		} else {
+			r.byID[s.ID] = s
+		}
+		r.mu.Unlock()
 	}
 	return s, nil
 }

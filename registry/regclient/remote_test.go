@@ -75,6 +75,26 @@ func TestRemoteClient(t *testing.T) {
 	if _, err := remote.ResolveID(ctx, 4242, []int{0}); !regclient.IsNotFound(err) {
 		t.Errorf("remote ResolveID(unknown) = %v, want not found", err)
 	}
+
+	// A schema is compiled once, however often its subject's latest
+	// version is read: compiling it per refresh was most of a busy
+	// gateway's time.
+	src := regclient.NewRemote(conn)
+	first, err := src.Version(ctx, "cairn.hunt.v1.AnswerSubmitted", -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := src.Version(ctx, "cairn.hunt.v1.AnswerSubmitted", -1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID, err := src.SchemaByID(ctx, first.Schema.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Schema != first.Schema || byID != first.Schema {
+		t.Error("the same schema id was compiled again")
+	}
 }
 
 // TestGRPCChecksCredentials: the gRPC API, on the REST API's port, takes
