@@ -104,6 +104,12 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		// it at a few thousand players, and every apply then reads and
 		// writes pages from the file. 64 MiB, for its one connection.
 		q.Add("_pragma", "cache_size(-65536)")
+		// A multi-row statement keeps a journal of the pages it changes,
+		// to undo itself alone if it fails; past 64 KiB SQLite spills that
+		// journal to a temporary file, and a batch of upserts on a large
+		// table then writes each page it touches to disk once more. Kept
+		// in memory, as are temporary tables and sorts.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err == nil {

@@ -70,10 +70,10 @@ func seedHunt(b testing.TB, db *sqldb.DB, players int) {
 			ents = append(ents, "h", id, joined, pos, score, 0, int64(0), completed, key)
 			names = append(names, id, "name "+id, joined)
 		}
-		if err := upsert(ctx, tx, db.Engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `, ``, 9, ents); err != nil {
+		if err := insertEntrants.exec(ctx, tx, db.Engine, ents); err != nil {
 			return err
 		}
-		if err := upsert(ctx, tx, db.Engine, `INSERT INTO hunt_names (player_id, display_name, registered_at) VALUES `, ``, 3, names); err != nil {
+		if err := upsertNames.exec(ctx, tx, db.Engine, names); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)

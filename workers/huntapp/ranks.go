@@ -84,18 +84,72 @@ func (d rankDeltas) add(huntID string, e *hunt.Entrant, n int64) {
 	}
 }
 
-// save writes the non-zero deltas in multi-row upserts.
+// upsertRanks adds to counts of hunt_ranks.
+var upsertRanks = rowInsert{
+	head:  `INSERT INTO hunt_ranks (hunt_id, depth, score, unfinished, prefix, entrants)`,
+	types: []string{"text", "bigint", "bigint", "bigint", "bytea", "bigint"},
+	tail:  `ON CONFLICT (hunt_id, depth, score, unfinished, prefix) DO UPDATE SET entrants = hunt_ranks.entrants + excluded.entrants`,
+}
+
+// save writes the non-zero deltas, each count once, and deletes the
+// counts they bring to zero, so that the table holds as many rows as the
+// hunt's entrants need however often they change places (a change of
+// place leaves the deepest counts of the old place at zero).
 func (d rankDeltas) save(ctx context.Context, tx *sql.Tx, engine sqldb.Engine) error {
 	args := make([]any, 0, 6*len(d))
+	var dropped []any
 	for n, v := range d {
 		if v != 0 {
-			args = append(args, n.hunt, n.depth, n.group.score, n.group.unfinished, []byte(n.prefix), v)
+			args = append(args, n.hunt, int64(n.depth), n.group.score, n.group.unfinished, []byte(n.prefix), v)
+		}
+		if v < 0 {
+			dropped = append(dropped, n.hunt, int64(n.depth), n.group.score, n.group.unfinished, []byte(n.prefix))
 		}
 	}
-	if err := upsert(ctx, tx, engine, `INSERT INTO hunt_ranks (hunt_id, depth, score, unfinished, prefix, entrants) VALUES `,
-		` ON CONFLICT (hunt_id, depth, score, unfinished, prefix) DO UPDATE SET entrants = hunt_ranks.entrants + excluded.entrants`,
-		6, args); err != nil {
+	if err := upsertRanks.exec(ctx, tx, engine, args); err != nil {
 		return fmt.Errorf("save ranks: %w", err)
+	}
+	if err := deleteEmptyRanks(ctx, tx, engine, dropped); err != nil {
+		return fmt.Errorf("save ranks: %w", err)
+	}
+	return nil
+}
+
+// rankKeyTypes are the PostgreSQL types of hunt_ranks' key columns.
+var rankKeyTypes = []string{"text", "bigint", "bigint", "bigint", "bytea"}
+
+// deleteEmptyRanks deletes the counts among keys (rows of hunt_ranks' key
+// columns) that are zero.
+func deleteEmptyRanks(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, keys []any) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if engine == sqldb.Postgres {
+		cols, err := columns(rankKeyTypes, keys)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM hunt_ranks r USING `+unnest(rankKeyTypes, 1)+` AS k (hunt_id, depth, score, unfinished, prefix)
+			WHERE r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score AND r.unfinished = k.unfinished
+				AND r.prefix = k.prefix AND r.entrants = 0`, cols...)
+		return err
+	}
+	width := len(rankKeyTypes)
+	for len(keys) > 0 {
+		n := min(len(keys)/width, insertRows)
+		var sb strings.Builder
+		sb.WriteString(`DELETE FROM hunt_ranks WHERE entrants = 0 AND (hunt_id, depth, score, unfinished, prefix) IN (VALUES `)
+		for r := range n {
+			if r > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(" + marks(engine, 1+r*width, width) + ")")
+		}
+		sb.WriteByte(')')
+		if _, err := tx.ExecContext(ctx, sb.String(), keys[:n*width]...); err != nil {
+			return err
+		}
+		keys = keys[n*width:]
 	}
 	return nil
 }
@@ -117,14 +171,14 @@ func countAhead(ctx context.Context, q querier, engine sqldb.Engine, huntID stri
 	return n[0], nil
 }
 
-// countsAhead answers several rank queries, on PostgreSQL in statements of
-// up to 100 (one round trip and one plan each), on SQLite one by one (its
-// parser numbers $N marks in time quadratic in their count).
+// countsAhead answers several rank queries: on PostgreSQL in one
+// statement whose text never changes (countsAheadPostgres), on SQLite one
+// by one (its parser numbers $N marks in time quadratic in their count).
 func countsAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQuery) ([]int, error) {
-	per := 100
-	if engine == sqldb.SQLite {
-		per = 1
+	if engine == sqldb.Postgres {
+		return countsAheadPostgres(ctx, q, qs)
 	}
+	const per = 1
 	out := make([]int, 0, len(qs))
 	for len(qs) > 0 {
 		chunk := qs[:min(len(qs), per)]
@@ -191,6 +245,77 @@ func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntI
 		from, op := idsFrom(k)
 		fmt.Fprintf(sb, ties, h, sc, arg(int64(math.MaxInt64)), op, arg(from), arg(e.PlayerID))
 	}
+}
+
+// countsAheadSQL counts the entrants placed before each of a set of
+// queries (q), as countAheadExpr does for one: the groups placed before,
+// the trie's ranges (v: for query i, the counts at depth whose prefix is
+// in [lo, hi)), and the ties on the key (t: for query i, the entrants of
+// its score and finish_key whose id is from from_id, not included when
+// strict, up to its own). Each count is a correlated subquery on a primary
+// key or the leaderboard index. The text is the same for any number of
+// queries, so PostgreSQL parses it once per connection.
+const countsAheadSQL = `WITH q AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
+		AS q (i, hunt_id, score, unfinished, player_id)),
+	v AS (SELECT * FROM unnest($6::bigint[], $7::bigint[], $8::bytea[], $9::bytea[]) AS v (i, depth, lo, hi)),
+	t AS (SELECT * FROM unnest($10::bigint[], $11::bigint[], $12::text[], $13::bool[]) AS t (i, finish_key, from_id, strict))
+SELECT CAST(
+	COALESCE((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = q.hunt_id AND r.depth = 0 AND r.score > q.score), 0) +
+	COALESCE((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = q.hunt_id AND r.depth = 0 AND r.score = q.score
+		AND r.unfinished < q.unfinished), 0) +
+	COALESCE((SELECT SUM((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = q.hunt_id AND r.depth = v.depth
+		AND r.score = q.score AND r.unfinished = q.unfinished AND r.prefix >= v.lo AND r.prefix < v.hi)) FROM v WHERE v.i = q.i), 0) +
+	COALESCE((SELECT SUM((SELECT COUNT(*) FROM hunt_entrants e WHERE e.hunt_id = q.hunt_id AND e.score = q.score
+		AND e.finish_key = t.finish_key AND e.player_id >= t.from_id AND e.player_id < q.player_id
+		AND NOT (t.strict AND e.player_id = t.from_id))) FROM t WHERE t.i = q.i), 0) AS BIGINT)
+FROM q ORDER BY q.i`
+
+// countsAheadPostgres answers qs in one statement, countsAheadSQL.
+func countsAheadPostgres(ctx context.Context, db querier, qs []rankQuery) ([]int, error) {
+	var (
+		qi, qScore, qUnfinished []int64
+		qHunt, qPlayer          []string
+		vi, vDepth              []int64
+		vLo, vHi                [][]byte
+		ti, tFinish             []int64
+		tFrom                   []string
+		tStrict                 []bool
+	)
+	for i, rq := range qs {
+		g, k := rankKey(&rq.e)
+		qi, qHunt, qScore, qUnfinished, qPlayer = append(qi, int64(i)), append(qHunt, rq.hunt), append(qScore, g.score),
+			append(qUnfinished, g.unfinished), append(qPlayer, rq.e.PlayerID)
+		for d := range len(k) {
+			vi, vDepth, vLo, vHi = append(vi, int64(i)), append(vDepth, int64(d+1)), append(vLo, k[:d]), append(vHi, k[:d+1])
+		}
+		switch {
+		case g.unfinished == 0:
+			ti, tFinish, tFrom, tStrict = append(ti, int64(i)), append(tFinish, finishKey(&rq.e)), append(tFrom, ""), append(tStrict, false)
+		case k[len(k)-1] != 0: // cut: other ids may share the key
+			from, op := idsFrom(k)
+			ti, tFinish, tFrom, tStrict = append(ti, int64(i)), append(tFinish, int64(math.MaxInt64)), append(tFrom, from), append(tStrict, op == ">")
+		}
+	}
+	rows, err := db.QueryContext(ctx, countsAheadSQL, qi, qHunt, qScore, qUnfinished, qPlayer, vi, vDepth, vLo, vHi, ti, tFinish, tFrom, tStrict)
+	if err != nil {
+		return nil, fmt.Errorf("rank %d players: %w", len(qs), err)
+	}
+	defer rows.Close()
+	out := make([]int, 0, len(qs))
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("rank %d players: %w", len(qs), err)
+		}
+		out = append(out, int(n))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rank %d players: %w", len(qs), err)
+	}
+	if len(out) != len(qs) {
+		return nil, fmt.Errorf("rank %d players: %d counts", len(qs), len(out))
+	}
+	return out, nil
 }
 
 // idsFrom returns the bound from which the ids whose key starts with k

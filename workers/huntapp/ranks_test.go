@@ -254,8 +254,7 @@ func TestMigrateFromRowsWithoutRanks(t *testing.T) {
 					ents = append(ents, "h", e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
 						nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
 				}
-				return upsert(ctx, tx, engine, `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score,
-					wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `, ``, 9, ents)
+				return insertEntrants.exec(ctx, tx, engine, ents)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -131,6 +131,50 @@ func migrations(engine sqldb.Engine) []string {
 // maxRefusals is how many refusals are kept per hunt and player.
 const maxRefusals = 5
 
+// The statements that write the hunt's rows.
+var (
+	insertDefs = rowInsert{
+		head:  `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players, ranked)`,
+		types: []string{"text", "text", "text", "bigint", "bigint", "bigint", "bigint"},
+		tail:  `ON CONFLICT (hunt_id) DO NOTHING`,
+	}
+	upsertCounters = rowInsert{
+		head:  `INSERT INTO hunt_counters (hunt_id, joined, finished)`,
+		types: []string{"text", "bigint", "bigint"},
+		tail:  `ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`,
+	}
+	// insertEntrants writes entrants that are not there yet.
+	insertEntrants = rowInsert{
+		head:  `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key)`,
+		types: []string{"text", "text", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint", "bigint"},
+	}
+	// upsertPlaced writes entrants whose place may have changed.
+	upsertPlaced = rowInsert{
+		head:  insertEntrants.head,
+		types: insertEntrants.types,
+		tail: `ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
+			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at,
+			completed_at = excluded.completed_at, finish_key = excluded.finish_key`,
+	}
+	// upsertStreaks writes entrants whose wrong-answer streak alone changed.
+	upsertStreaks = rowInsert{
+		head:  insertEntrants.head,
+		types: insertEntrants.types,
+		tail: `ON CONFLICT (hunt_id, player_id) DO UPDATE SET
+			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at`,
+	}
+	upsertNames = rowInsert{
+		head:  `INSERT INTO hunt_names (player_id, display_name, registered_at)`,
+		types: []string{"text", "text", "bigint"},
+		tail:  `ON CONFLICT (player_id) DO UPDATE SET display_name = excluded.display_name`,
+	}
+	insertRefusals = rowInsert{
+		head:  `INSERT INTO hunt_refusals (hunt_id, player_id, principal, event_id, event_type, reason, message, refused_at, seq)`,
+		types: []string{"text", "text", "text", "text", "text", "text", "text", "bigint", "bigint"},
+		tail:  `ON CONFLICT (hunt_id, player_id, principal, event_id) DO NOTHING`,
+	}
+)
+
 // nanos is t in Unix nanoseconds, 0 for the zero time.
 func nanos(t time.Time) int64 {
 	if t.IsZero() {
@@ -313,13 +357,20 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	}
 	for id, players := range byHunt {
 		h := b.st.Hunts[id]
-		err := chunks(players, 500, func(chunk []string) error {
-			args := []any{id}
-			for _, p := range chunk {
-				args = append(args, p)
+		per := 500
+		if b.engine == sqldb.Postgres {
+			per = len(players) // one array, one statement text
+		}
+		err := chunks(players, per, func(chunk []string) error {
+			q, args := `SELECT `+entrantColumns+` FROM hunt_entrants WHERE hunt_id = $1 AND player_id = ANY($2::text[])`, []any{id, chunk}
+			if b.engine == sqldb.SQLite {
+				q = `SELECT ` + entrantColumns + ` FROM hunt_entrants WHERE hunt_id = ? AND player_id IN (` + marks(b.engine, 2, len(chunk)) + `)`
+				args = args[:1]
+				for _, p := range chunk {
+					args = append(args, p)
+				}
 			}
-			rows, err := b.tx.QueryContext(ctx, `SELECT `+entrantColumns+` FROM hunt_entrants
-				WHERE hunt_id = $1 AND player_id IN (`+marks(b.engine, 2, len(chunk))+`)`, args...)
+			rows, err := b.tx.QueryContext(ctx, q, args...)
 			if err != nil {
 				return err
 			}
@@ -420,8 +471,7 @@ func (b *batch) save(ctx context.Context) error {
 		defs = append(defs, id, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt), int64(h.MaxPlayers), 1)
 		nDefs++
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players, ranked) VALUES `,
-		` ON CONFLICT (hunt_id) DO NOTHING`, 7, defs); err != nil {
+	if err := insertDefs.exec(ctx, b.tx, b.engine, defs); err != nil {
 		return fmt.Errorf("save %d hunts: %w", nDefs, err)
 	}
 	var counters []any
@@ -430,8 +480,7 @@ func (b *batch) save(ctx context.Context) error {
 			counters = append(counters, id, int64(h.Joined), int64(h.Finished))
 		}
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES `,
-		` ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`, 3, counters); err != nil {
+	if err := upsertCounters.exec(ctx, b.tx, b.engine, counters); err != nil {
 		return fmt.Errorf("save hunt counters: %w", err)
 	}
 	// Entrants whose place changed are written whole and recounted; those
@@ -463,14 +512,10 @@ func (b *batch) save(ctx context.Context) error {
 			placed = append(placed, row...)
 		}
 	}
-	const head = `INSERT INTO hunt_entrants (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key) VALUES `
-	if err := upsert(ctx, b.tx, b.engine, head, ` ON CONFLICT (hunt_id, player_id) DO UPDATE SET position = excluded.position, score = excluded.score,
-			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at,
-			completed_at = excluded.completed_at, finish_key = excluded.finish_key`, 9, placed); err != nil {
+	if err := upsertPlaced.exec(ctx, b.tx, b.engine, placed); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
 	}
-	if err := upsert(ctx, b.tx, b.engine, head, ` ON CONFLICT (hunt_id, player_id) DO UPDATE SET
-			wrong_streak = excluded.wrong_streak, last_wrong_at = excluded.last_wrong_at`, 9, streaks); err != nil {
+	if err := upsertStreaks.exec(ctx, b.tx, b.engine, streaks); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
 	}
 	if err := ranks.save(ctx, b.tx, b.engine); err != nil {
@@ -481,8 +526,7 @@ func (b *batch) save(ctx context.Context) error {
 		p := b.st.Players[id]
 		names = append(names, id, p.DisplayName, nanos(p.RegisteredAt))
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_names (player_id, display_name, registered_at) VALUES `,
-		` ON CONFLICT (player_id) DO UPDATE SET display_name = excluded.display_name`, 3, names); err != nil {
+	if err := upsertNames.exec(ctx, b.tx, b.engine, names); err != nil {
 		return fmt.Errorf("save players: %w", err)
 	}
 	return b.saveRefusals(ctx)
@@ -506,8 +550,7 @@ func (b *batch) saveRefusals(ctx context.Context) error {
 			keys = append(keys, k)
 		}
 	}
-	if err := upsert(ctx, b.tx, b.engine, `INSERT INTO hunt_refusals (hunt_id, player_id, principal, event_id, event_type, reason, message, refused_at, seq) VALUES `,
-		` ON CONFLICT (hunt_id, player_id, principal, event_id) DO NOTHING`, 9, rows); err != nil {
+	if err := insertRefusals.exec(ctx, b.tx, b.engine, rows); err != nil {
 		return fmt.Errorf("save %d refusals: %w", len(b.refusals), err)
 	}
 	for _, k := range keys {
@@ -527,31 +570,6 @@ const refusalOrder = `refused_at DESC, seq DESC, event_id DESC`
 // samePlace reports whether a and b have the same leaderboard columns.
 func samePlace(a, b *hunt.Entrant) bool {
 	return a.Position == b.Position && a.Score == b.Score && a.CompletedAt.Equal(b.CompletedAt) && a.JoinedAt.Equal(b.JoinedAt)
-}
-
-// upsert runs head + "($1, …), …" + tail over args, width columns a row,
-// in statements of at most 500 rows.
-func upsert(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, head, tail string, width int, args []any) error {
-	const rowsPer = 500
-	for len(args) > 0 {
-		n := min(len(args)/width, rowsPer)
-		var sb strings.Builder
-		sb.WriteString(head)
-		for r := range n {
-			if r > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteByte('(')
-			sb.WriteString(marks(engine, 1+r*width, width))
-			sb.WriteByte(')')
-		}
-		sb.WriteString(tail)
-		if _, err := tx.ExecContext(ctx, sb.String(), args[:n*width]...); err != nil {
-			return err
-		}
-		args = args[n*width:]
-	}
-	return nil
 }
 
 // chunks calls fn on ids in slices of at most n.
