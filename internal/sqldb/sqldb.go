@@ -110,6 +110,7 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		// table then writes each page it touches to disk once more. Kept
 		// in memory, as are temporary tables and sorts.
 		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "wal_autocheckpoint(16384)")
 		q.Set("_txlock", "immediate")
 		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err == nil {
