@@ -166,12 +166,61 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 			return res, traced, fmt.Errorf("apply %d events: %w", len(fresh), err)
 		}
 		res.applied, res.rejected = len(fresh)-len(out.Rejected), out.Rejected
+		res.derived = len(out.Derived)
+		if s.db.Engine == sqldb.Postgres {
+			return res, traced, s.finishPostgres(ctx, tx, topic, partition, out.Derived, saved, next)
+		}
 		if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived); err != nil {
 			return res, traced, err
 		}
-		res.derived = len(out.Derived)
 	}
 	return res, traced, s.saveOffset(ctx, tx, topic, partition, saved, next)
+}
+
+// finishPostgres writes derived events to the outbox and moves the
+// partition's offset from saved to next, as writeOutbox and saveOffset do,
+// in one statement: one round trip, and a text that stays the same for
+// any number of events, so that PostgreSQL parses and plans it once per
+// connection.
+func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived, saved, next int64) error {
+	n := len(derived)
+	ids, types, traceparents, tracestates := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	offsets, seqs := make([]int64, n), make([]int64, n)
+	keys, payloads := make([][]byte, n), make([][]byte, n)
+	for i, d := range derived {
+		row, err := newOutboxRow(d)
+		if err != nil {
+			return err
+		}
+		row.Traceparent, row.Tracestate = s.tracing.traceContext(d.Cause)
+		ids[i], types[i], keys[i], payloads[i] = row.EventID, string(row.Type), row.Key, row.Payload
+		traceparents[i], tracestates[i] = row.Traceparent, row.Tracestate
+		offsets[i], seqs[i] = d.Cause.Offset, int64(i)
+	}
+	args := []any{topic, partition, ids, offsets, seqs, types, keys, payloads, traceparents, tracestates, next, s.group}
+	move := `INSERT INTO worker_offsets (consumer_group, topic, partition_id, next_offset) VALUES ($12, $1, $2, $11)
+			ON CONFLICT (consumer_group, topic, partition_id) DO NOTHING RETURNING 1`
+	if saved != noOffset {
+		move = `UPDATE worker_offsets SET next_offset = $11
+			WHERE consumer_group = $12 AND topic = $1 AND partition_id = $2 AND next_offset = $13 RETURNING 1`
+		args = append(args, saved)
+	}
+	var moved int64
+	err := tx.QueryRowContext(ctx, `WITH moved AS (`+move+`),
+		derived AS (INSERT INTO worker_derived
+			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate)
+			SELECT id, $1::text, $2::integer, record_offset, seq, event_type, event_key, payload, traceparent, tracestate
+			FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[], $8::bytea[], $9::text[], $10::text[])
+				AS d (id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate)
+			ON CONFLICT (event_id) DO NOTHING)
+		SELECT COUNT(*) FROM moved`, args...).Scan(&moved)
+	if err != nil {
+		return fmt.Errorf("write outbox and save offset of %s/%d: %w", topic, partition, err)
+	}
+	if moved == 0 {
+		return fmt.Errorf("save offset %d of %s/%d over %d: %w", next, topic, partition, saved, errFenced)
+	}
+	return nil
 }
 
 // rowsPerStatement bounds a multi-row statement: 500 rows of 10 columns
@@ -183,7 +232,22 @@ const rowsPerStatement = 500
 // order; of an id repeated within events, only the first counts.
 func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, partition int32, events []*Event) ([]*Event, error) {
 	inserted := make(map[string]bool, len(events))
-	for rest := events; len(rest) > 0; {
+	if s.db.Engine == sqldb.Postgres {
+		keys, offsets := make([]string, len(events)), make([]int64, len(events))
+		for i, ev := range events {
+			keys[i], offsets[i] = appliedKey(ev.Principal, ev.EventID), ev.Offset
+		}
+		rows, err := tx.QueryContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset)
+			SELECT k, $3::text, $4::integer, o FROM unnest($1::text[], $2::bigint[]) AS u (k, o)
+			ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, keys, offsets, topic, partition)
+		if err != nil {
+			return nil, fmt.Errorf("record event ids: %w", err)
+		}
+		if err := scanIDs(rows, inserted); err != nil {
+			return nil, fmt.Errorf("record event ids: %w", err)
+		}
+	}
+	for rest := events; len(rest) > 0 && s.db.Engine != sqldb.Postgres; {
 		chunk := rest[:min(len(rest), rowsPerStatement)]
 		rest = rest[len(chunk):]
 		var q strings.Builder
@@ -203,16 +267,7 @@ func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, par
 		if err != nil {
 			return nil, fmt.Errorf("record event ids: %w", err)
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("record event ids: %w", err)
-			}
-			inserted[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := scanIDs(rows, inserted); err != nil {
 			return nil, fmt.Errorf("record event ids: %w", err)
 		}
 	}
@@ -224,6 +279,19 @@ func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, par
 		}
 	}
 	return fresh, nil
+}
+
+// scanIDs adds the ids rows hold to ids, and closes rows.
+func scanIDs(rows *sql.Rows, ids map[string]bool) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		ids[id] = true
+	}
+	return rows.Err()
 }
 
 // writeOutbox writes derived events to the outbox, a few hundred to a
