@@ -39,6 +39,13 @@ type App interface {
 	Apply(ctx context.Context, tx *sql.Tx, events []*Event) (Result, error)
 }
 
+// Preparer is an App that prepares statements on the database once its
+// tables exist: New calls Prepare after the migrations, before any batch,
+// while no transaction holds a connection (SQLite has one).
+type Preparer interface {
+	Prepare(ctx context.Context, db *sqldb.DB) error
+}
+
 // Inputs are the event types an app applies. Records of other types are
 // skipped; records that are not a registered type are dead-lettered.
 type Inputs struct {

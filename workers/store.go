@@ -66,10 +66,11 @@ var errFenced = errors.New("the partition's saved offset moved: another worker o
 // store keeps the app's tables, applied event ids, the outbox and the
 // partitions' offsets in one SQL database. It is safe for concurrent use.
 type store struct {
-	db      *sqldb.DB
-	group   string
-	app     App
-	tracing *tracing // nil when tracing is off
+	db       *sqldb.DB
+	prepared *sqldb.Prepared // the runtime's statements
+	group    string
+	app      App
+	tracing  *tracing // nil when tracing is off
 }
 
 // openStore creates the runtime's tables and then app's, when missing.
@@ -82,7 +83,20 @@ func openStore(ctx context.Context, db *sqldb.DB, group string, app App) (*store
 			return nil, err
 		}
 	}
-	return &store{db: db, group: group, app: app}, nil
+	var queries []string
+	for _, n := range sqldb.RowCounts {
+		queries = append(queries, recordAppliedSQLite(n), writeOutboxSQLite(n))
+	}
+	prepared, err := db.Prepare(ctx, queries)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := app.(Preparer); ok {
+		if err := p.Prepare(ctx, db); err != nil {
+			return nil, errors.Join(err, prepared.Close())
+		}
+	}
+	return &store{db: db, prepared: prepared, group: group, app: app}, nil
 }
 
 // noOffset is the saved offset of a partition nothing was applied from.
@@ -223,10 +237,6 @@ func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, pa
 	return nil
 }
 
-// rowsPerStatement bounds a multi-row statement: 500 rows of 10 columns
-// stay well under both engines' limits on parameters.
-const rowsPerStatement = 500
-
 // recordApplied records the events' ids as applied, a few hundred to a
 // statement, and returns the events whose ids were not applied before, in
 // order; of an id repeated within events, only the first counts.
@@ -247,28 +257,23 @@ func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, par
 			return nil, fmt.Errorf("record event ids: %w", err)
 		}
 	}
-	for rest := events; len(rest) > 0 && s.db.Engine != sqldb.Postgres; {
-		chunk := rest[:min(len(rest), rowsPerStatement)]
-		rest = rest[len(chunk):]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES `)
-		args := make([]any, 0, 4*len(chunk))
-		for i, ev := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
+	if s.db.Engine != sqldb.Postgres {
+		ptx := s.prepared.Tx(tx)
+		rest := events
+		for _, n := range sqldb.SplitRows(len(events)) {
+			chunk := rest[:n]
+			rest = rest[n:]
+			args := make([]any, 0, 4*n)
+			for _, ev := range chunk {
+				args = append(args, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset)
 			}
-			q.WriteByte('(')
-			q.WriteString(s.marks(1+4*i, 4))
-			q.WriteByte(')')
-			args = append(args, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset)
-		}
-		q.WriteString(` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`)
-		rows, err := tx.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("record event ids: %w", err)
-		}
-		if err := scanIDs(rows, inserted); err != nil {
-			return nil, fmt.Errorf("record event ids: %w", err)
+			rows, err := ptx.QueryContext(ctx, recordAppliedSQLite(n), args...)
+			if err != nil {
+				return nil, fmt.Errorf("record event ids: %w", err)
+			}
+			if err := scanIDs(rows, inserted); err != nil {
+				return nil, fmt.Errorf("record event ids: %w", err)
+			}
 		}
 	}
 	fresh := make([]*Event, 0, len(inserted))
@@ -279,6 +284,25 @@ func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, par
 		}
 	}
 	return fresh, nil
+}
+
+// recordAppliedSQLite is the SQLite statement recording n event ids.
+func recordAppliedSQLite(n int) string {
+	return `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES ` +
+		rowMarks(n, 4) + ` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
+}
+
+// writeOutboxSQLite is the SQLite statement writing n derived events.
+func writeOutboxSQLite(n int) string {
+	return `INSERT INTO worker_derived
+			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate) VALUES ` +
+		rowMarks(n, 10) + ` ON CONFLICT (event_id) DO NOTHING`
+}
+
+// rowMarks returns n rows of width SQLite parameter marks: "(?, ?), (?, ?)".
+func rowMarks(n, width int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 // scanIDs adds the ids rows hold to ids, and closes rows.
@@ -297,31 +321,23 @@ func scanIDs(rows *sql.Rows, ids map[string]bool) error {
 // writeOutbox writes derived events to the outbox, a few hundred to a
 // statement, numbered in the order derived.
 func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived) error {
-	for from := 0; from < len(derived); from += rowsPerStatement {
-		chunk := derived[from:min(len(derived), from+rowsPerStatement)]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO worker_derived
-			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate) VALUES `)
+	ptx := s.prepared.Tx(tx)
+	from := 0
+	for _, n := range sqldb.SplitRows(len(derived)) {
 		const cols = 10
-		args := make([]any, 0, cols*len(chunk))
-		for i, d := range chunk {
+		args := make([]any, 0, cols*n)
+		for i, d := range derived[from : from+n] {
 			row, err := newOutboxRow(d)
 			if err != nil {
 				return err
 			}
 			row.Traceparent, row.Tracestate = s.tracing.traceContext(d.Cause)
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteByte('(')
-			q.WriteString(s.marks(1+cols*i, cols))
-			q.WriteByte(')')
 			args = append(args, row.EventID, topic, partition, d.Cause.Offset, from+i, string(row.Type), row.Key, row.Payload, row.Traceparent, row.Tracestate)
 		}
-		q.WriteString(` ON CONFLICT (event_id) DO NOTHING`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := ptx.ExecContext(ctx, writeOutboxSQLite(n), args...); err != nil {
 			return fmt.Errorf("write outbox: %w", err)
 		}
+		from += n
 	}
 	return nil
 }
@@ -403,16 +419,6 @@ func (s *store) markSent(ctx context.Context, rows []outboxRow) error {
 		return fmt.Errorf("mark %d derived events sent: %w", len(rows), err)
 	}
 	return nil
-}
-
-// marks returns n parameter marks numbered from from: "?, …" on SQLite,
-// whose parser numbers "$N" marks in time quadratic in their count, and
-// "$from, …" on PostgreSQL.
-func (s *store) marks(from, n int) string {
-	if s.db.Engine == sqldb.SQLite {
-		return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-	}
-	return placeholders(from, n)
 }
 
 // placeholders returns "$from, …" for n parameters.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -139,13 +140,17 @@ func (c *Config) Validate() error {
 // App is the hunt on the workers runtime (a workers.App), and the
 // services reading its tables. It is safe for concurrent use.
 type App struct {
-	cfg    Config
-	hub    *hub
-	limit  *readLimiter // nil: no limit
-	tracer trace.Tracer // nil: the feed does not trace
+	cfg      Config
+	prepared atomic.Pointer[sqldb.Prepared] // nil until Prepare
+	hub      *hub
+	limit    *readLimiter // nil: no limit
+	tracer   trace.Tracer // nil: the feed does not trace
 }
 
-var _ workers.App = (*App)(nil)
+var (
+	_ workers.App      = (*App)(nil)
+	_ workers.Preparer = (*App)(nil)
+)
 
 // New checks cfg and registers the app's metrics.
 func New(cfg Config) (*App, error) {
@@ -184,13 +189,27 @@ func (a *App) Inputs() workers.Inputs {
 // Migrations implements workers.App.
 func (a *App) Migrations(engine sqldb.Engine) []string { return migrations(engine) }
 
+// Prepare implements workers.Preparer: it prepares the statements batches
+// send most (on SQLite; PostgreSQL's driver prepares each statement text
+// itself), once the tables exist. Each replaces the last.
+func (a *App) Prepare(ctx context.Context, db *sqldb.DB) error {
+	p, err := db.Prepare(ctx, sqliteStatements())
+	if err != nil {
+		return fmt.Errorf("hunt app: %w", err)
+	}
+	if old := a.prepared.Swap(p); old != nil {
+		return old.Close()
+	}
+	return nil
+}
+
 // Apply implements workers.App: it applies the game rules to the hunts and
 // players the events touch, saves them, and returns the derived events.
 func (a *App) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (workers.Result, error) {
 	if tx == nil {
 		return workers.Result{}, errors.New("the hunt needs a database")
 	}
-	return applyBatch(ctx, tx, a.cfg.DB.Engine, events)
+	return applyBatch(ctx, a.prepared.Load().Tx(tx), a.cfg.DB.Engine, events)
 }
 
 // keyOf returns a derived event's record key: the field its schema's

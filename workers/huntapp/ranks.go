@@ -2,7 +2,6 @@ package huntapp
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -95,7 +94,7 @@ var upsertRanks = rowInsert{
 // counts they bring to zero, so that the table holds as many rows as the
 // hunt's entrants need however often they change places (a change of
 // place leaves the deepest counts of the old place at zero).
-func (d rankDeltas) save(ctx context.Context, tx *sql.Tx, engine sqldb.Engine) error {
+func (d rankDeltas) save(ctx context.Context, tx execer, engine sqldb.Engine) error {
 	args := make([]any, 0, 6*len(d))
 	var dropped []any
 	for n, v := range d {
@@ -120,7 +119,7 @@ var rankKeyTypes = []string{"text", "bigint", "bigint", "bigint", "bytea"}
 
 // deleteEmptyRanks deletes the counts among keys (rows of hunt_ranks' key
 // columns) that are zero.
-func deleteEmptyRanks(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, keys []any) error {
+func deleteEmptyRanks(ctx context.Context, tx execer, engine sqldb.Engine, keys []any) error {
 	if len(keys) == 0 {
 		return nil
 	}
@@ -135,23 +134,20 @@ func deleteEmptyRanks(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, keys
 		return err
 	}
 	width := len(rankKeyTypes)
-	for len(keys) > 0 {
-		n := min(len(keys)/width, insertRows)
-		var sb strings.Builder
-		sb.WriteString(`DELETE FROM hunt_ranks WHERE entrants = 0 AND (hunt_id, depth, score, unfinished, prefix) IN (VALUES `)
-		for r := range n {
-			if r > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(" + marks(engine, 1+r*width, width) + ")")
-		}
-		sb.WriteByte(')')
-		if _, err := tx.ExecContext(ctx, sb.String(), keys[:n*width]...); err != nil {
+	for _, n := range sqldb.SplitRows(len(keys) / width) {
+		if _, err := tx.ExecContext(ctx, deleteEmptyRanksSQLite(n), keys[:n*width]...); err != nil {
 			return err
 		}
 		keys = keys[n*width:]
 	}
 	return nil
+}
+
+// deleteEmptyRanksSQLite is the SQLite statement deleting the zero counts
+// among n keys.
+func deleteEmptyRanksSQLite(n int) string {
+	return `DELETE FROM hunt_ranks WHERE entrants = 0 AND (hunt_id, depth, score, unfinished, prefix) IN (VALUES ` +
+		rowMarks(n, len(rankKeyTypes)) + `)`
 }
 
 // rankQuery asks how many entrants of a hunt place before e.
@@ -178,31 +174,17 @@ func countsAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQ
 	if engine == sqldb.Postgres {
 		return countsAheadPostgres(ctx, q, qs)
 	}
-	const per = 1
 	out := make([]int, 0, len(qs))
-	for len(qs) > 0 {
-		chunk := qs[:min(len(qs), per)]
-		qs = qs[len(chunk):]
+	for _, rq := range qs {
 		var sb strings.Builder
 		var args []any
 		sb.WriteString("SELECT ")
-		for i, rq := range chunk {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			countAheadExpr(&sb, &args, engine, rq.hunt, &rq.e)
+		countAheadExpr(&sb, &args, engine, rq.hunt, &rq.e)
+		var n int64
+		if err := q.QueryRowContext(ctx, sb.String(), args...).Scan(&n); err != nil {
+			return nil, fmt.Errorf("rank player %s: %w", rq.e.PlayerID, err)
 		}
-		counts := make([]int64, len(chunk))
-		dest := make([]any, len(chunk))
-		for i := range counts {
-			dest[i] = &counts[i]
-		}
-		if err := q.QueryRowContext(ctx, sb.String(), args...).Scan(dest...); err != nil {
-			return nil, fmt.Errorf("rank %d players: %w", len(chunk), err)
-		}
-		for _, n := range counts {
-			out = append(out, int(n))
-		}
+		out = append(out, int(n))
 	}
 	return out, nil
 }
@@ -380,7 +362,7 @@ func completeRune(b []byte) string {
 // rankHunt counts the ranks of a hunt that has entrants but no counts
 // (one created before hunt_ranks existed), reading each entrant once, and
 // marks the hunt ranked.
-func rankHunt(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, huntID string) error {
+func rankHunt(ctx context.Context, tx execer, engine sqldb.Engine, huntID string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT player_id, score, completed_at FROM hunt_entrants WHERE hunt_id = $1`, huntID)
 	if err != nil {
 		return fmt.Errorf("rank hunt %s: %w", huntID, err)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/cairnhq/cairn/workers/hunt"
 	"strings"
+	"time"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 )
@@ -19,19 +21,24 @@ import (
 // a batch of any size is one round trip. Statements whose text grew with
 // the batch ("VALUES ($1, …), ($10, …), …") were parsed, planned and
 // prepared anew for nearly every batch. SQLite, in process, takes
-// multi-row VALUES statements of at most insertRows rows.
+// multi-row VALUES statements of the sizes sqldb.SplitRows gives, which
+// the app prepares once (sqliteStatements).
 type rowInsert struct {
 	head  string
 	types []string
 	tail  string
 }
 
-// insertRows bounds the rows of one SQLite statement.
-const insertRows = 500
+// execer is a *sql.Tx, or a *sqldb.PreparedTx that runs the statements
+// prepared for it without parsing them again.
+type execer interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
 
 // exec writes args, row after row of len(in.types) values each, in tx.
 // Values are string, []byte, or integers (int, int64, uint32).
-func (in rowInsert) exec(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, args []any) error {
+func (in rowInsert) exec(ctx context.Context, tx execer, engine sqldb.Engine, args []any) error {
 	width := len(in.types)
 	if len(args) == 0 {
 		return nil
@@ -47,27 +54,24 @@ func (in rowInsert) exec(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, a
 		_, err = tx.ExecContext(ctx, in.head+` SELECT * FROM `+unnest(in.types, 1)+` `+in.tail, cols...)
 		return err
 	}
-	for len(args) > 0 {
-		n := min(len(args)/width, insertRows)
-		var sb strings.Builder
-		sb.WriteString(in.head)
-		sb.WriteString(` VALUES `)
-		for r := range n {
-			if r > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteByte('(')
-			sb.WriteString(marks(engine, 1+r*width, width))
-			sb.WriteByte(')')
-		}
-		sb.WriteByte(' ')
-		sb.WriteString(in.tail)
-		if _, err := tx.ExecContext(ctx, sb.String(), args[:n*width]...); err != nil {
+	for _, n := range sqldb.SplitRows(len(args) / width) {
+		if _, err := tx.ExecContext(ctx, in.sqlite(n), args[:n*width]...); err != nil {
 			return err
 		}
 		args = args[n*width:]
 	}
 	return nil
+}
+
+// sqlite is the SQLite statement writing n rows.
+func (in rowInsert) sqlite(n int) string {
+	return in.head + ` VALUES ` + rowMarks(n, len(in.types)) + ` ` + in.tail
+}
+
+// rowMarks returns n rows of width SQLite parameter marks: "(?, ?), (?, ?)".
+func rowMarks(n, width int) string {
+	row := "(" + marks(sqldb.SQLite, 1, width) + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
 // unnest returns "unnest($from::t1[], $from+1::t2[], …)", a table of rows
@@ -135,4 +139,33 @@ func columns(types []string, args []any) ([]any, error) {
 		}
 	}
 	return out, nil
+}
+
+// sqliteStatements are the texts of the SQLite statements a batch sends
+// most: each multi-row write at each of sqldb.RowCounts rows, the loads of
+// entrants, and the rank counts for each shape of key.
+func sqliteStatements() []string {
+	var out []string
+	for _, n := range sqldb.RowCounts {
+		for _, in := range []rowInsert{insertDefs, upsertCounters, upsertPlaced, upsertStreaks, upsertNames, insertRefusals, upsertRanks} {
+			out = append(out, in.sqlite(n))
+		}
+		out = append(out, deleteEmptyRanksSQLite(n), loadEntrantsSQLite(n))
+	}
+	out = append(out, loadHuntsSQL(1)) // a batch is mostly one hunt's
+	// The rank counts' text depends on the length of the entrant's key and
+	// on how ties are counted: a finisher's key; an unfinished entrant's
+	// key of each length, whole; and one cut at rankKeyLen bytes.
+	shapes := []hunt.Entrant{{PlayerID: "x", CompletedAt: time.Unix(1, 0)}}
+	for n := range rankKeyLen + 1 {
+		shapes = append(shapes, hunt.Entrant{PlayerID: strings.Repeat("x", n)})
+	}
+	for _, e := range shapes {
+		var sb strings.Builder
+		var args []any
+		sb.WriteString("SELECT ")
+		countAheadExpr(&sb, &args, sqldb.SQLite, "h", &e)
+		out = append(out, sb.String())
+	}
+	return out
 }

@@ -212,7 +212,7 @@ type entrantKey struct{ hunt, player string }
 // batch is what one transaction of applyBatch loaded, by key: each row is
 // read once and written once.
 type batch struct {
-	tx     *sql.Tx
+	tx     execer
 	engine sqldb.Engine
 	st     *hunt.State
 	// stored are the entrants as their rows held them before the batch,
@@ -240,7 +240,7 @@ type refusal struct {
 
 // applyBatch applies events to the rows they touch, in tx, saves what
 // changed, and returns the derived events.
-func applyBatch(ctx context.Context, tx *sql.Tx, engine sqldb.Engine, events []*workers.Event) (workers.Result, error) {
+func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*workers.Event) (workers.Result, error) {
 	var res workers.Result
 	b := &batch{
 		tx:           tx,
@@ -364,14 +364,14 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	}
 	for id, players := range byHunt {
 		h := b.st.Hunts[id]
-		per := 500
-		if b.engine == sqldb.Postgres {
-			per = len(players) // one array, one statement text
+		sizes := []int{len(players)} // PostgreSQL: one array, one statement text
+		if b.engine == sqldb.SQLite {
+			sizes = sqldb.SplitRows(len(players))
 		}
-		err := chunks(players, per, func(chunk []string) error {
+		err := chunkSizes(players, sizes, func(chunk []string) error {
 			q, args := `SELECT `+entrantColumns+` FROM hunt_entrants WHERE hunt_id = $1 AND player_id = ANY($2::text[])`, []any{id, chunk}
 			if b.engine == sqldb.SQLite {
-				q = `SELECT ` + entrantColumns + ` FROM hunt_entrants WHERE hunt_id = ? AND player_id IN (` + marks(b.engine, 2, len(chunk)) + `)`
+				q = loadEntrantsSQLite(len(chunk))
 				args = args[:1]
 				for _, p := range chunk {
 					args = append(args, p)
@@ -579,6 +579,23 @@ func samePlace(a, b *hunt.Entrant) bool {
 	return a.Position == b.Position && a.Score == b.Score && a.CompletedAt.Equal(b.CompletedAt) && a.JoinedAt.Equal(b.JoinedAt)
 }
 
+// loadEntrantsSQLite is the SQLite query loading n entrants of a hunt.
+func loadEntrantsSQLite(n int) string {
+	return `SELECT ` + entrantColumns + ` FROM hunt_entrants WHERE hunt_id = ? AND player_id IN (` + marks(sqldb.SQLite, 2, n) + `)`
+}
+
+// chunkSizes calls fn on consecutive slices of ids of the given sizes,
+// which add up to len(ids).
+func chunkSizes(ids []string, sizes []int, fn func([]string) error) error {
+	for _, n := range sizes {
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
 // chunks calls fn on ids in slices of at most n.
 func chunks(ids []string, n int, fn func([]string) error) error {
 	for len(ids) > 0 {
@@ -622,10 +639,7 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := q.QueryContext(ctx, `SELECT d.hunt_id, d.title, d.clues, d.starts_at, d.ends_at, d.max_players,
-			COALESCE(c.joined, 0), COALESCE(c.finished, 0), d.ranked
-			FROM hunt_defs d LEFT JOIN hunt_counters c ON c.hunt_id = d.hunt_id
-			WHERE d.hunt_id IN (`+placeholders(1, len(chunk))+`)`, args...)
+		rows, err := q.QueryContext(ctx, loadHuntsSQL(len(chunk)), args...)
 		if err != nil {
 			return fmt.Errorf("load hunts: %w", err)
 		}
@@ -653,6 +667,14 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 		}
 		return nil
 	})
+}
+
+// loadHuntsSQL is the query loadHunts sends for n hunts.
+func loadHuntsSQL(n int) string {
+	return `SELECT d.hunt_id, d.title, d.clues, d.starts_at, d.ends_at, d.max_players,
+			COALESCE(c.joined, 0), COALESCE(c.finished, 0), d.ranked
+			FROM hunt_defs d LEFT JOIN hunt_counters c ON c.hunt_id = d.hunt_id
+			WHERE d.hunt_id IN (` + placeholders(1, n) + `)`
 }
 
 // loadNames puts into st the registered players named.

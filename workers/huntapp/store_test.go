@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,14 +63,29 @@ func openDB(t testing.TB, engine sqldb.Engine) *sqldb.DB {
 			t.Fatal(err)
 		}
 	}
+	p, err := db.Prepare(t.Context(), sqliteStatements())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepared.Store(db, p)
+	t.Cleanup(func() {
+		prepared.Delete(db)
+		p.Close()
+	})
 	return db
 }
+
+// prepared holds the statements openDB prepared on each database, which
+// apply uses as the app does. Databases opened otherwise have none.
+var prepared sync.Map // *sqldb.DB → *sqldb.Prepared
 
 func apply(ctx context.Context, db *sqldb.DB, events []*workers.Event) (workers.Result, error) {
 	var res workers.Result
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = applyBatch(ctx, tx, db.Engine, events)
+		p, _ := prepared.Load(db)
+		stmts, _ := p.(*sqldb.Prepared)
+		res, err = applyBatch(ctx, stmts.Tx(tx), db.Engine, events)
 		return err
 	})
 	return res, err
