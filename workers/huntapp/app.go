@@ -191,8 +191,13 @@ func (a *App) Migrations(engine sqldb.Engine) []string { return migrations(engin
 
 // Prepare implements workers.Preparer: it prepares the statements batches
 // send most (on SQLite; PostgreSQL's driver prepares each statement text
-// itself), once the tables exist. Each replaces the last.
+// itself), once the tables exist. Each replaces the last. Statements are
+// prepared only on the app's own database (Config.DB): a transaction of
+// another could not run them.
 func (a *App) Prepare(ctx context.Context, db *sqldb.DB) error {
+	if db == nil || a.cfg.DB == nil || db.DB != a.cfg.DB.DB {
+		return nil
+	}
 	p, err := db.Prepare(ctx, sqliteStatements())
 	if err != nil {
 		return fmt.Errorf("hunt app: %w", err)
