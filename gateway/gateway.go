@@ -47,12 +47,12 @@ type Producer interface {
 	// Send hands r to Kafka without waiting; records sent one after
 	// another reach their partition in that order. A failure to take r is
 	// wrapped around kafkax.ErrProduce when a retry may succeed. The
-	// returned wait blocks until Kafka has acknowledged r (its position),
-	// or r failed, or ctx ends; the gateway calls it again after a ctx
-	// ended, to learn Kafka's late answer, but never from two goroutines
-	// at once. Kafka answers every record within a bounded time, or the
-	// producer closes.
-	Send(r kafkax.Record) (wait func(ctx context.Context) (kafkax.Position, error), err error)
+	// returned Wait blocks until Kafka has acknowledged r (its position),
+	// or r failed, or ctx or the deadline ends; the gateway calls it again
+	// after it gave up, to learn Kafka's late answer, but never from two
+	// goroutines at once. Kafka answers every record within a bounded
+	// time, or the producer closes.
+	Send(r kafkax.Record) (kafkax.Wait, error)
 	// Ping checks that Kafka answers.
 	Ping(ctx context.Context) error
 }
