@@ -42,6 +42,10 @@ type Registry interface {
 	Ping(ctx context.Context) error
 }
 
+// streamWorkers is how many goroutines serve calls: enough for the
+// concurrent calls of a busy gateway, each of which waits for Kafka.
+const streamWorkers = 256
+
 // Producer hands records to Kafka. *kafkax.Producer is the real one.
 type Producer interface {
 	// Send hands r to Kafka without waiting; records sent one after
@@ -269,6 +273,11 @@ func New(cfg Config) (*Server, error) {
 		// Stop returns once the handlers have: after it, none starts a
 		// settle call that Shutdown would not wait for.
 		grpc.WaitForHandlers(true),
+		// Calls run on long-lived goroutines whose stacks have grown
+		// already, rather than each on a new goroutine growing its stack
+		// (a twentieth of a unary call's CPU). A call that finds every
+		// worker busy gets its own goroutine, as without the option.
+		grpc.NumStreamWorkers(streamWorkers),
 	}
 	if tracing {
 		// Spans only: the gateway's metrics are its own, and otelgrpc's

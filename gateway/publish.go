@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -57,15 +56,13 @@ func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRe
 		for i, ev := range events {
 			started[i] = s.begin(ctx, p, ev)
 		}
+		// All are with Kafka now: waiting for each in turn takes as long
+		// as the slowest, and every wait shares the call's budget.
 		resp.Results = make([]*gatewayv1.EventResult, len(events))
-		var wg sync.WaitGroup
 		for i, pe := range started {
-			wg.Go(func() {
-				acc, st := s.end(ctx, pe)
-				resp.Results[i] = result(pe.ev, acc, st)
-			})
+			acc, st := s.end(ctx, pe)
+			resp.Results[i] = result(pe.ev, acc, st)
 		}
-		wg.Wait()
 		return nil, nil
 	})
 	if st != nil {
@@ -121,8 +118,8 @@ type pendingEvent struct {
 	// Set once handed to Kafka.
 	t        *regclient.Type
 	wait     kafkax.Wait // Kafka's answer
-	deadline time.Time                                      // the produce budget's end; zero when unbounded
-	span     trace.Span                                     // nil unless the gateway traces
+	deadline time.Time   // the produce budget's end; zero when unbounded
+	span     trace.Span  // nil unless the gateway traces
 	size     int64
 	start    time.Time
 }
