@@ -120,6 +120,14 @@ func checkRanks(t *testing.T, ctx context.Context, db *sqldb.DB, want *hunt.Stat
 			t.Fatalf("%s: leaderboard for %q (-rules +rows):\n%s", when, id, diff)
 		}
 	}
+	// The counts keep no row for a prefix no entrant has any more.
+	var empty int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hunt_ranks WHERE entrants <= 0`).Scan(&empty); err != nil {
+		t.Fatal(err)
+	}
+	if empty != 0 {
+		t.Fatalf("%s: %d rank counts of zero or less", when, empty)
+	}
 }
 
 // TestRanksMatchRules plays games with edge-case ids in batches of random
