@@ -238,8 +238,9 @@ func (s *Server) check(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 	}
 	msg := dynamicpb.NewMessage(t.Descriptor)
 	// Checking for required fields walks the whole message: only a type
-	// that has one pays for it.
-	if err := (proto.UnmarshalOptions{AllowPartial: !t.Required}).Unmarshal(ev.GetPayload().GetValue(), msg); err != nil {
+	// that has one pays for it. Merge into the new message: the reset
+	// Unmarshal would do first allocates for nothing.
+	if err := (proto.UnmarshalOptions{AllowPartial: !t.Required, Merge: true}).Unmarshal(ev.GetPayload().GetValue(), msg); err != nil {
 		return t, nil, &rejection{msg: "payload is not a valid " + string(name) + ": " + err.Error()}
 	}
 	if !s.cfg.AllowUnknownFields {
