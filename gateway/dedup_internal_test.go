@@ -174,7 +174,7 @@ func TestDedupResultsExpireAfterTheWindow(t *testing.T) {
 // never reallocates either.
 func TestDedupKeepsItsSize(t *testing.T) {
 	t.Parallel()
-	const capacity = 64
+	const capacity = 100
 	td := newTestDedup(time.Hour, capacity)
 	ring, index := unsafe.SliceData(td.ring), unsafe.SliceData(td.index)
 	if len(td.ring)*int(unsafe.Sizeof(dedupResult{}))+len(td.index)*4 > capacity*dedupBytesPerEntry {
