@@ -39,6 +39,7 @@ type devConfig struct {
 	AdminAddr       string
 	DatabaseURL     string
 	Partitions      int
+	NoWorkers       bool // the broker, registry and gateway alone
 	ShutdownTimeout time.Duration
 	Log             logConfig
 	Etcd            etcdConfig
@@ -83,6 +84,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles on the admin address under /debug/pprof/")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", "sqlite:cairn-dev.db", "registry database: sqlite:PATH or postgres://…")
 	fs.IntVar(&cfg.Partitions, "partitions", 3, "partitions per topic")
+	fs.BoolVar(&cfg.NoWorkers, "no-workers", false, "run neither the hunt worker nor the event log: the broker, registry and gateway alone, to measure the gateway with cairn bench")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
 	cfg.Etcd.registerRole(fs)
@@ -194,38 +196,42 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	worker, err := workers.New(ctx, workers.Config{
-		Brokers:  cfg.KafkaAddr,
-		Group:    "cairn-dev",
-		Topics:   inputs,
-		App:      hunts,
-		Registry: types,
-		DB:       stateDB,
-		Producer: producer,
-		Metrics:  metrics,
-		Logger:   log,
-	})
-	if err != nil {
-		return err
-	}
-	// A second worker logs every event of every registered type, on every
-	// topic: a team's event on a topic created while dev runs (by schema
-	// push, or by the provisioner below) is logged within a second or so,
-	// with no restart.
-	logger, err := workers.New(ctx, workers.Config{
-		Brokers:      cfg.KafkaAddr,
-		Group:        "cairn-dev-log",
-		Topics:       []string{workers.AllTopics},
-		TopicRefresh: 500 * time.Millisecond,
-		App:          eventlog.New(log),
-		Registry:     types,
-		// No producer: the log is an observer. The hunt worker dead-letters
-		// a poison record once; the log only logs that it skipped it.
-		Metrics: metrics,
-		Logger:  log,
-	})
-	if err != nil {
-		return err
+	// The hunt worker, and a second worker that logs every event of every
+	// registered type, on every topic: a team's event on a topic created
+	// while dev runs (by schema push, or by the provisioner below) is
+	// logged within a second or so, with no restart.
+	var worker, logger *workers.Worker
+	if !cfg.NoWorkers {
+		worker, err = workers.New(ctx, workers.Config{
+			Brokers:  cfg.KafkaAddr,
+			Group:    "cairn-dev",
+			Topics:   inputs,
+			App:      hunts,
+			Registry: types,
+			DB:       stateDB,
+			Producer: producer,
+			Metrics:  metrics,
+			Logger:   log,
+		})
+		if err != nil {
+			return err
+		}
+		logger, err = workers.New(ctx, workers.Config{
+			Brokers:      cfg.KafkaAddr,
+			Group:        "cairn-dev-log",
+			Topics:       []string{workers.AllTopics},
+			TopicRefresh: 500 * time.Millisecond,
+			App:          eventlog.New(log),
+			Registry:     types,
+			// No producer: the log is an observer. The hunt worker
+			// dead-letters a poison record once; the log only logs that it
+			// skipped it.
+			Metrics: metrics,
+			Logger:  log,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	authn, err := auth.New(auth.DevConfig())
 	if err != nil {
@@ -245,17 +251,24 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	l.onStop("etcd client", func(context.Context) error { return disc.Close() })
+	checks := []namedCheck{{"gateway", gw.Ready}}
+	if worker != nil {
+		checks = append(checks,
+			namedCheck{"worker", func(context.Context) error { return worker.Healthy() }},
+			namedCheck{"event log", func(context.Context) error { return logger.Healthy() }})
+	}
 	ready := func(ctx context.Context) error {
-		return errors.Join(gw.Ready(ctx), worker.Healthy(), logger.Healthy())
+		var errs []error
+		for _, c := range checks {
+			errs = append(errs, c.check(ctx))
+		}
+		return errors.Join(errs...)
 	}
 	con, err := newConsole(consoleConfig{
 		title: "cairn dev", registry: registrySource{reg}, types: types,
 		brokers: cfg.KafkaAddr, group: "cairn-dev", inputs: inputs,
 		deadLetters: workers.DefaultDeadLetterTopic, producer: producer, metrics: metrics, log: log,
-		checks: []namedCheck{
-			{"gateway", gw.Ready}, {"worker", func(context.Context) error { return worker.Healthy() }},
-			{"registry", types.Ping}, {"kafka", producer.Ping},
-		},
+		checks: append(slices.Clone(checks), namedCheck{"registry", types.Ping}, namedCheck{"kafka", producer.Ping}),
 	})
 	if err != nil {
 		return err
@@ -280,11 +293,13 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 	}); err != nil {
 		return err
 	}
-	if err := l.start(ctx, workerComponent("hunt worker", worker, hunts.Follow)); err != nil {
-		return err
-	}
-	if err := l.start(ctx, workerComponent("event log", logger, nil)); err != nil {
-		return err
+	if worker != nil {
+		if err := l.start(ctx, workerComponent("hunt worker", worker, hunts.Follow)); err != nil {
+			return err
+		}
+		if err := l.start(ctx, workerComponent("event log", logger, nil)); err != nil {
+			return err
+		}
 	}
 	// HuntService is served on the gateway's port: it is the worker role too.
 	if err := l.start(ctx, registrationComponent(l, disc, log, "gateway", "gateway", "registry", "registry", "worker", "gateway")); err != nil {

@@ -30,13 +30,13 @@ type devStack struct {
 
 // startDev runs cairn dev until the test ends and waits until its gateway
 // accepts an event.
-func startDev(t *testing.T) *devStack {
+func startDev(t *testing.T, flags ...string) *devStack {
 	t.Helper()
 	s := &devStack{gateway: freeAddr(t), kafka: freeAddr(t), registry: freeAddr(t), admin: freeAddr(t), log: new(lockedBuffer)}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--gateway-addr", s.gateway, "--kafka-addr", s.kafka, "--registry-addr", s.registry, "--admin-addr", s.admin, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, io.Discard, s.log)
+		done <- run(ctx, append([]string{"dev", "--gateway-addr", s.gateway, "--kafka-addr", s.kafka, "--registry-addr", s.registry, "--admin-addr", s.admin, "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db")}, flags...), io.Discard, s.log)
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -258,4 +258,33 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 		recs = append(recs, m)
 	}
 	return recs
+}
+
+// TestDevWithoutWorkers: --no-workers runs the broker, registry and gateway
+// alone, as cairn bench measures the gateway: events are accepted, and no
+// worker consumes them.
+func TestDevWithoutWorkers(t *testing.T) {
+	t.Parallel()
+	s := startDev(t, "--no-workers")
+	s.publish(t, "cairn.hunt.v1.PlayerRegistered",
+		`{"playerId": "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`)
+	resp, err := http.Get("http://" + s.admin + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	health := string(body)
+	if i := strings.Index(health, `id="h-health"`); i >= 0 {
+		health = health[i:]
+		if j := strings.Index(health, "</section>"); j >= 0 {
+			health = health[:j]
+		}
+	}
+	if !strings.Contains(health, ">gateway<") || strings.Contains(health, ">worker<") || strings.Contains(health, ">event log<") {
+		t.Errorf("the console's health of dev --no-workers lists the workers, or not the gateway:\n%s", health)
+	}
+	if log := devLog(s.log); strings.Contains(log, "msg=event ") {
+		t.Errorf("dev --no-workers logged an event:\n%s", log)
+	}
 }
