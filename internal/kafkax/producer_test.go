@@ -85,3 +85,14 @@ func TestNewProducerAllocatesLittle(t *testing.T) {
 		t.Errorf("NewProducer allocated %d bytes of Go heap, want under 4 MiB", n)
 	}
 }
+
+func TestLimitMallocArenas(t *testing.T) {
+	// glibc, which the bundled librdkafka builds against by default,
+	// takes the setting; a count below one is refused.
+	if kafkax.LimitMallocArenas(0) {
+		t.Error("zero arenas were taken")
+	}
+	if !kafkax.LimitMallocArenas(8) {
+		t.Skip("the C allocator has no arena setting (not glibc)")
+	}
+}
