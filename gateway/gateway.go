@@ -42,17 +42,21 @@ type Registry interface {
 	Ping(ctx context.Context) error
 }
 
+// streamWorkers is how many goroutines serve calls: enough for the
+// concurrent calls of a busy gateway, each of which waits for Kafka.
+const streamWorkers = 256
+
 // Producer hands records to Kafka. *kafkax.Producer is the real one.
 type Producer interface {
 	// Send hands r to Kafka without waiting; records sent one after
 	// another reach their partition in that order. A failure to take r is
 	// wrapped around kafkax.ErrProduce when a retry may succeed. The
-	// returned wait blocks until Kafka has acknowledged r (its position),
-	// or r failed, or ctx ends; the gateway calls it again after a ctx
-	// ended, to learn Kafka's late answer, but never from two goroutines
-	// at once. Kafka answers every record within a bounded time, or the
-	// producer closes.
-	Send(r kafkax.Record) (wait func(ctx context.Context) (kafkax.Position, error), err error)
+	// returned Wait blocks until Kafka has acknowledged r (its position),
+	// or r failed, or ctx or the deadline ends; the gateway calls it again
+	// after it gave up, to learn Kafka's late answer, but never from two
+	// goroutines at once. Kafka answers every record within a bounded
+	// time, or the producer closes.
+	Send(r kafkax.Record) (kafkax.Wait, error)
 	// Ping checks that Kafka answers.
 	Ping(ctx context.Context) error
 }
@@ -273,6 +277,11 @@ func New(cfg Config) (*Server, error) {
 		// Stop returns once the handlers have: after it, none starts a
 		// settle call that Shutdown would not wait for.
 		grpc.WaitForHandlers(true),
+		// Calls run on long-lived goroutines whose stacks have grown
+		// already, rather than each on a new goroutine growing its stack
+		// (a twentieth of a unary call's CPU). A call that finds every
+		// worker busy gets its own goroutine, as without the option.
+		grpc.NumStreamWorkers(streamWorkers),
 	}
 	if tracing {
 		// Spans only: the gateway's metrics are its own, and otelgrpc's

@@ -29,7 +29,7 @@ type scriptedProducer struct {
 	sent    []kafkax.Record
 }
 
-func (p *scriptedProducer) Send(r kafkax.Record) (func(context.Context) (kafkax.Position, error), error) {
+func (p *scriptedProducer) Send(r kafkax.Record) (kafkax.Wait, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.sent)
@@ -38,7 +38,7 @@ func (p *scriptedProducer) Send(r kafkax.Record) (func(context.Context) (kafkax.
 	if n < len(p.answers) {
 		answer = p.answers[n]
 	}
-	return func(context.Context) (kafkax.Position, error) {
+	return func(context.Context, time.Time) (kafkax.Position, error) {
 		if answer != nil {
 			return kafkax.Position{}, answer
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -57,15 +56,13 @@ func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRe
 		for i, ev := range events {
 			started[i] = s.begin(ctx, p, ev)
 		}
+		// All are with Kafka now: waiting for each in turn takes as long
+		// as the slowest, and every wait shares the call's budget.
 		resp.Results = make([]*gatewayv1.EventResult, len(events))
-		var wg sync.WaitGroup
 		for i, pe := range started {
-			wg.Go(func() {
-				acc, st := s.end(ctx, pe)
-				resp.Results[i] = result(pe.ev, acc, st)
-			})
+			acc, st := s.end(ctx, pe)
+			resp.Results[i] = result(pe.ev, acc, st)
 		}
-		wg.Wait()
 		return nil, nil
 	})
 	if st != nil {
@@ -120,9 +117,9 @@ type pendingEvent struct {
 
 	// Set once handed to Kafka.
 	t        *regclient.Type
-	wait     func(context.Context) (kafkax.Position, error) // Kafka's answer
-	deadline time.Time                                      // the produce budget's end; zero when unbounded
-	span     trace.Span                                     // nil unless the gateway traces
+	wait     kafkax.Wait // Kafka's answer
+	deadline time.Time   // the produce budget's end; zero when unbounded
+	span     trace.Span  // nil unless the gateway traces
 	size     int64
 	start    time.Time
 }
@@ -307,18 +304,21 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 		Headers: headers(ev, t, pe.p, pe.received),
 	}
 	deadline := s.produceDeadline(ctx)
-	pctx, cancel := withDeadline(ctx, deadline)
-	defer cancel()
 	size := int64(len(record.Value) + len(record.Key))
 	for _, h := range record.Headers {
 		size += int64(len(h.Key) + len(h.Value))
 	}
 	size = min(size, s.cfg.MaxInFlightBytes)
-	if err := s.inflight.Acquire(pctx, size); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	if !s.inflight.TryAcquire(size) { // only a full gateway makes a context
+		actx, cancel := withDeadline(ctx, deadline)
+		err := s.inflight.Acquire(actx, size)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errBusy
 		}
-		return errBusy
 	}
 	s.metrics.inflight.Add(float64(size))
 
@@ -358,11 +358,9 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 // retry with the same event_id gets that answer instead of producing the
 // event a second time.
 func (s *Server) await(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted, error) {
-	pctx, cancel := withDeadline(ctx, pe.deadline)
-	defer cancel()
-	pos, err := pe.wait(pctx)
+	pos, err := pe.wait(ctx, pe.deadline)
 	s.metrics.produce.Observe(time.Since(pe.start).Seconds())
-	if err != nil && pctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
 		s.release(pe, err)
 		s.settling.Go(func() { s.settle(pe) })
 		if ctx.Err() != nil {
@@ -410,7 +408,7 @@ func (s *Server) settle(pe *pendingEvent) {
 		case <-ctx.Done():
 		}
 	}()
-	pos, err := pe.wait(ctx)
+	pos, err := pe.wait(ctx, time.Time{})
 	var acc *gatewayv1.Accepted
 	if err == nil {
 		acc = &gatewayv1.Accepted{Topic: pos.Topic, Partition: pos.Partition, Offset: pos.Offset, SchemaId: pe.t.SchemaID}
@@ -507,50 +505,73 @@ func (c incomingCarrier) Keys() []string {
 }
 
 // unknownField returns the first field in m, or in a message below it, that
-// the registered schema does not declare: its path and field number.
+// the registered schema does not declare: its path and field number. Like
+// badTime it walks fields by their descriptors, so that a message with
+// none costs no allocation.
 func unknownField(m protoreflect.Message) (string, protoreflect.FieldNumber) {
 	if raw := m.GetUnknown(); len(raw) > 0 {
 		num, _, _ := protowire.ConsumeTag(raw)
 		return "", num
 	}
-	var (
-		path string
-		num  protoreflect.FieldNumber
-	)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		if fd.Message() == nil {
-			return true
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Message() == nil || !m.Has(fd) {
+			continue
 		}
-		check := func(sub protoreflect.Message, elem string) bool {
-			p, n := unknownField(sub)
-			if p == "" && n == 0 {
-				return true
+		if path, num := unknownFieldIn(fd, m.Get(fd)); path != "" || num != 0 {
+			return path, num
+		}
+	}
+	if m.Descriptor().ExtensionRanges().Len() > 0 {
+		return unknownFieldInExtensions(m)
+	}
+	return "", 0
+}
+
+// unknownFieldIn is unknownField for the value v of a message, list or
+// map field fd.
+func unknownFieldIn(fd protoreflect.FieldDescriptor, v protoreflect.Value) (string, protoreflect.FieldNumber) {
+	switch {
+	case fd.IsList():
+		l := v.List()
+		for i := range l.Len() {
+			if path, num := unknownField(l.Get(i).Message()); path != "" || num != 0 {
+				return join(string(fd.Name())+"["+strconv.Itoa(i)+"]", path), num
 			}
-			path, num = join(elem, p), n
+		}
+	case fd.IsMap():
+		if fd.MapValue().Message() != nil {
+			return unknownFieldInMap(fd, v.Map())
+		}
+	default:
+		if path, num := unknownField(v.Message()); path != "" || num != 0 {
+			return join(string(fd.Name()), path), num
+		}
+	}
+	return "", 0
+}
+
+// unknownFieldInMap is unknownField for the message values of map field fd.
+func unknownFieldInMap(fd protoreflect.FieldDescriptor, m protoreflect.Map) (path string, num protoreflect.FieldNumber) {
+	m.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+		if p, n := unknownField(mv.Message()); p != "" || n != 0 {
+			path, num = join(string(fd.Name())+"["+strconv.Quote(k.String())+"]", p), n
 			return false
 		}
-		switch {
-		case fd.IsList():
-			l := v.List()
-			for i := range l.Len() {
-				if !check(l.Get(i).Message(), string(fd.Name())+"["+strconv.Itoa(i)+"]") {
-					return false
-				}
-			}
-		case fd.IsMap():
-			if fd.MapValue().Message() == nil {
-				return true
-			}
-			ok := true
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				ok = check(mv.Message(), string(fd.Name())+"["+strconv.Quote(k.String())+"]")
-				return ok
-			})
-			return ok
-		default:
-			return check(v.Message(), string(fd.Name()))
-		}
 		return true
+	})
+	return path, num
+}
+
+// unknownFieldInExtensions is unknownField for the extensions set on m,
+// which only Range lists.
+func unknownFieldInExtensions(m protoreflect.Message) (path string, num protoreflect.FieldNumber) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.IsExtension() && fd.Message() != nil {
+			path, num = unknownFieldIn(fd, v)
+		}
+		return path == "" && num == 0
 	})
 	return path, num
 }

@@ -44,41 +44,88 @@ func messageName(url string) (protoreflect.FullName, error) {
 // their definitions allow; the error names the first bad one by its path
 // below path. Messages packed in an Any are not looked into.
 func checkTimes(m protoreflect.Message, path string) error {
+	problem, at := badTime(m)
+	if problem == "" {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(path)
+	for i := len(at) - 1; i >= 0; i-- { // at is innermost first
+		b.WriteString(at[i])
+	}
+	return &rejection{msg: b.String() + ": " + problem}
+}
+
+// badTime returns what is wrong with the first bad Timestamp or Duration
+// in m and the steps of its path, innermost first. The path is only built
+// for a bad one, and fields are walked by their descriptors rather than
+// with Range, whose callback escapes: a good message costs no allocation.
+func badTime(m protoreflect.Message) (problem string, at []string) {
 	switch m.Descriptor().FullName() {
 	case "google.protobuf.Timestamp":
-		return checkTimestamp(m, path)
+		return badTimestamp(m), nil
 	case "google.protobuf.Duration":
-		return checkDuration(m, path)
+		return badDuration(m), nil
 	}
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList():
-			if fd.Message() == nil {
-				return true
-			}
-			l := v.List()
-			for i := range l.Len() {
-				if err = checkTimes(l.Get(i).Message(), path+"."+string(fd.Name())+"["+strconv.Itoa(i)+"]"); err != nil {
-					return false
-				}
-			}
-		case fd.IsMap():
-			if fd.MapValue().Message() == nil {
-				return true
-			}
-			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
-				err = checkTimes(mv.Message(), path+"."+string(fd.Name())+"["+strconv.Quote(k.String())+"]")
-				return err == nil
-			})
-			return err == nil
-		case fd.Message() != nil:
-			err = checkTimes(v.Message(), path+"."+string(fd.Name()))
-			return err == nil
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Message() == nil || !m.Has(fd) {
+			continue
 		}
-		return true
+		if problem, at = badTimeIn(fd, m.Get(fd)); problem != "" {
+			return problem, at
+		}
+	}
+	if m.Descriptor().ExtensionRanges().Len() > 0 {
+		return badTimeInExtensions(m)
+	}
+	return "", nil
+}
+
+// badTimeInExtensions is badTime for the extensions set on m, which only
+// Range lists.
+func badTimeInExtensions(m protoreflect.Message) (problem string, at []string) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.IsExtension() && fd.Message() != nil {
+			problem, at = badTimeIn(fd, v)
+		}
+		return problem == ""
 	})
-	return err
+	return problem, at
+}
+
+// badTimeIn is badTime for the value v of m's message, list or map field fd.
+func badTimeIn(fd protoreflect.FieldDescriptor, v protoreflect.Value) (problem string, at []string) {
+	switch {
+	case fd.IsList():
+		l := v.List()
+		for i := range l.Len() {
+			if problem, at = badTime(l.Get(i).Message()); problem != "" {
+				return problem, append(at, "."+string(fd.Name())+"["+strconv.Itoa(i)+"]")
+			}
+		}
+	case fd.IsMap():
+		if fd.MapValue().Message() != nil {
+			return badTimeInMap(fd, v.Map())
+		}
+	default:
+		if problem, at = badTime(v.Message()); problem != "" {
+			at = append(at, "."+string(fd.Name()))
+		}
+	}
+	return problem, at
+}
+
+// badTimeInMap is badTime for the message values of map field fd.
+func badTimeInMap(fd protoreflect.FieldDescriptor, m protoreflect.Map) (problem string, at []string) {
+	m.Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+		if problem, at = badTime(mv.Message()); problem != "" {
+			at = append(at, "."+string(fd.Name())+"["+strconv.Quote(k.String())+"]")
+		}
+		return problem == ""
+	})
+	return problem, at
 }
 
 // secondsNanos reads the seconds (field 1) and nanos (field 2) that
@@ -88,26 +135,26 @@ func secondsNanos(m protoreflect.Message) (int64, int32) {
 	return m.Get(fields.ByNumber(1)).Int(), int32(m.Get(fields.ByNumber(2)).Int())
 }
 
-func checkTimestamp(m protoreflect.Message, path string) error {
+func badTimestamp(m protoreflect.Message) string {
 	sec, nanos := secondsNanos(m)
 	switch {
 	case sec < minTimestampSeconds || sec > maxTimestampSeconds:
-		return &rejection{msg: fmt.Sprintf("%s: timestamp seconds %d is outside the years 0001 to 9999", path, sec)}
+		return fmt.Sprintf("timestamp seconds %d is outside the years 0001 to 9999", sec)
 	case nanos < 0 || nanos >= 1e9:
-		return &rejection{msg: fmt.Sprintf("%s: timestamp nanos %d is outside [0, 999999999]", path, nanos)}
+		return fmt.Sprintf("timestamp nanos %d is outside [0, 999999999]", nanos)
 	}
-	return nil
+	return ""
 }
 
-func checkDuration(m protoreflect.Message, path string) error {
+func badDuration(m protoreflect.Message) string {
 	sec, nanos := secondsNanos(m)
 	switch {
 	case sec < -maxDurationSeconds || sec > maxDurationSeconds:
-		return &rejection{msg: fmt.Sprintf("%s: duration seconds %d is beyond ±10,000 years", path, sec)}
+		return fmt.Sprintf("duration seconds %d is beyond ±10,000 years", sec)
 	case nanos <= -1e9 || nanos >= 1e9:
-		return &rejection{msg: fmt.Sprintf("%s: duration nanos %d is outside (-1e9, 1e9)", path, nanos)}
+		return fmt.Sprintf("duration nanos %d is outside (-1e9, 1e9)", nanos)
 	case (sec < 0 && nanos > 0) || (sec > 0 && nanos < 0):
-		return &rejection{msg: fmt.Sprintf("%s: duration seconds %d and nanos %d have different signs", path, sec, nanos)}
+		return fmt.Sprintf("duration seconds %d and nanos %d have different signs", sec, nanos)
 	}
-	return nil
+	return ""
 }

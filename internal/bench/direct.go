@@ -89,9 +89,7 @@ func (d *directRecords) unary(p *kafkax.Producer, cfg Config) load {
 			began := time.Now()
 			wait, err := p.Send(rec)
 			if err == nil {
-				wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-				_, err = wait(wctx)
-				cancel()
+				_, err = wait(ctx, time.Now().Add(cfg.Timeout))
 			}
 			if err != nil {
 				t.fail(kafkaReason(err), 1)
@@ -138,7 +136,7 @@ func (d *directRecords) batch(p *kafkax.Producer, cfg Config) load {
 // bound.
 func (d *directRecords) pipeline(p *kafkax.Producer, cfg Config) load {
 	type flight struct {
-		wait  func(context.Context) (kafkax.Position, error)
+		wait  kafkax.Wait
 		began time.Time
 	}
 	return func(ctx context.Context, _ int, pl *plan, t *tally) error {
@@ -147,9 +145,7 @@ func (d *directRecords) pipeline(p *kafkax.Producer, cfg Config) load {
 		wait := func() {
 			f := ring[head]
 			head, size = (head+1)%len(ring), size-1
-			wctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-			_, err := f.wait(wctx)
-			cancel()
+			_, err := f.wait(ctx, time.Now().Add(cfg.Timeout))
 			if err != nil {
 				t.fail(kafkaReason(err), 1)
 				return

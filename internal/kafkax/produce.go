@@ -1,6 +1,9 @@
 package kafkax
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Produce produces one record and waits for Kafka's acknowledgement or for
 // ctx to end.
@@ -9,5 +12,5 @@ func (p *Producer) Produce(ctx context.Context, topic string, key, value []byte,
 	if err != nil {
 		return Position{}, err
 	}
-	return wait(ctx)
+	return wait(ctx, time.Time{})
 }

@@ -196,7 +196,7 @@ func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, e
 	var first error
 	for i, d := range ds {
 		var err error
-		if pos[i], err = d.wait(ctx); err != nil && first == nil {
+		if pos[i], err = d.wait(ctx, time.Time{}); err != nil && first == nil {
 			first = err
 		}
 	}
@@ -206,13 +206,22 @@ func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, e
 	return pos, nil
 }
 
-// Send hands r to the producer without waiting. Records sent one after
-// another reach their partition in that order. The returned wait blocks
-// until Kafka has acknowledged r (its position), or r failed, or ctx ends;
-// Kafka answers on every record within the producer's delivery timeout, or
-// the producer closes. wait may be called again after a ctx ended, to keep
+// Wait blocks until Kafka has acknowledged a record (its position), or the
+// record failed, or ctx ends, or deadline passes (zero: no deadline); when
+// ctx or the deadline ends it first, the error wraps ctx's error or
+// context.DeadlineExceeded and the record may still be delivered. Kafka
+// answers on every record within the producer's delivery timeout, or the
+// producer closes. A Wait may be called again after it gave up, to keep
 // waiting, but not from two goroutines at once.
-func (p *Producer) Send(r Record) (wait func(ctx context.Context) (Position, error), err error) {
+//
+// The deadline is a time rather than a context so that a caller waiting
+// for many records does not make a context per record.
+type Wait func(ctx context.Context, deadline time.Time) (Position, error)
+
+// Send hands r to the producer without waiting. Records sent one after
+// another reach their partition in that order. The returned Wait waits
+// for Kafka's answer on r.
+func (p *Producer) Send(r Record) (Wait, error) {
 	d, err := p.send(r)
 	if err != nil {
 		return nil, err
@@ -247,12 +256,21 @@ type delivery struct {
 	err    error
 }
 
-// wait returns the record's position once Kafka acknowledged it, or why it
-// was not delivered, or ctx's error if ctx ends first (the record may still
-// be delivered later).
-func (d *delivery) wait(ctx context.Context) (Position, error) {
+// wait is the record's Wait.
+func (d *delivery) wait(ctx context.Context, deadline time.Time) (Position, error) {
 	if d.got {
 		return d.pos, d.err
+	}
+	select {
+	case ev := <-d.report: // answered already: no timer needed
+		return d.take(ev)
+	default:
+	}
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
 	}
 	select {
 	case ev := <-d.report:
@@ -266,6 +284,8 @@ func (d *delivery) wait(ctx context.Context) (Position, error) {
 		}
 	case <-ctx.Done():
 		return Position{}, fmt.Errorf("produce to %s: %w", d.topic, ctx.Err())
+	case <-expired:
+		return Position{}, fmt.Errorf("produce to %s: %w", d.topic, context.DeadlineExceeded)
 	}
 }
 

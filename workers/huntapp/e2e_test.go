@@ -72,7 +72,7 @@ var receiveTimes sync.Map
 // gateway's clock.
 type stamping struct{ gateway.Producer }
 
-func (p stamping) Send(r kafkax.Record) (func(context.Context) (kafkax.Position, error), error) {
+func (p stamping) Send(r kafkax.Record) (kafkax.Wait, error) {
 	id, _ := kafkax.HeaderValue(r.Headers, wire.HeaderEventID)
 	if at, ok := receiveTimes.Load(string(id)); ok {
 		hs := make([]kafkax.Header, 0, len(r.Headers)+1)
