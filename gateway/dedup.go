@@ -40,11 +40,11 @@ type dedup struct {
 	kindIDs map[dedupKind]uint32
 }
 
-// dedupResult is a remembered result. A key is 64 bits of a keyed hash of
-// the principal and the event id; with at most a few hundred thousand keys
-// at a time, two live keys colliding is a chance in about 10^13, and the
-// fingerprint would still refuse the second event rather than hand it the
-// first one's result.
+// dedupResult is a remembered result. A key is 64 bits of a hash of the
+// principal and the event id, keyed with a seed drawn at start; with at
+// most a few hundred thousand keys at a time, a new key meets a live one
+// with a chance of about one in 10^13, and even then the fingerprint
+// refuses the second event rather than handing it the first one's result.
 type dedupResult struct {
 	key       uint64
 	fp        [fingerprintSize]byte
