@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"errors"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -111,5 +112,56 @@ func BenchmarkPublishStream(b *testing.B) {
 	if len(latencies) != b.N {
 		b.Fatalf("%d results for %d events", len(latencies), b.N)
 	}
+	report(b, b.N, time.Since(began), latencies)
+}
+
+// BenchmarkPublishBatch publishes b.N events in PublishBatch calls of 100
+// from GOMAXPROCS × 2 concurrent callers; a batch's latency counts once per
+// event in it.
+func BenchmarkPublishBatch(b *testing.B) {
+	s := start(b)
+	payload := event(b, player(newUUID(), "Ada")).GetEvent()
+	const size = 100
+	var (
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, b.N)
+		left      = b.N
+	)
+	take := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := min(left, size)
+		left -= n
+		return n
+	}
+	b.ResetTimer()
+	began := time.Now()
+	var wg sync.WaitGroup
+	for range 2 * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for n := take(); n > 0; n = take() {
+				req := &gatewayv1.PublishBatchRequest{Events: make([]*gatewayv1.Event, n)}
+				for i := range req.Events {
+					req.Events[i] = &gatewayv1.Event{EventId: newUUID(), OccurredAt: payload.OccurredAt, Payload: payload.Payload}
+				}
+				start := time.Now()
+				resp, err := s.client.PublishBatch(b.Context(), req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				took := time.Since(start)
+				mu.Lock()
+				for _, r := range resp.GetResults() {
+					if r.GetRejected() != nil {
+						b.Errorf("rejected: %v", r.GetRejected())
+					}
+					latencies = append(latencies, took)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
 	report(b, b.N, time.Since(began), latencies)
 }

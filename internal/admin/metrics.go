@@ -35,6 +35,7 @@ func NewRegistry(info buildinfo.Info) *prometheus.Registry {
 type GRPCMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	known    map[string]methodSeries // by full method name; written only by NewGRPCMetrics
 }
 
 // NewGRPCMetrics registers cairn_grpc_server_requests_total and
@@ -44,6 +45,7 @@ type GRPCMetrics struct {
 // call.
 func NewGRPCMetrics(reg prometheus.Registerer, services ...*grpc.ServiceDesc) (*GRPCMetrics, error) {
 	m := &GRPCMetrics{
+		known: make(map[string]methodSeries),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_grpc_server_requests_total",
 			Help: "gRPC calls served, by service, method and status code.",
@@ -72,8 +74,17 @@ func NewGRPCMetrics(reg prometheus.Registerer, services ...*grpc.ServiceDesc) (*
 }
 
 func (m *GRPCMetrics) init(service, method string) {
-	m.requests.WithLabelValues(service, method, codes.OK.String())
-	m.duration.WithLabelValues(service, method)
+	m.known["/"+service+"/"+method] = methodSeries{
+		ok:       m.requests.WithLabelValues(service, method, codes.OK.String()),
+		duration: m.duration.WithLabelValues(service, method),
+	}
+}
+
+// methodSeries are a known method's series, looked up once rather than on
+// every call.
+type methodSeries struct {
+	ok       prometheus.Counter
+	duration prometheus.Observer
 }
 
 // ServerOptions returns the interceptors that count and time every call;
@@ -96,6 +107,16 @@ func (m *GRPCMetrics) ServerOptions() []grpc.ServerOption {
 }
 
 func (m *GRPCMetrics) observe(fullMethod string, start time.Time, err error) {
+	if series, ok := m.known[fullMethod]; ok {
+		if err == nil {
+			series.ok.Inc()
+		} else {
+			service, method := splitMethod(fullMethod)
+			m.requests.WithLabelValues(service, method, status.Code(err).String()).Inc()
+		}
+		series.duration.Observe(time.Since(start).Seconds())
+		return
+	}
 	service, method := splitMethod(fullMethod)
 	m.requests.WithLabelValues(service, method, status.Code(err).String()).Inc()
 	m.duration.WithLabelValues(service, method).Observe(time.Since(start).Seconds())

@@ -374,6 +374,9 @@ func (p *Producer) checkTopic(topic string) error {
 // unknownTopic reports whether err is Kafka's answer that a topic does not
 // exist.
 func unknownTopic(err error) bool {
+	if err == nil {
+		return false
+	}
 	var kerr kafka.Error
 	if !errors.As(err, &kerr) {
 		return false

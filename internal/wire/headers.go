@@ -42,12 +42,18 @@ const (
 )
 
 // AppendEventHeaders appends the headers every Cairn record carries (event
-// id, type and schema id) to dst and returns the extended slice.
+// id, type and schema id) to dst and returns the extended slice. Their
+// values share one allocation.
 func AppendEventHeaders(dst []kafkax.Header, eventID, eventType string, schemaID int32) []kafkax.Header {
+	buf := make([]byte, 0, len(eventID)+len(eventType)+11) // 11: an int32 in decimal
+	buf = append(buf, eventID...)
+	buf = append(buf, eventType...)
+	buf = strconv.AppendInt(buf, int64(schemaID), 10)
+	typeEnd := len(eventID) + len(eventType)
 	return append(dst,
-		kafkax.Header{Key: HeaderEventID, Value: []byte(eventID)},
-		kafkax.Header{Key: HeaderEventType, Value: []byte(eventType)},
-		kafkax.Header{Key: HeaderSchemaID, Value: strconv.AppendInt(nil, int64(schemaID), 10)},
+		kafkax.Header{Key: HeaderEventID, Value: buf[:len(eventID):len(eventID)]},
+		kafkax.Header{Key: HeaderEventType, Value: buf[len(eventID):typeEnd:typeEnd]},
+		kafkax.Header{Key: HeaderSchemaID, Value: buf[typeEnd:len(buf):len(buf)]},
 	)
 }
 

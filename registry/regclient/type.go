@@ -43,6 +43,10 @@ type Type struct {
 	// Derived reports that the event is one only Cairn's workers write (the
 	// event option derived): the gateway refuses it from every caller.
 	Derived bool
+	// Required reports that the message, or a message reachable from its
+	// fields, declares a required field (proto2, or the editions' legacy
+	// required): only then must decoding check that every one is set.
+	Required bool
 }
 
 // Name returns the message's full name.
@@ -63,7 +67,8 @@ func (t *Type) ActorField() protoreflect.FieldDescriptor {
 
 // newType resolves the event options of md and checks that they make sense.
 func newType(schemaID int32, subject string, md protoreflect.MessageDescriptor) (*Type, error) {
-	t := &Type{SchemaID: schemaID, Subject: subject, Indexes: messageIndexes(md), Descriptor: md}
+	t := &Type{SchemaID: schemaID, Subject: subject, Indexes: messageIndexes(md), Descriptor: md,
+		Required: declaresRequired(md, map[protoreflect.FullName]bool{})}
 	opts, ok := proto.GetExtension(md.Options(), optionsv1.E_Event).(*optionsv1.EventOptions)
 	if !ok || opts == nil || !proto.HasExtension(md.Options(), optionsv1.E_Event) {
 		return t, nil
@@ -80,6 +85,26 @@ func newType(schemaID int32, subject string, md protoreflect.MessageDescriptor) 
 		return nil, err
 	}
 	return t, nil
+}
+
+// declaresRequired reports whether md, or a message reachable from its
+// fields, has a required field; seen holds the messages walked already.
+func declaresRequired(md protoreflect.MessageDescriptor, seen map[protoreflect.FullName]bool) bool {
+	if seen[md.FullName()] {
+		return false
+	}
+	seen[md.FullName()] = true
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.Cardinality() == protoreflect.Required {
+			return true
+		}
+		if fd.Message() != nil && declaresRequired(fd.Message(), seen) {
+			return true
+		}
+	}
+	return false
 }
 
 var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
