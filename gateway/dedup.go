@@ -1,9 +1,9 @@
 package gateway
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -11,25 +11,70 @@ import (
 )
 
 // dedup remembers the result of each event for a window, so that a retry
-// gets the first result instead of producing again. Entries are kept in
-// the order they were created, which is also their expiry order; the oldest
-// go first when the cache is full. It is best effort per gateway instance:
-// the workers de-duplicate for good.
+// gets the first result instead of producing again. It is best effort per
+// gateway instance: the workers de-duplicate for good.
+//
+// Events on their way to Kafka are pending: their owner produces them and
+// any copy that arrives meanwhile waits for the owner's result. Once Kafka
+// has accepted an event, its result moves into a ring of fixed-size,
+// pointer-free records allocated (and touched) once at start, with an
+// open-addressing index beside it, so that the cache's memory is the same
+// from the first event to the last: up to dedupBytesPerEntry per entry
+// of capacity. The ring keeps results in the order they were accepted, which
+// is also their expiry order; when it is full, the oldest result makes room
+// for the newest. A failed event is not remembered.
 type dedup struct {
 	window time.Duration // <= 0: off
-	max    int
+	seed   maphash.Seed  // keys events; random, so that nobody can aim at another's key
+	start  time.Time     // results' times are offsets from it (monotonic)
+	now    func() time.Time
 
 	mu      sync.Mutex
-	entries map[string]*list.Element // of *dedupEntry
-	order   *list.List
+	pending map[uint64]*dedupEntry
+	ring    []dedupResult
+	head    int      // the oldest result
+	n       int      // results in the ring
+	index   []uint32 // ring slot + 1 of each result, by its key; 0 is empty
+	mask    uint64   // len(index) - 1
+	kinds   []dedupKind
+	kindIDs map[dedupKind]uint32
 }
 
+// dedupResult is a remembered result. A key is 64 bits of a hash of the
+// principal and the event id, keyed with a seed drawn at start; with at
+// most a few hundred thousand keys at a time, a new key meets a live one
+// with a chance of about one in 10^13, and even then the fingerprint
+// refuses the second event rather than handing it the first one's result.
+type dedupResult struct {
+	key       uint64
+	fp        [fingerprintSize]byte
+	at        int64 // when accepted, in nanoseconds since the cache started
+	offset    int64
+	partition int32
+	schemaID  int32
+	kind      uint32 // index into kinds
+}
+
+// dedupKind is what many results share: the event's type and its topic.
+// There are as many as there are event types, not events.
+type dedupKind struct {
+	typeName string
+	topic    string
+}
+
+// dedupBytesPerEntry is at most what one entry of capacity costs: its
+// 56-byte record in the ring and its share of the index, which has two to
+// four 4-byte slots per entry (a power of two at least twice the capacity).
+// 100,000 entries take 6.6 MB.
+const dedupBytesPerEntry = 56 + 4*4
+
+// dedupEntry is an event that claimed a key: pending, or a remembered
+// result handed to a retry.
 type dedupEntry struct {
-	key     string
-	created time.Time
+	key uint64
 	// fingerprint and typeName describe the event that claimed the key: a
 	// later event with the key must be the same event to share its result.
-	fingerprint [sha256.Size]byte
+	fingerprint [fingerprintSize]byte
 	typeName    string
 	done        chan struct{} // closed when accepted or err is set
 	// Set before done is closed.
@@ -37,39 +82,71 @@ type dedupEntry struct {
 	err      error
 }
 
+// settled is the done channel of entries that already hold their result.
+var settled = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 func newDedup(window time.Duration, maxEntries int) *dedup {
-	return &dedup{window: window, max: maxEntries, entries: make(map[string]*list.Element), order: list.New()}
+	d := &dedup{window: window, seed: maphash.MakeSeed(), start: time.Now(), now: time.Now}
+	if window <= 0 || maxEntries <= 0 {
+		d.window = 0
+		return d
+	}
+	size := 1
+	for size < 2*maxEntries {
+		size <<= 1
+	}
+	d.pending = make(map[uint64]*dedupEntry)
+	d.ring = make([]dedupResult, maxEntries)
+	d.index = make([]uint32, size)
+	d.mask = uint64(size - 1)
+	d.kindIDs = make(map[dedupKind]uint32)
+	// Touch every page now: the cache costs its full size from the start
+	// rather than growing into it under load.
+	for i := range d.ring {
+		d.ring[i].at = -1
+	}
+	for i := range d.index {
+		d.index[i] = 0
+	}
+	return d
 }
 
-// claim returns the entry for key and whether the caller owns it: the owner
-// produces the event and calls finish; the others compare their event's
-// fingerprint with the entry's and, when it is the same event, wait for the
-// owner with wait.
-func (d *dedup) claim(key string, fingerprint [sha256.Size]byte, typeName string) (*dedupEntry, bool) {
+// key identifies p's event id.
+func (d *dedup) key(principal, eventID string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(d.seed)
+	h.WriteString(principal)
+	h.WriteByte(0)
+	h.WriteString(eventID)
+	return h.Sum64()
+}
+
+// claim returns the entry for principal's eventID and whether the caller
+// owns it: the owner produces the event and calls finish; the others
+// compare their event's fingerprint with the entry's and, when it is the
+// same event, wait for the owner with wait.
+func (d *dedup) claim(principal, eventID string, fp [fingerprintSize]byte, typeName string) (*dedupEntry, bool) {
 	if d.window <= 0 {
-		return &dedupEntry{done: make(chan struct{}), fingerprint: fingerprint, typeName: typeName}, true
+		return &dedupEntry{done: make(chan struct{}), fingerprint: fp, typeName: typeName}, true
 	}
-	now := time.Now()
+	key := d.key(principal, eventID)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.expireLocked(now)
-	if el, ok := d.entries[key]; ok {
-		return el.Value.(*dedupEntry), false
+	d.expireLocked(d.elapsed())
+	if e, ok := d.pending[key]; ok {
+		return e, false
 	}
-	e := &dedupEntry{key: key, created: now, done: make(chan struct{}), fingerprint: fingerprint, typeName: typeName}
-	d.entries[key] = d.order.PushBack(e)
+	if _, slot, ok := d.find(key); ok {
+		r := &d.ring[slot]
+		k := d.kinds[r.kind]
+		return &dedupEntry{
+			key: key, fingerprint: r.fp, typeName: k.typeName, done: settled,
+			accepted: &gatewayv1.Accepted{Topic: k.topic, Partition: r.partition, Offset: r.offset, SchemaId: r.schemaID},
+		}, false
+	}
+	e := &dedupEntry{key: key, done: make(chan struct{}), fingerprint: fp, typeName: typeName}
+	d.pending[key] = e
 	return e, true
-}
-
-func (d *dedup) expireLocked(now time.Time) {
-	for el := d.order.Front(); el != nil; el = d.order.Front() {
-		e := el.Value.(*dedupEntry)
-		if now.Sub(e.created) < d.window && d.order.Len() < d.max {
-			return
-		}
-		d.order.Remove(el)
-		delete(d.entries, e.key)
-	}
 }
 
 // finish records the owner's result. A failed event is forgotten, so that a
@@ -77,15 +154,103 @@ func (d *dedup) expireLocked(now time.Time) {
 func (d *dedup) finish(e *dedupEntry, accepted *gatewayv1.Accepted, err error) {
 	e.accepted, e.err = accepted, err
 	close(e.done)
-	if err == nil || d.window <= 0 {
+	if d.window <= 0 {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if el, ok := d.entries[e.key]; ok && el.Value == e {
-		d.order.Remove(el)
-		delete(d.entries, e.key)
+	if d.pending[e.key] == e {
+		delete(d.pending, e.key)
 	}
+	if err != nil || accepted == nil {
+		return
+	}
+	now := d.elapsed()
+	d.expireLocked(now)
+	d.remember(e, accepted, now)
+}
+
+// remember puts e's result in the ring, in place of the oldest when the
+// ring is full.
+func (d *dedup) remember(e *dedupEntry, accepted *gatewayv1.Accepted, now int64) {
+	if pos, _, ok := d.find(e.key); ok {
+		// Cannot happen (a key is claimed only when the ring lacks it);
+		// keep the index consistent if it ever does.
+		d.unindex(pos)
+	}
+	if d.n == len(d.ring) {
+		d.dropOldest()
+	}
+	slot := (d.head + d.n) % len(d.ring)
+	d.n++
+	d.ring[slot] = dedupResult{
+		key: e.key, fp: e.fingerprint, at: now,
+		offset: accepted.GetOffset(), partition: accepted.GetPartition(), schemaID: accepted.GetSchemaId(),
+		kind: d.kind(dedupKind{typeName: e.typeName, topic: accepted.GetTopic()}),
+	}
+	pos, _, _ := d.find(e.key)
+	d.index[pos] = uint32(slot) + 1
+}
+
+// kind returns the index of k in kinds, adding it the first time.
+func (d *dedup) kind(k dedupKind) uint32 {
+	if id, ok := d.kindIDs[k]; ok {
+		return id
+	}
+	id := uint32(len(d.kinds))
+	d.kinds = append(d.kinds, k)
+	d.kindIDs[k] = id
+	return id
+}
+
+// elapsed is the time since the cache started, on the monotonic clock.
+func (d *dedup) elapsed() int64 { return int64(d.now().Sub(d.start)) }
+
+// expireLocked drops the results older than the window.
+func (d *dedup) expireLocked(now int64) {
+	for d.n > 0 && now-d.ring[d.head].at >= int64(d.window) {
+		d.dropOldest()
+	}
+}
+
+func (d *dedup) dropOldest() {
+	if pos, _, ok := d.find(d.ring[d.head].key); ok {
+		d.unindex(pos)
+	}
+	d.head = (d.head + 1) % len(d.ring)
+	d.n--
+}
+
+// find returns where key is in the index and its ring slot, or the empty
+// index position where it would go.
+func (d *dedup) find(key uint64) (pos uint64, slot uint32, ok bool) {
+	for pos = key & d.mask; ; pos = (pos + 1) & d.mask {
+		s := d.index[pos]
+		if s == 0 {
+			return pos, 0, false
+		}
+		if d.ring[s-1].key == key {
+			return pos, s - 1, true
+		}
+	}
+}
+
+// unindex empties index position pos and moves later keys of the same
+// probe sequence back into the gap, so that the index never holds
+// tombstones and lookups stay short (linear probing's backward-shift
+// deletion).
+func (d *dedup) unindex(pos uint64) {
+	gap := pos
+	for next := (gap + 1) & d.mask; d.index[next] != 0; next = (next + 1) & d.mask {
+		home := d.ring[d.index[next]-1].key & d.mask
+		// The key at next may fill the gap unless its home lies
+		// cyclically after the gap, up to next.
+		if (next-home)&d.mask >= (next-gap)&d.mask {
+			d.index[gap] = d.index[next]
+			gap = next
+		}
+	}
+	d.index[gap] = 0
 }
 
 // wait returns the owner's result once there is one, or ctx's error.
@@ -98,14 +263,18 @@ func (e *dedupEntry) wait(ctx context.Context) (*gatewayv1.Accepted, error) {
 	}
 }
 
+// fingerprintSize is how much of an event's SHA-256 the cache keeps: 128
+// bits, more than enough to tell a retry from another event.
+const fingerprintSize = 16
+
 // fingerprint identifies an event for de-duplication: its type and its
 // payload as the client encoded it. A retry sends the same bytes.
-func fingerprint(typeName string, payload []byte) [sha256.Size]byte {
+func fingerprint(typeName string, payload []byte) [fingerprintSize]byte {
 	h := sha256.New()
 	h.Write([]byte(typeName))
 	h.Write([]byte{0})
 	h.Write(payload)
 	var sum [sha256.Size]byte
 	h.Sum(sum[:0])
-	return sum
+	return [fingerprintSize]byte(sum[:fingerprintSize])
 }

@@ -145,7 +145,7 @@ func (s *Server) begin(ctx context.Context, p *auth.Principal, ev *gatewayv1.Eve
 		return pe
 	}
 	fp := fingerprint(pe.typeName, ev.GetPayload().GetValue())
-	pe.entry, pe.owner = s.dedup.claim(p.ID+"\x00"+ev.GetEventId(), fp, pe.typeName)
+	pe.entry, pe.owner = s.dedup.claim(p.ID, ev.GetEventId(), fp, pe.typeName)
 	if !pe.owner && pe.entry.fingerprint != fp {
 		pe.err = &rejection{code: codes.AlreadyExists, msg: fmt.Sprintf(
 			"event_id %q was already used for another event (a %s); a retry must repeat the event exactly, and a new event needs a new event_id",

@@ -31,6 +31,7 @@ type gatewayConfig struct {
 	AllowUnknownFields bool
 	RatePerSecond      float64
 	RateBurst          int
+	ReturnIdleMemory   bool // hand the heap's free pages back when quiet after a load; two malloc arenas
 	ShutdownTimeout    time.Duration
 	Log                logConfig
 	Etcd               etcdConfig
@@ -90,6 +91,7 @@ func runGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.BoolVar(&cfg.AllowUnknownFields, "allow-unknown-fields", false, "accept payload fields the registered schema does not declare")
 	fs.Float64Var(&cfg.RatePerSecond, "rate", 0, "events per second allowed to each principal; 0 means no limit")
 	fs.IntVar(&cfg.RateBurst, "burst", 0, "events a principal may send at once above --rate")
+	fs.BoolVar(&cfg.ReturnIdleMemory, "return-idle-memory", true, "keep less memory after a load: give the Go heap's free memory back to the system when the gateway goes quiet, and keep the C allocator (Kafka's client) to two arenas")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to wait for calls in progress and unsent records on shutdown")
 	cfg.Log.register(fs)
 	cfg.Etcd.registerRole(fs)
@@ -135,6 +137,10 @@ func gatewayRole(ctx context.Context, cfg gatewayConfig, authCfg auth.Config, se
 		return err
 	}
 	l.onStop("registry client", func(context.Context) error { return conn.Close() })
+	if cfg.ReturnIdleMemory {
+		// The C side's counterpart: fewer arenas keep less freed memory.
+		kafkax.LimitMallocArenas(2)
+	}
 	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: cfg.KafkaBrokers, Logger: log})
 	if err != nil {
 		return err
@@ -191,6 +197,11 @@ func gatewayRole(ctx context.Context, cfg gatewayConfig, authCfg auth.Config, se
 	}
 	if err := l.start(ctx, registrationComponent(l, disc, log, "gateway", "gateway")); err != nil {
 		return err
+	}
+	if cfg.ReturnIdleMemory {
+		if err := l.start(ctx, newIdleMemory().component()); err != nil {
+			return err
+		}
 	}
 	return l.wait(ctx)
 }

@@ -81,6 +81,10 @@ type Position struct {
 // Such failures are worth retrying.
 var ErrProduce = errors.New("kafka did not accept the record")
 
+// eventsChannelSize is the producer's events channel: the client's
+// errors, waiting for the goroutine that logs them.
+const eventsChannelSize = 1024
+
 // topicCheckTimeout bounds the metadata request that checks a topic the
 // producer has not produced to yet.
 const topicCheckTimeout = 5 * time.Second
@@ -140,6 +144,16 @@ func NewProducer(opts ProducerOptions) (*Producer, error) {
 		"partitioner":         "murmur2_random",
 		"linger.ms":           strconv.FormatFloat(float64(opts.Linger.Microseconds())/1000, 'f', -1, 64),
 		"delivery.timeout.ms": int(opts.DeliveryTimeout.Milliseconds()),
+		// Delivery reports go to each record's own channel; the events
+		// channel carries only the client's errors, which events drains.
+		// The library's default sizes (a million each) allocate 24 MB of
+		// Go heap up front, which also raises the GC's heap goal by as
+		// much. ProduceChannel is not used.
+		"go.events.channel.size":  eventsChannelSize,
+		"go.produce.channel.size": 0,
+		// A report needs only the record's position: copying its key
+		// and value back into Go memory is garbage per record.
+		"go.delivery.report.fields": "none",
 	} {
 		cfg[k] = v
 	}

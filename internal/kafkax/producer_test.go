@@ -1,0 +1,98 @@
+package kafkax_test
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/metrics"
+	"slices"
+	"testing"
+
+	"github.com/cairnhq/cairn/internal/devbroker"
+	"github.com/cairnhq/cairn/internal/kafkax"
+)
+
+// TestProducerReportsEachRecordsPosition: the delivery reports carry no
+// copy of the record, only where Kafka put it; each record gets its own
+// position, and records with one key share a partition.
+func TestProducerReportsEachRecordsPosition(t *testing.T) {
+	t.Parallel()
+	broker, err := devbroker.Start("127.0.0.1:0", 3, "shop.orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close(t.Context())
+
+	const records, keys = 300, 7
+	rs := make([]kafkax.Record, records)
+	for i := range rs {
+		rs[i] = kafkax.Record{Topic: "shop.orders", Key: fmt.Appendf(nil, "k%d", i%keys), Value: fmt.Appendf(nil, "order %d", i)}
+	}
+	pos, err := producer.ProduceBatch(t.Context(), rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets := map[int32][]int64{}
+	partitionOf := map[string]int32{}
+	for i, p := range pos {
+		if p.Topic != "shop.orders" {
+			t.Errorf("record %d reported on topic %q", i, p.Topic)
+		}
+		offsets[p.Partition] = append(offsets[p.Partition], p.Offset)
+		key := string(rs[i].Key)
+		if first, ok := partitionOf[key]; ok && first != p.Partition {
+			t.Errorf("key %s went to partitions %d and %d", key, first, p.Partition)
+		}
+		partitionOf[key] = p.Partition
+	}
+	for partition, got := range offsets {
+		slices.Sort(got)
+		for i, o := range got {
+			if o != int64(i) {
+				t.Errorf("partition %d: offsets %v, want 0 to %d once each", partition, got, len(got)-1)
+				break
+			}
+		}
+	}
+}
+
+// TestNewProducerAllocatesLittle: the producer's Go-side channels are
+// sized for what passes through them (the client's errors), not
+// confluent-kafka-go's default of a million entries each, which allocated
+// 24 MB per producer. Not parallel: it counts the heap bytes the process
+// allocates while the producer starts.
+func TestNewProducerAllocatesLittle(t *testing.T) {
+	broker, err := devbroker.Start("127.0.0.1:0", 1, "shop.orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	allocated := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(allocated)
+	before := allocated[0].Value.Uint64()
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics.Read(allocated)
+	after := allocated[0].Value.Uint64()
+	defer producer.Close(t.Context())
+	if n := after - before; n > 4<<20 {
+		t.Errorf("NewProducer allocated %d bytes of Go heap, want under 4 MiB", n)
+	}
+}
+
+func TestLimitMallocArenas(t *testing.T) {
+	// glibc, which the bundled librdkafka builds against by default,
+	// takes the setting; a count below one is refused.
+	if kafkax.LimitMallocArenas(0) {
+		t.Error("zero arenas were taken")
+	}
+	if !kafkax.LimitMallocArenas(8) {
+		t.Skip("the C allocator has no arena setting (not glibc)")
+	}
+}
