@@ -464,9 +464,10 @@ func withDeadline(ctx context.Context, deadline time.Time) (context.Context, con
 
 func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal, received time.Time) []kafkax.Header {
 	h := wire.AppendEventHeaders(make([]kafkax.Header, 0, 8+len(ev.GetHeaders())), ev.GetEventId(), string(t.Name()), t.SchemaID)
-	// The gateway's own values share one allocation: 35 bytes is the
-	// longest RFC 3339 time with nanoseconds in UTC.
-	buf := make([]byte, 0, 2*35+len(p.ID))
+	// The gateway's own values share one allocation: an RFC 3339 time
+	// with nanoseconds in UTC takes at most 30 bytes (years 0001 to 9999,
+	// as checkTimes holds them).
+	buf := make([]byte, 0, 2*30+len(p.ID))
 	buf = ev.GetOccurredAt().AsTime().AppendFormat(buf, time.RFC3339Nano)
 	occurredEnd := len(buf)
 	buf = received.UTC().AppendFormat(buf, time.RFC3339Nano)
