@@ -159,6 +159,10 @@ type run struct {
 	w     *Worker
 	log   *slog.Logger
 	parts map[tpKey]*partition
+	// closing is set once the partitions are stopped and their offsets
+	// committed, before the consumer closes: the revocation Close runs
+	// has nothing left to commit.
+	closing bool
 }
 
 // Run consumes until ctx ends, then lets each partition finish the records
@@ -180,6 +184,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 				r.log.Warn("commit offsets to Kafka", "error", cerr)
 			}
 		}
+		r.closing = true
 		if cerr := w.c.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("worker: close consumer: %w", cerr)
 		}
@@ -237,7 +242,10 @@ func (r *run) revoked(tps []kafkax.TopicPartition, lost bool) {
 		keys[i] = tpKey{tp.Topic, tp.Partition}
 	}
 	r.stop(keys, !lost)
-	if !lost {
+	// Not while closing: the offsets were committed just before, and a
+	// commit that waits for its answer inside the consumer's close was
+	// seen to wait forever, holding the worker's shutdown.
+	if !lost && !r.closing {
 		if err := r.w.c.Commit(); err != nil {
 			r.log.Warn("commit offsets to Kafka", "error", err)
 		}
