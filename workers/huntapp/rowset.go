@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/cairnhq/cairn/workers/hunt"
 	"strings"
 	"time"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/workers/hunt"
 )
 
 // rowInsert is a statement that writes many rows at once: its head
