@@ -185,7 +185,12 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			}
 		}
 		r.closing = true
-		if cerr := w.c.Close(); cerr != nil && err == nil {
+		switch cerr := w.c.Close(); {
+		case errors.Is(cerr, kafkax.ErrCloseAbandoned):
+			// Kafka is gone: the offsets are in the database, and the
+			// group drops this member by itself.
+			r.log.Warn("kafka consumer", "error", cerr)
+		case cerr != nil && err == nil:
 			err = fmt.Errorf("worker: close consumer: %w", cerr)
 		}
 	}()

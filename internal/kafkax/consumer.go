@@ -306,7 +306,30 @@ func (c *Consumer) Partitions(topic string, timeout time.Duration) ([]int32, err
 }
 
 // Close leaves the group (when subscribed) and releases the client.
-func (c *Consumer) Close() error { return c.c.Close() }
+//
+// librdkafka leaves the consumer group before it closes; with the group's
+// coordinator unreachable it waits for the session to time out (45 s).
+// Close gives up after CloseTimeout and returns ErrCloseAbandoned: the
+// client finishes closing in the background, and the group drops the
+// member when its session times out.
+func (c *Consumer) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- c.c.Close() }()
+	t := time.NewTimer(CloseTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("kafka consumer: %w after %v; the group drops this member when its session times out", ErrCloseAbandoned, CloseTimeout)
+	}
+}
+
+// CloseTimeout bounds Consumer.Close.
+const CloseTimeout = 10 * time.Second
+
+// ErrCloseAbandoned is Close giving up on an unanswered group coordinator.
+var ErrCloseAbandoned = errors.New("close abandoned: the group coordinator did not answer the consumer's leaving")
 
 func fromKafka(tps []kafka.TopicPartition) []TopicPartition {
 	out := make([]TopicPartition, len(tps))
