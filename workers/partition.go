@@ -45,9 +45,11 @@ type partition struct {
 
 	// The partition goroutine's: derived events handed to Kafka but not
 	// yet marked sent, oldest first (the relay in flight), and those Kafka
-	// has acknowledged, to be marked sent with the next batch.
+	// has acknowledged, to be marked sent with a later batch; markedAt is
+	// when acknowledged events were last marked.
 	inflight []relaying
 	acked    []string
+	markedAt time.Time
 }
 
 // relaying is a derived event handed to Kafka.
@@ -64,6 +66,17 @@ const maxInflight = 10_000
 // settleAfter is how long a partition with nothing to apply waits for
 // more before it marks its relay sent on its own.
 const settleAfter = 20 * time.Millisecond
+
+// Acknowledged events are marked sent with the batch that follows
+// markEvery after the last marking, or sooner once maxUnmarked are
+// waiting. Marking is an UPDATE of their outbox rows, a few milliseconds
+// of a small batch's transaction on PostgreSQL; events acknowledged but not
+// yet marked are produced again only if the worker stops without marking
+// them (the same ids: readers skip them).
+const (
+	markEvery   = 100 * time.Millisecond
+	maxUnmarked = 1_000
+)
 
 // poison is a record no retry can handle.
 type poison struct {
@@ -278,11 +291,15 @@ func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool
 		return false
 	}
 	start := time.Now()
+	var sent []string
+	if len(p.acked) >= maxUnmarked || start.Sub(p.markedAt) >= markEvery {
+		sent = p.acked
+	}
 	var res batchResult
 	done := false
 	if !p.retry(ctx, "apply batch", func() error {
 		var err error
-		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, events, next, p.acked)
+		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, events, next, sent)
 		if !errors.Is(err, errFenced) {
 			return err
 		}
@@ -308,7 +325,9 @@ func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool
 		return false
 	}
 	if !done {
-		p.acked = p.acked[:0] // marked sent with the batch
+		if sent != nil {
+			p.acked, p.markedAt = p.acked[:0], start // marked sent with the batch
+		}
 		p.saved = next
 	}
 	p.w.metrics.batch.Observe(time.Since(start).Seconds())
