@@ -95,6 +95,9 @@ var upsertRanks = rowInsert{
 // hunt's entrants need however often they change places (a change of
 // place leaves the deepest counts of the old place at zero).
 func (d rankDeltas) save(ctx context.Context, tx execer, engine sqldb.Engine) error {
+	if engine == sqldb.Postgres {
+		return d.savePostgres(ctx, tx)
+	}
 	args := make([]any, 0, 6*len(d))
 	var dropped []any
 	for n, v := range d {
@@ -108,31 +111,59 @@ func (d rankDeltas) save(ctx context.Context, tx execer, engine sqldb.Engine) er
 	if err := upsertRanks.exec(ctx, tx, engine, args); err != nil {
 		return fmt.Errorf("save ranks: %w", err)
 	}
-	if err := deleteEmptyRanks(ctx, tx, engine, dropped); err != nil {
+	if err := deleteEmptyRanks(ctx, tx, dropped); err != nil {
 		return fmt.Errorf("save ranks: %w", err)
 	}
 	return nil
 }
 
-// rankKeyTypes are the PostgreSQL types of hunt_ranks' key columns.
-var rankKeyTypes = []string{"text", "bigint", "bigint", "bigint", "bytea"}
+// saveRanksSQL applies deltas to hunt_ranks on PostgreSQL in one
+// statement: it deletes the counts a negative delta brings to zero,
+// lowers the others, and adds the positive deltas, inserting counts that
+// are missing. Each count is written once (a count updated and then
+// deleted would leave PostgreSQL a dead row version more to clean up), and
+// the text is the same for any number of deltas.
+const saveRanksSQL = `WITH k AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[], $6::bigint[])
+		AS k (hunt_id, depth, score, unfinished, prefix, delta)),
+	dropped AS (DELETE FROM hunt_ranks r USING k
+		WHERE k.delta < 0 AND r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score
+			AND r.unfinished = k.unfinished AND r.prefix = k.prefix AND r.entrants + k.delta = 0),
+	lowered AS (UPDATE hunt_ranks r SET entrants = r.entrants + k.delta FROM k
+		WHERE k.delta < 0 AND r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score
+			AND r.unfinished = k.unfinished AND r.prefix = k.prefix AND r.entrants + k.delta <> 0)
+INSERT INTO hunt_ranks (hunt_id, depth, score, unfinished, prefix, entrants)
+SELECT hunt_id, depth, score, unfinished, prefix, delta FROM k WHERE delta > 0
+ON CONFLICT (hunt_id, depth, score, unfinished, prefix) DO UPDATE SET entrants = hunt_ranks.entrants + excluded.entrants`
 
-// deleteEmptyRanks deletes the counts among keys (rows of hunt_ranks' key
-// columns) that are zero.
-func deleteEmptyRanks(ctx context.Context, tx execer, engine sqldb.Engine, keys []any) error {
-	if len(keys) == 0 {
+// savePostgres writes the non-zero deltas with saveRanksSQL.
+func (d rankDeltas) savePostgres(ctx context.Context, tx execer) error {
+	var (
+		hunts                           []string
+		depths, scores, unfinished, dts []int64
+		prefixes                        [][]byte
+	)
+	for n, v := range d {
+		if v == 0 {
+			continue
+		}
+		hunts, depths, scores, unfinished = append(hunts, n.hunt), append(depths, int64(n.depth)), append(scores, n.group.score), append(unfinished, n.group.unfinished)
+		prefixes, dts = append(prefixes, []byte(n.prefix)), append(dts, v)
+	}
+	if len(hunts) == 0 {
 		return nil
 	}
-	if engine == sqldb.Postgres {
-		cols, err := columns(rankKeyTypes, keys)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM hunt_ranks r USING `+unnest(rankKeyTypes, 1)+` AS k (hunt_id, depth, score, unfinished, prefix)
-			WHERE r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score AND r.unfinished = k.unfinished
-				AND r.prefix = k.prefix AND r.entrants = 0`, cols...)
-		return err
+	if _, err := tx.ExecContext(ctx, saveRanksSQL, hunts, depths, scores, unfinished, prefixes, dts); err != nil {
+		return fmt.Errorf("save %d rank counts: %w", len(hunts), err)
 	}
+	return nil
+}
+
+// rankKeyTypes are the types of hunt_ranks' key columns.
+var rankKeyTypes = []string{"text", "bigint", "bigint", "bigint", "bytea"}
+
+// deleteEmptyRanks deletes, on SQLite, the counts among keys (rows of
+// hunt_ranks' key columns) that are zero.
+func deleteEmptyRanks(ctx context.Context, tx execer, keys []any) error {
 	width := len(rankKeyTypes)
 	for _, n := range sqldb.SplitRows(len(keys) / width) {
 		if _, err := tx.ExecContext(ctx, deleteEmptyRanksSQLite(n), keys[:n*width]...); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -519,10 +520,7 @@ func (b *batch) save(ctx context.Context) error {
 			placed = append(placed, row...)
 		}
 	}
-	if err := upsertPlaced.exec(ctx, b.tx, b.engine, placed); err != nil {
-		return fmt.Errorf("save entrants: %w", err)
-	}
-	if err := upsertStreaks.exec(ctx, b.tx, b.engine, streaks); err != nil {
+	if err := b.saveEntrants(ctx, placed, streaks); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
 	}
 	if err := ranks.save(ctx, b.tx, b.engine); err != nil {
@@ -538,6 +536,51 @@ func (b *batch) save(ctx context.Context) error {
 	}
 	return b.saveRefusals(ctx)
 }
+
+// saveEntrants writes the entrants whose place changed (placed) and those
+// whose wrong-answer streak alone changed (streaks), rows of
+// insertEntrants' columns. On SQLite, each set has its statement, which
+// leaves the leaderboard index alone for streaks. On PostgreSQL, the rows
+// that exist are updated in one statement (updateEntrantsSQL: an upsert
+// would first try to insert each) and new ones inserted.
+func (b *batch) saveEntrants(ctx context.Context, placed, streaks []any) error {
+	if b.engine == sqldb.SQLite {
+		if err := upsertPlaced.exec(ctx, b.tx, b.engine, placed); err != nil {
+			return err
+		}
+		return upsertStreaks.exec(ctx, b.tx, b.engine, streaks)
+	}
+	width := len(insertEntrants.types)
+	var updates, inserts []any
+	for rows := range slices.Chunk(slices.Concat(placed, streaks), width) {
+		if _, ok := b.stored[entrantKey{rows[0].(string), rows[1].(string)}]; ok {
+			updates = append(updates, rows...)
+		} else {
+			inserts = append(inserts, rows...)
+		}
+	}
+	if err := upsertPlaced.exec(ctx, b.tx, b.engine, inserts); err != nil {
+		return err
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	cols, err := columns(insertEntrants.types, updates)
+	if err != nil {
+		return err
+	}
+	_, err = b.tx.ExecContext(ctx, updateEntrantsSQL, cols...)
+	return err
+}
+
+// updateEntrantsSQL updates, on PostgreSQL, the entrants given as arrays
+// of insertEntrants' columns. An entrant whose leaderboard columns keep
+// their values is updated in place, its indexes untouched.
+const updateEntrantsSQL = `UPDATE hunt_entrants e SET position = u.position, score = u.score, wrong_streak = u.wrong_streak,
+		last_wrong_at = u.last_wrong_at, completed_at = u.completed_at, finish_key = u.finish_key
+	FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+		AS u (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key)
+	WHERE e.hunt_id = u.hunt_id AND e.player_id = u.player_id`
 
 // saveRefusals keeps the batch's refusals, then drops all but the last
 // maxRefusals of each hunt and player they are about.
