@@ -229,6 +229,9 @@ type batch struct {
 	refusals []refusal
 	// ranks are the batch's completions, in order.
 	ranks []pendingRank
+	// moved are, by hunt, the entrants whose place the batch changed so
+	// far, those who joined in it included.
+	moved map[string]map[string]bool
 	err   error
 }
 
@@ -252,6 +255,7 @@ func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*w
 		dirty:        make(map[entrantKey]bool),
 		dirtyHunts:   make(map[string]bool),
 		dirtyPlayers: make(map[string]bool),
+		moved:        make(map[string]map[string]bool),
 	}
 	b.st.Rank = b.rank
 	if err := b.load(ctx, events); err != nil {
@@ -260,7 +264,9 @@ func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*w
 	for _, ev := range events {
 		playerID, isPlayer := isPlayerEvent(ev.Message)
 		ranked := len(b.ranks)
+		watch := b.watchPlace(ev)
 		derived, err := b.st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		watch()
 		if len(b.ranks) > ranked {
 			for _, d := range derived {
 				if c, ok := d.(*huntv1.HuntCompleted); ok {
@@ -400,20 +406,54 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	return nil
 }
 
-// rank is the part of e's rank that the batch knows: the batch's own
-// entrants placed before e as they are now, less those its rows held
-// before the batch. The rest, a count on the rows as they were, is added
-// by rankCompletions once the batch is applied, in one statement for all
-// the batch's finishers (an entrant's place never changes once finished).
-func (b *batch) rank(h *hunt.Hunt, e *hunt.Entrant) int {
-	ahead := 0
-	for k, o := range b.stored {
-		if k.hunt == h.ID && k.player != e.PlayerID && h.Ahead(&o, e) {
-			ahead--
+// watchPlace notes the place of the entrant ev is about, and returns the
+// function to call once ev is applied, which marks the entrant moved when
+// its place changed.
+func (b *batch) watchPlace(ev *workers.Event) func() {
+	k, ok := keyOfEvent(ev)
+	if !ok || k.player == "" {
+		return func() {}
+	}
+	var before hunt.Entrant
+	had := false
+	if h := b.st.Hunts[k.hunt]; h != nil {
+		if e := h.Entrants[k.player]; e != nil {
+			before, had = *e, true
 		}
 	}
-	for _, o := range h.Entrants {
-		if h.Ahead(o, e) {
+	return func() {
+		h := b.st.Hunts[k.hunt]
+		if h == nil {
+			return
+		}
+		e := h.Entrants[k.player]
+		if e == nil || had && samePlace(&before, e) {
+			return
+		}
+		if b.moved[k.hunt] == nil {
+			b.moved[k.hunt] = make(map[string]bool)
+		}
+		b.moved[k.hunt][k.player] = true
+	}
+}
+
+// rank is the part of e's rank that the batch knows: the batch's own
+// entrants placed before e as they are now, less those its rows held
+// before the batch. Only the entrants the batch moved count: the others
+// are placed before e now as they were in the rows. The rest, a count on
+// the rows as they were, is added by rankCompletions once the batch is
+// applied, in one statement for all the batch's finishers (an entrant's
+// place never changes once finished).
+func (b *batch) rank(h *hunt.Hunt, e *hunt.Entrant) int {
+	ahead := 0
+	for id := range b.moved[h.ID] {
+		if id == e.PlayerID {
+			continue
+		}
+		if o, ok := b.stored[entrantKey{h.ID, id}]; ok && h.Ahead(&o, e) {
+			ahead--
+		}
+		if o := h.Entrants[id]; o != nil && h.Ahead(o, e) {
 			ahead++
 		}
 	}
