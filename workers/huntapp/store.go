@@ -478,7 +478,7 @@ func (b *batch) rankCompletions(ctx context.Context) error {
 	for i, p := range b.ranks {
 		qs[i] = p.query
 	}
-	counts, err := countsAhead(ctx, b.tx, b.engine, qs)
+	counts, err := countsAheadFinished(ctx, b.tx, b.engine, qs, finishersAfterLimit)
 	if err != nil {
 		return err
 	}
