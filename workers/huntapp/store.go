@@ -734,7 +734,7 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished, &isRanked); err != nil {
 				return fmt.Errorf("load hunts: %w", err)
 			}
-			if err := json.Unmarshal([]byte(clues), &h.Clues); err != nil {
+			if h.Clues, err = decodedClues.decode(clues); err != nil {
 				return fmt.Errorf("load hunt %s: %w", h.ID, err)
 			}
 			h.StartsAt, h.EndsAt = fromNanos(starts), fromNanos(ends)
