@@ -28,6 +28,9 @@ type Registry interface {
 // order. *kafkax.Producer is one.
 type Producer interface {
 	ProduceBatch(ctx context.Context, rs []kafkax.Record) ([]kafkax.Position, error)
+	// Send hands one record over without waiting; records sent one after
+	// another reach their partition in that order.
+	Send(r kafkax.Record) (kafkax.Wait, error)
 }
 
 // OffsetPolicy says what a worker does when the offset it should read from

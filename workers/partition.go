@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/dynamicpb"
 
@@ -41,7 +42,28 @@ type partition struct {
 	// The partition goroutine's (set before it starts).
 	saved     int64 // the offset the store holds, or noOffset
 	skipBelow int64 // records below it were applied already
+
+	// The partition goroutine's: derived events handed to Kafka but not
+	// yet marked sent, oldest first (the relay in flight), and those Kafka
+	// has acknowledged, to be marked sent with the next batch.
+	inflight []relaying
+	acked    []string
 }
+
+// relaying is a derived event handed to Kafka.
+type relaying struct {
+	id   string
+	wait kafkax.Wait
+	span trace.Span // nil unless traced
+}
+
+// maxInflight bounds the derived events a partition has in flight before
+// it waits for Kafka's acknowledgements.
+const maxInflight = 10_000
+
+// settleAfter is how long a partition with nothing to apply waits for
+// more before it marks its relay sent on its own.
+const settleAfter = 20 * time.Millisecond
 
 // poison is a record no retry can handle.
 type poison struct {
@@ -52,20 +74,26 @@ type poison struct {
 
 func (p *partition) run(ctx context.Context) {
 	defer close(p.done)
+	defer func() {
+		for _, r := range p.inflight {
+			endRelay([]trace.Span{r.span}, errRelayStopped)
+		}
+	}()
 	if p.w.store != nil && !p.retry(ctx, "produce the outbox", func() error { return p.relay(ctx) }) {
 		return
 	}
 	max := p.w.cfg.MaxBatch
 	batch := make([]*kafkax.Message, 0, max)
+	idle := time.NewTimer(settleAfter)
+	idle.Stop()
+	defer idle.Stop()
 	for {
-		var m *kafkax.Message
-		var ok bool
-		select {
-		case m, ok = <-p.q:
-		case <-ctx.Done():
+		m, ok := p.receive(ctx, idle)
+		if ctx.Err() != nil {
 			return
 		}
 		if !ok {
+			p.settle(ctx)
 			return
 		}
 		batch = append(batch[:0], m)
@@ -85,6 +113,38 @@ func (p *partition) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+	}
+}
+
+// receive returns the next record queued, or !ok when the queue is closed
+// or ctx ends. With nothing queued, the relay in flight is marked sent
+// with the next batch or, when none comes within settleAfter, on its own.
+func (p *partition) receive(ctx context.Context, idle *time.Timer) (*kafkax.Message, bool) {
+	select {
+	case m, ok := <-p.q:
+		return m, ok
+	default:
+	}
+	if len(p.inflight) > 0 || len(p.acked) > 0 {
+		idle.Reset(settleAfter)
+		select {
+		case m, ok := <-p.q:
+			idle.Stop()
+			return m, ok
+		case <-idle.C:
+			if !p.settle(ctx) {
+				return nil, false
+			}
+		case <-ctx.Done():
+			idle.Stop()
+			return nil, false
+		}
+	}
+	select {
+	case m, ok := <-p.q:
+		return m, ok
+	case <-ctx.Done():
+		return nil, false
 	}
 }
 
@@ -209,15 +269,20 @@ func (p *partition) rejected(rs []Rejection) {
 	}
 }
 
-// apply applies a batch in one transaction, then produces its derived
-// events. It reports false when ctx ended first.
+// apply applies a batch in one transaction, marking sent the derived
+// events Kafka has acknowledged since the last, then hands its derived
+// events to Kafka without waiting: the next batch is applied while they
+// travel. It reports false when ctx ended first.
 func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool {
+	if !p.collect(ctx, len(p.inflight) >= maxInflight) {
+		return false
+	}
 	start := time.Now()
 	var res batchResult
 	done := false
 	if !p.retry(ctx, "apply batch", func() error {
 		var err error
-		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, events, next)
+		res, err = p.w.store.applyBatch(ctx, p.key.topic, p.key.id, p.saved, events, next, p.acked)
 		if !errors.Is(err, errFenced) {
 			return err
 		}
@@ -243,15 +308,126 @@ func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool
 		return false
 	}
 	if !done {
+		p.acked = p.acked[:0] // marked sent with the batch
 		p.saved = next
 	}
 	p.w.metrics.batch.Observe(time.Since(start).Seconds())
 	p.w.metrics.applied.WithLabelValues(p.key.topic).Add(float64(res.applied))
 	p.w.metrics.duplicates.WithLabelValues(p.key.topic).Add(float64(res.duplicates))
 	p.rejected(res.rejected)
-	if res.derived == 0 {
+	if len(res.outbox) == 0 {
 		return true
 	}
+	if err := p.send(ctx, res.outbox); err != nil {
+		p.log.Warn("produce the outbox", "error", err)
+		return p.recover(ctx)
+	}
+	return true
+}
+
+// send hands derived events to Kafka in order, without waiting.
+func (p *partition) send(ctx context.Context, rows []outboxRow) error {
+	recs, err := p.records(ctx, rows)
+	if err != nil {
+		return err
+	}
+	spans := p.w.tracing.startRelay(rows, recs)
+	for i, r := range recs {
+		var span trace.Span
+		if spans != nil {
+			span = spans[i]
+		}
+		wait, err := p.w.cfg.Producer.Send(r)
+		if err != nil {
+			if spans != nil {
+				endRelay(spans[i:], err)
+			}
+			return err
+		}
+		p.inflight = append(p.inflight, relaying{id: rows[i].EventID, wait: wait, span: span})
+	}
+	return nil
+}
+
+// collect takes the acknowledged events from the front of the relay in
+// flight, to be marked sent with the next batch; with all set it waits
+// for every one. A failed event ends the relay in flight: the outbox is
+// produced again from the database (recover). It reports whether it got
+// through before ctx ended.
+func (p *partition) collect(ctx context.Context, all bool) bool {
+	var deadline time.Time // zero: wait
+	if !all {
+		deadline = time.Unix(1, 0) // gone: only what has been answered
+	}
+	n := 0
+	for _, r := range p.inflight {
+		_, err := r.wait(ctx, deadline)
+		if !all && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			break
+		}
+		endRelay([]trace.Span{r.span}, err)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			p.w.metrics.derived.Add(float64(n))
+			p.log.Warn("produce the outbox", "error", err)
+			for _, rest := range p.inflight[n+1:] {
+				endRelay([]trace.Span{rest.span}, errRelayAbandoned)
+			}
+			p.inflight = p.inflight[:0]
+			return p.recover(ctx)
+		}
+		p.acked = append(p.acked, r.id)
+		n++
+	}
+	p.w.metrics.derived.Add(float64(n))
+	p.inflight = append(p.inflight[:0], p.inflight[n:]...)
+	return true
+}
+
+// Errors that end the span of a derived event whose relay gave up before
+// Kafka answered; the event stays in the outbox, to be produced again.
+var (
+	errRelayAbandoned = errors.New("an earlier derived event failed; produced again from the outbox")
+	errRelayStopped   = errors.New("the partition stopped before Kafka answered; its next owner produces the outbox again")
+)
+
+// settle sees the relay in flight through: it waits for Kafka's every
+// answer and marks the events sent. It reports whether it got through
+// before ctx ended.
+func (p *partition) settle(ctx context.Context) bool {
+	if len(p.inflight) == 0 && len(p.acked) == 0 {
+		return true
+	}
+	if !p.collect(ctx, true) {
+		return false
+	}
+	if !p.retry(ctx, "mark the outbox sent", func() error { return p.w.store.markSent(ctx, nil, p.acked) }) {
+		return false
+	}
+	p.acked = p.acked[:0]
+	return true
+}
+
+// recover produces the outbox again from the database after a failure:
+// every derived event not marked sent, in order, waiting for Kafka, as at
+// the partition's start. Events already delivered are delivered again with
+// the same ids. It waits for the relay in flight first. It reports whether
+// it got through before ctx ended.
+func (p *partition) recover(ctx context.Context) bool {
+	for _, r := range p.inflight {
+		_, err := r.wait(ctx, time.Time{})
+		if err == nil {
+			p.acked = append(p.acked, r.id)
+		}
+		endRelay([]trace.Span{r.span}, err)
+	}
+	p.inflight = p.inflight[:0]
+	if !p.retry(ctx, "mark the outbox sent", func() error { return p.w.store.markSent(ctx, nil, p.acked) }) {
+		return false
+	}
+	p.acked = p.acked[:0]
 	return p.retry(ctx, "produce the outbox", func() error { return p.relay(ctx) })
 }
 
@@ -341,14 +517,33 @@ func (p *partition) relay(ctx context.Context) error {
 	if err != nil || len(rows) == 0 {
 		return err
 	}
+	recs, err := p.records(ctx, rows)
+	if err != nil {
+		return err
+	}
+	spans := p.w.tracing.startRelay(rows, recs)
+	_, err = p.w.cfg.Producer.ProduceBatch(ctx, recs)
+	endRelay(spans, err)
+	if err != nil {
+		return err
+	}
+	if err := p.w.store.markSent(ctx, nil, outboxIDs(rows)); err != nil {
+		return err
+	}
+	p.w.metrics.derived.Add(float64(len(rows)))
+	return nil
+}
+
+// records frames derived events as records of their types' topics.
+func (p *partition) records(ctx context.Context, rows []outboxRow) ([]kafkax.Record, error) {
 	recs := make([]kafkax.Record, len(rows))
 	for i, row := range rows {
 		t, err := p.w.cfg.Registry.Resolve(ctx, row.Type)
 		if err != nil {
-			return fmt.Errorf("derived event: %w", err)
+			return nil, fmt.Errorf("derived event: %w", err)
 		}
 		if t.Event == nil {
-			return fmt.Errorf("derived event %s has no (cairn.options.v1.event) option", row.Type)
+			return nil, fmt.Errorf("derived event %s has no (cairn.options.v1.event) option", row.Type)
 		}
 		recs[i] = kafkax.Record{
 			Topic:   t.Event.GetTopic(),
@@ -357,15 +552,14 @@ func (p *partition) relay(ctx context.Context) error {
 			Headers: wire.AppendEventHeaders(make([]kafkax.Header, 0, 5), row.EventID, string(row.Type), t.SchemaID),
 		}
 	}
-	spans := p.w.tracing.startRelay(rows, recs)
-	_, err = p.w.cfg.Producer.ProduceBatch(ctx, recs)
-	endRelay(spans, err)
-	if err != nil {
-		return err
+	return recs, nil
+}
+
+// outboxIDs returns the rows' event ids.
+func outboxIDs(rows []outboxRow) []string {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.EventID
 	}
-	if err := p.w.store.markSent(ctx, rows); err != nil {
-		return err
-	}
-	p.w.metrics.derived.Add(float64(len(rows)))
-	return nil
+	return ids
 }

@@ -1,17 +1,21 @@
 package workers_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -294,6 +298,69 @@ func TestCrashSafety(t *testing.T) {
 		}
 		if len(inTopic) != len(outbox) {
 			t.Errorf("%d distinct derived events in the topic, %d in the outbox: %v", len(inTopic), len(outbox), slices.Sorted(maps.Keys(inTopic))[:3])
+		}
+	})
+}
+
+// faultyProducer is the test's producer with faults injected into the
+// relay: the failSend-th Send fails, and the failWait-th record sent is
+// refused, as Kafka refuses a record (1-based; 0: never). Neither reaches
+// Kafka.
+type faultyProducer struct {
+	*kafkax.Producer
+	failSend, failWait int32
+	sends, faults      atomic.Int32
+}
+
+func (f *faultyProducer) Send(r kafkax.Record) (kafkax.Wait, error) {
+	switch f.sends.Add(1) {
+	case f.failSend:
+		f.faults.Add(1)
+		return nil, errors.New("injected: the record was not handed over")
+	case f.failWait:
+		f.faults.Add(1)
+		return func(context.Context, time.Time) (kafkax.Position, error) {
+			return kafkax.Position{}, errors.New("injected: Kafka refused the record")
+		}, nil
+	}
+	return f.Producer.Send(r)
+}
+
+// TestRelayFailureProducesTheOutboxAgain: derived events are handed to
+// Kafka while the next batch applies; when one cannot be handed over, or
+// Kafka refuses one, the partition produces the outbox again from the
+// database, so that every derived event still reaches Kafka and is marked
+// sent.
+func TestRelayFailureProducesTheOutboxAgain(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		fp := &faultyProducer{Producer: e.producer, failWait: 3, failSend: 12}
+		var ids []string
+		for i := range 30 {
+			id := workertest.NewID()
+			e.produce(t, id, e.depositMsg("acct", int64(i+1)))
+			ids = append(ids, id)
+		}
+		e.startWorker(t, "faulty", ledger{}, func(c *workers.Config) { c.Producer = fp; c.MaxBatch = 4 })
+		workertest.Eventually(t, "every record applied and its derived event sent", func() error {
+			if n := countRows(t, e.db, "worker_applied"); n != 30 {
+				return fmt.Errorf("%d event ids recorded, want 30", n)
+			}
+			if n := countRows(t, e.db, "worker_derived WHERE sent = FALSE"); n != 0 {
+				return fmt.Errorf("%d derived events unsent", n)
+			}
+			return nil
+		})
+		if n := fp.faults.Load(); n != 2 {
+			t.Fatalf("%d faults injected, want 2: the relay did not take the path under test", n)
+		}
+		seen := make(map[string]bool)
+		for _, m := range workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, 30) {
+			seen[m.Header(wire.HeaderEventID)] = true
+		}
+		for _, id := range ids {
+			if !seen[workers.DerivedEventID(id, "ledger.v1.BalanceChanged")] {
+				t.Errorf("no BalanceChanged derived from %s reached Kafka", id)
+			}
 		}
 	})
 }

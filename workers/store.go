@@ -133,7 +133,7 @@ type batchResult struct {
 	applied    int
 	duplicates int
 	rejected   []Rejection
-	derived    int
+	outbox     []outboxRow // the derived events written, in order
 }
 
 // applyBatch applies a partition's events in one transaction: it skips
@@ -143,16 +143,22 @@ type batchResult struct {
 // otherwise). next may exceed the last event's offset + 1 when records of
 // the batch were dead-lettered or skipped.
 //
+// sent names derived events Kafka has acknowledged since the last batch:
+// they are marked sent in the same transaction.
+//
 // When the worker traces, each event given to the app that carries trace
 // context has a span of its own for each attempt, ended when the attempt
 // commits or fails.
-func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, events []*Event, next int64) (batchResult, error) {
+func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, events []*Event, next int64, sent []string) (batchResult, error) {
 	var res batchResult
 	var traced []*Event // the events with a span in the current attempt
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		endApply(traced, nil, errRolledBack) // an attempt whose commit failed
 		var err error
 		res, traced, err = s.applyTx(ctx, tx, topic, partition, saved, events, next)
+		if err == nil {
+			err = s.markSent(ctx, tx, sent)
+		}
 		if err != nil {
 			endApply(traced, nil, err)
 			traced = nil
@@ -180,11 +186,13 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 			return res, traced, fmt.Errorf("apply %d events: %w", len(fresh), err)
 		}
 		res.applied, res.rejected = len(fresh)-len(out.Rejected), out.Rejected
-		res.derived = len(out.Derived)
-		if s.db.Engine == sqldb.Postgres {
-			return res, traced, s.finishPostgres(ctx, tx, topic, partition, out.Derived, saved, next)
+		if res.outbox, err = s.outboxRows(out.Derived); err != nil {
+			return res, traced, err
 		}
-		if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived); err != nil {
+		if s.db.Engine == sqldb.Postgres {
+			return res, traced, s.finishPostgres(ctx, tx, topic, partition, out.Derived, res.outbox, saved, next)
+		}
+		if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived, res.outbox); err != nil {
 			return res, traced, err
 		}
 	}
@@ -196,17 +204,13 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 // in one statement: one round trip, and a text that stays the same for
 // any number of events, so that PostgreSQL parses and plans it once per
 // connection.
-func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived, saved, next int64) error {
+func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived, rows []outboxRow, saved, next int64) error {
 	n := len(derived)
 	ids, types, traceparents, tracestates := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	offsets, seqs := make([]int64, n), make([]int64, n)
 	keys, payloads := make([][]byte, n), make([][]byte, n)
 	for i, d := range derived {
-		row, err := newOutboxRow(d)
-		if err != nil {
-			return err
-		}
-		row.Traceparent, row.Tracestate = s.tracing.traceContext(d.Cause)
+		row := rows[i]
 		ids[i], types[i], keys[i], payloads[i] = row.EventID, string(row.Type), row.Key, row.Payload
 		traceparents[i], tracestates[i] = row.Traceparent, row.Tracestate
 		offsets[i], seqs[i] = d.Cause.Offset, int64(i)
@@ -320,18 +324,14 @@ func scanIDs(rows *sql.Rows, ids map[string]bool) error {
 
 // writeOutbox writes derived events to the outbox, a few hundred to a
 // statement, numbered in the order derived.
-func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived) error {
+func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived, rows []outboxRow) error {
 	ptx := s.prepared.Tx(tx)
 	from := 0
 	for _, n := range sqldb.SplitRows(len(derived)) {
 		const cols = 10
 		args := make([]any, 0, cols*n)
 		for i, d := range derived[from : from+n] {
-			row, err := newOutboxRow(d)
-			if err != nil {
-				return err
-			}
-			row.Traceparent, row.Tracestate = s.tracing.traceContext(d.Cause)
+			row := rows[from+i]
 			args = append(args, row.EventID, topic, partition, d.Cause.Offset, from+i, string(row.Type), row.Key, row.Payload, row.Traceparent, row.Tracestate)
 		}
 		if _, err := ptx.ExecContext(ctx, writeOutboxSQLite(n), args...); err != nil {
@@ -340,6 +340,24 @@ func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, parti
 		from += n
 	}
 	return nil
+}
+
+// outboxRows encodes derived events as the outbox holds them, with the
+// trace context of the apply that derived each.
+func (s *store) outboxRows(derived []Derived) ([]outboxRow, error) {
+	if len(derived) == 0 {
+		return nil, nil
+	}
+	rows := make([]outboxRow, len(derived))
+	for i, d := range derived {
+		row, err := newOutboxRow(d)
+		if err != nil {
+			return nil, err
+		}
+		row.Traceparent, row.Tracestate = s.tracing.traceContext(d.Cause)
+		rows[i] = row
+	}
+	return rows, nil
 }
 
 func newOutboxRow(d Derived) (outboxRow, error) {
@@ -405,18 +423,28 @@ func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]ou
 	return out, rows.Err()
 }
 
-// markSent marks derived events as produced.
-func (s *store) markSent(ctx context.Context, rows []outboxRow) error {
-	if len(rows) == 0 {
+// markSent marks derived events as produced, in tx or, when tx is nil, on
+// its own.
+func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
+	if len(ids) == 0 {
 		return nil
 	}
-	args := make([]any, len(rows))
-	for i, r := range rows {
-		args[i] = r.EventID
+	q, args := `UPDATE worker_derived SET sent = TRUE WHERE event_id = ANY($1)`, []any{ids}
+	if s.db.Engine != sqldb.Postgres {
+		args = make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		q = `UPDATE worker_derived SET sent = TRUE WHERE event_id IN (` + placeholders(1, len(ids)) + `)`
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE worker_derived SET sent = TRUE WHERE event_id IN (`+placeholders(1, len(rows))+`)`, args...)
+	var err error
+	if tx != nil {
+		_, err = tx.ExecContext(ctx, q, args...)
+	} else {
+		_, err = s.db.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
-		return fmt.Errorf("mark %d derived events sent: %w", len(rows), err)
+		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 	}
 	return nil
 }

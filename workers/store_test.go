@@ -65,34 +65,34 @@ func TestStoreApplyBatch(t *testing.T) {
 			}
 			first := storeEvents(0, 3)
 			first = append(first, &Event{Topic: "t", Offset: 3, EventID: "e0", Principal: "svc"}) // a duplicate id
-			res, err := s.applyBatch(ctx, "t", 0, noOffset, first, 4)
+			res, err := s.applyBatch(ctx, "t", 0, noOffset, first, 4, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.applied != 3 || res.duplicates != 1 || res.derived != 3 {
+			if res.applied != 3 || res.duplicates != 1 || len(res.outbox) != 3 {
 				t.Fatalf("first batch: %+v", res)
 			}
 			// A stale saved offset: fenced, rolled back.
-			if _, err := s.applyBatch(ctx, "t", 0, 1, storeEvents(4, 2), 6); !errors.Is(err, errFenced) {
+			if _, err := s.applyBatch(ctx, "t", 0, 1, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
 				t.Fatalf("stale offset: %v, want errFenced", err)
 			}
 			// A first batch again, when an offset is saved: fenced too.
-			if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(4, 2), 6); !errors.Is(err, errFenced) {
+			if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
 				t.Fatalf("no offset over a saved one: %v, want errFenced", err)
 			}
 			if n := outboxCount(t, db); n != 3 {
 				t.Fatalf("outbox after fenced batches: %d rows, want 3", n)
 			}
 			// Replayed events and new ones: only the new ones apply.
-			res, err = s.applyBatch(ctx, "t", 0, 4, storeEvents(2, 4), 6)
+			res, err = s.applyBatch(ctx, "t", 0, 4, storeEvents(2, 4), 6, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.applied != 3 || res.duplicates != 1 || res.derived != 3 {
+			if res.applied != 3 || res.duplicates != 1 || len(res.outbox) != 3 {
 				t.Fatalf("second batch: %+v", res)
 			}
 			// Only duplicates: the offset moves all the same.
-			if res, err = s.applyBatch(ctx, "t", 0, 6, storeEvents(0, 2), 8); err != nil || res.applied != 0 {
+			if res, err = s.applyBatch(ctx, "t", 0, 6, storeEvents(0, 2), 8, nil); err != nil || res.applied != 0 {
 				t.Fatalf("duplicates only: %+v, %v", res, err)
 			}
 			if next, err := s.offset(ctx, "t", 0); err != nil || next != 8 {
@@ -112,6 +112,27 @@ func TestStoreApplyBatch(t *testing.T) {
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("outbox %v, want %v", got, want)
+			}
+
+			// The events Kafka has acknowledged are marked sent with the
+			// next batch, which returns the rows it wrote.
+			res, err = s.applyBatch(ctx, "t", 0, 8, storeEvents(6, 1), 9, want[:2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			e6 := DerivedEventID(appliedKey("svc", "e6"), "google.protobuf.StringValue")
+			if len(res.outbox) != 1 || res.outbox[0].EventID != e6 {
+				t.Fatalf("the batch's outbox %+v, want the one event e6 derived", res.outbox)
+			}
+			if rows, err = s.unsent(ctx, "t", 0); err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, r := range rows {
+				got = append(got, r.EventID)
+			}
+			if want := append(want[2:], e6); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("unsent after marking two: %v, want %v", got, want)
 			}
 		})
 	}
@@ -134,7 +155,7 @@ func BenchmarkStoreApplyBatch(b *testing.B) {
 				from := int(max(saved, 0))
 				evs := storeEvents(from, min(batch, b.N-n))
 				next := int64(from + len(evs))
-				if _, err := s.applyBatch(ctx, "t", 0, saved, evs, next); err != nil {
+				if _, err := s.applyBatch(ctx, "t", 0, saved, evs, next, nil); err != nil {
 					b.Fatal(err)
 				}
 				saved = next

@@ -107,7 +107,8 @@ func (t *tracing) traceContext(cause *Event) (traceparent, tracestate string) {
 // startRelay starts a producer span for each derived event whose cause was
 // traced, a child of the cause's apply span, and writes its context into
 // the record's headers. With tracing off, a stored trace context is
-// written as it is.
+// written as it is. The spans are the rows' (nil where not traced), or nil
+// when none is.
 func (t *tracing) startRelay(rows []outboxRow, recs []kafkax.Record) []trace.Span {
 	var spans []trace.Span
 	for i, row := range rows {
@@ -137,7 +138,10 @@ func (t *tracing) startRelay(rows []outboxRow, recs []kafkax.Record) []trace.Spa
 				attribute.String("cairn.event_type", string(row.Type)),
 			))
 		t.prop.Inject(ctx, wire.HeaderCarrier{Headers: &recs[i].Headers})
-		spans = append(spans, span)
+		if spans == nil {
+			spans = make([]trace.Span, len(rows))
+		}
+		spans[i] = span
 	}
 	return spans
 }
@@ -145,6 +149,9 @@ func (t *tracing) startRelay(rows []outboxRow, recs []kafkax.Record) []trace.Spa
 // endRelay ends the relay's spans: produced, or failed with err.
 func endRelay(spans []trace.Span, err error) {
 	for _, s := range spans {
+		if s == nil {
+			continue
+		}
 		if err != nil {
 			s.RecordError(err)
 			s.SetStatus(codes.Error, "produce failed")

@@ -24,6 +24,11 @@ func (c *benchConfig) Validate() error {
 	if err := c.Etcd.checkTarget("gateway-addr", c.GatewayAddr); err != nil {
 		return err
 	}
+	if c.HuntAddr != "" {
+		if err := c.Etcd.checkTarget("hunt-addr", c.HuntAddr); err != nil {
+			return err
+		}
+	}
 	return c.Config.Validate()
 }
 
@@ -48,6 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"  cairn bench --duration 20s --direct publish",
 		stderr)
 	fs.StringVar(&cfg.GatewayAddr, "gateway-addr", "127.0.0.1:50051", "gateway gRPC address, or etcd:///gateway")
+	fs.StringVar(&cfg.HuntAddr, "hunt-addr", "", "e2e: HuntService gRPC address (a worker's --grpc-addr), or etcd:///worker (default: --gateway-addr, where cairn dev serves it)")
 	fs.StringVar(&cfg.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap servers for --direct, host:port separated by commas")
 	fs.BoolVar(&cfg.Direct, "direct", false, "also run the load straight to Kafka and print the ratio (publish, batch, stream)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "callers, or streams in stream mode (default 64 for publish and e2e, 8 for batch, 4 for stream)")

@@ -53,6 +53,8 @@ func TestBenchModes(t *testing.T) {
 		{[]string{"--events", "450", "--concurrency", "2", "--batch-size", "100", "--direct", "batch"}, 450, []string{"gateway", "direct"}},
 		{[]string{"--events", "500", "--concurrency", "2", "--window", "50", "--direct", "stream"}, 500, []string{"gateway", "direct"}},
 		{[]string{"--events", "120", "--rate", "200", "--concurrency", "4", "--players", "7", "e2e"}, 120, []string{"gateway", "judged"}},
+		// HuntService by another address: connections of its own.
+		{[]string{"--hunt-addr", strings.Replace(gatewayAddr, "127.0.0.1", "localhost", 1), "--events", "60", "--rate", "200", "--concurrency", "2", "--players", "3", "e2e"}, 60, []string{"gateway", "judged"}},
 	}
 	for _, tt := range tests {
 		mode := tt.args[len(tt.args)-1]
@@ -83,6 +85,14 @@ func TestBenchModes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("HuntService unreachable", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		nowhere := freeAddr(t)
+		code := run(t.Context(), append(common, "--hunt-addr", nowhere, "--events", "10", "e2e"), &out, &errOut)
+		if want := "HuntService unreachable at " + nowhere; code != 1 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut.String(), want)
+		}
+	})
 }
 
 type benchRow struct{ sent, accepted, errors int }
@@ -133,6 +143,8 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--events", "5", "--duration", "1s", "publish"}, "not both"},
 		{[]string{"bench", "--window", "-1", "stream"}, "window -1: want at least 1"},
 		{[]string{"bench", "--gateway-addr", "nowhere", "publish"}, `--gateway-addr "nowhere": want host:port`},
+		{[]string{"bench", "--hunt-addr", "nowhere", "e2e"}, `--hunt-addr "nowhere": want host:port`},
+		{[]string{"bench", "--hunt-addr", "127.0.0.1:1", "publish"}, "hunt address: only e2e watches HuntService, not publish"},
 	}
 	nowhere := freeAddr(t) // were a check missed, the bench would find no gateway
 	for _, tt := range tests {

@@ -87,15 +87,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	conns, err := dial(ctx, cfg)
+	conns, err := dial(ctx, cfg, "gateway", cfg.GatewayAddr)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
+	defer closeAll(conns)
+	hunts := conns
+	if cfg.HuntAddr != "" && cfg.HuntAddr != cfg.GatewayAddr {
+		if hunts, err = dial(ctx, cfg, "HuntService", cfg.HuntAddr); err != nil {
+			return nil, err
 		}
-	}()
+		defer closeAll(hunts)
+	}
 	if len(cfg.Metadata) > 0 {
 		ctx = metadata.AppendToOutgoingContext(ctx, cfg.Metadata...)
 	}
@@ -103,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, conns: conns, src: src}
+	r := &runner{cfg: cfg, conns: conns, hunts: hunts, src: src}
 	rep := &Report{Config: cfg, EventBytes: proto.Size(r.src.event(0))}
 	probe, err := r.probe(ctx)
 	if err != nil {
@@ -137,24 +140,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// dial opens the connections and waits until the first is ready, so that
-// an unreachable gateway is reported as such before any load starts.
-func dial(ctx context.Context, cfg Config) ([]*grpc.ClientConn, error) {
+// dial opens the connections to what (the gateway or HuntService) at
+// addr, and waits until the first is ready, so that an unreachable one is
+// reported as such before any load starts.
+func dial(ctx context.Context, cfg Config, what, addr string) ([]*grpc.ClientConn, error) {
 	conns := make([]*grpc.ClientConn, 0, cfg.Connections)
-	closeAll := func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}
 	dialer := cfg.Dial
 	if dialer == nil {
 		dialer = grpc.NewClient
 	}
 	for range cfg.Connections {
-		c, err := dialer(cfg.GatewayAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := dialer(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("gateway %s: %w", cfg.GatewayAddr, err)
+			closeAll(conns)
+			return nil, fmt.Errorf("%s %s: %w", what, addr, err)
 		}
 		conns = append(conns, c)
 	}
@@ -164,21 +163,29 @@ func dial(ctx context.Context, cfg Config) ([]*grpc.ClientConn, error) {
 		c.Connect()
 		for s := c.GetState(); s != connectivity.Ready; s = c.GetState() {
 			if s == connectivity.TransientFailure || !c.WaitForStateChange(wait, s) {
-				closeAll()
+				closeAll(conns)
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
 				}
-				return nil, fmt.Errorf("gateway unreachable at %s (is `cairn dev` running?)", cfg.GatewayAddr)
+				return nil, fmt.Errorf("%s unreachable at %s (is `cairn dev` running?)", what, addr)
 			}
 		}
 	}
 	return conns, nil
 }
 
+// closeAll closes connections.
+func closeAll(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // runner holds what one run's loads share.
 type runner struct {
 	cfg   Config
-	conns []*grpc.ClientConn
+	conns []*grpc.ClientConn // to the gateway
+	hunts []*grpc.ClientConn // to HuntService: conns unless HuntAddr differs
 	src   *playerEvents
 
 	live counters // of the load under way, for the progress line

@@ -38,7 +38,12 @@ type Config struct {
 	// GatewayAddr is the gateway's gRPC address: host:port, or any target
 	// Dial takes.
 	GatewayAddr string
-	// Dial opens a connection to GatewayAddr. Default: grpc.NewClient.
+	// HuntAddr is HuntService's gRPC address, which e2e watches players
+	// on: a worker's. Default GatewayAddr (cairn dev serves HuntService on
+	// the gateway's port).
+	HuntAddr string
+	// Dial opens a connection to GatewayAddr or HuntAddr. Default:
+	// grpc.NewClient.
 	Dial func(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error)
 	// Metadata is sent with every call: the caller's credentials, as
 	// key, value pairs.
@@ -113,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.GatewayAddr == "" {
 		errs = append(errs, errors.New("no gateway address"))
+	}
+	if c.HuntAddr != "" && c.Mode != E2E {
+		errs = append(errs, fmt.Errorf("hunt address: only e2e watches HuntService, not %s", c.Mode))
 	}
 	if c.Direct && c.Mode == E2E {
 		errs = append(errs, errors.New("direct: e2e measures the worker's judgements, which only the gateway's path produces; use publish, batch or stream"))

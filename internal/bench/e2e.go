@@ -61,7 +61,7 @@ func (r *runner) e2e(ctx context.Context) ([]*Result, error) {
 	var judged counters // watchers count apart from the answers' calls
 	watchTallies := make([]*tally, len(players))
 	for i, player := range players {
-		stream, err := huntv1.NewHuntServiceClient(r.conns[i%len(r.conns)]).WatchPlayer(watchCtx, &huntv1.WatchPlayerRequest{PlayerId: player, HuntId: huntID})
+		stream, err := huntv1.NewHuntServiceClient(r.hunts[i%len(r.hunts)]).WatchPlayer(watchCtx, &huntv1.WatchPlayerRequest{PlayerId: player, HuntId: huntID})
 		if err == nil {
 			_, err = stream.Header() // sent once subscribed
 		}

@@ -268,7 +268,11 @@ func (d *delivery) wait(ctx context.Context, deadline time.Time) (Position, erro
 	}
 	var expired <-chan time.Time
 	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Position{}, fmt.Errorf("produce to %s: %w", d.topic, context.DeadlineExceeded)
+		}
+		t := time.NewTimer(left)
 		defer t.Stop()
 		expired = t.C
 	}

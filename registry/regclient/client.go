@@ -86,7 +86,7 @@ func (c *Client) Resolve(ctx context.Context, name protoreflect.FullName) (*Type
 		c.fetching[name] = f
 		// The question outlives the caller who asked it first: the
 		// others may be waiting for its answer.
-		go c.fetch(context.WithoutCancel(ctx), name, f, e, ok)
+		go c.refresh(context.WithoutCancel(ctx), name, f, e, ok)
 	}
 	c.mu.Unlock()
 	if ok {
@@ -118,10 +118,10 @@ type fetch struct {
 // fetchTimeout bounds one question to the registry.
 const fetchTimeout = 10 * time.Second
 
-// fetch asks the registry for the type name's subject declares now, and
+// refresh asks the registry for the type name's subject declares now, and
 // records the answer in f and the cache. old is the type known so far, if
 // known.
-func (c *Client) fetch(ctx context.Context, name protoreflect.FullName, f *fetch, old nameEntry, known bool) {
+func (c *Client) refresh(ctx context.Context, name protoreflect.FullName, f *fetch, old nameEntry, known bool) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	f.t, f.err = c.latest(ctx, name)
