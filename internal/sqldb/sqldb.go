@@ -33,6 +33,7 @@ const (
 type DB struct {
 	*sql.DB
 	Engine Engine
+	ckpt   *checkpointer // SQLite's; nil on PostgreSQL
 }
 
 // Supported says which database URLs Open accepts, for error messages.
@@ -88,12 +89,9 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db, err = sql.Open("pgx", rawURL)
 	default:
 		engine = SQLite
-		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "file:")
+		path := sqlitePath(rawURL)
 		if path == "" {
 			return nil, errors.New("database URL: empty SQLite path")
-		}
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
 		}
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
@@ -110,10 +108,12 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		// table then writes each page it touches to disk once more. Kept
 		// in memory, as are temporary tables and sorts.
 		q.Add("_pragma", "temp_store(MEMORY)")
-		// The WAL is checkpointed at SQLite's default of 1,000 pages: the
-		// commit that crosses it copies them into the database, and a
-		// larger WAL (16,384 pages was tried) makes that commit a stall of
-		// a quarter second, the tail of a worker's end-to-end latency.
+		// The WAL is checkpointed in the background (checkpointer), so
+		// that no commit waits for pages to be copied and synced into the
+		// database; the writer's own checkpoint, at walBackstop pages,
+		// only copies what the background has not yet and lets the WAL
+		// start over.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop))
 		q.Set("_txlock", "immediate")
 		db, err = sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err == nil {
@@ -131,7 +131,35 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s database: %w", engine, redact(err, rawURL))
 	}
-	return &DB{DB: db, Engine: engine}, nil
+	out := &DB{DB: db, Engine: engine}
+	if engine == SQLite {
+		c, err := startCheckpointer(ctx, sqlitePath(rawURL))
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open %s database: %w", engine, err)
+		}
+		out.ckpt = c
+	}
+	return out, nil
+}
+
+// sqlitePath is the file a SQLite URL names (Open checked it).
+func sqlitePath(rawURL string) string {
+	path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return path
+}
+
+// Close stops the background checkpointer, if any, and closes the
+// database.
+func (db *DB) Close() error {
+	var err error
+	if db.ckpt != nil {
+		err = db.ckpt.close()
+	}
+	return errors.Join(err, db.DB.Close())
 }
 
 // redact keeps a password in the URL out of error messages.
@@ -225,7 +253,11 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	db.ckpt.kick()
+	return nil
 }
 
 // Retryable reports whether err is a transient conflict between writers.

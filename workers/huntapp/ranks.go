@@ -95,6 +95,9 @@ var upsertRanks = rowInsert{
 // hunt's entrants need however often they change places (a change of
 // place leaves the deepest counts of the old place at zero).
 func (d rankDeltas) save(ctx context.Context, tx execer, engine sqldb.Engine) error {
+	if engine == sqldb.Postgres {
+		return d.savePostgres(ctx, tx)
+	}
 	args := make([]any, 0, 6*len(d))
 	var dropped []any
 	for n, v := range d {
@@ -108,31 +111,59 @@ func (d rankDeltas) save(ctx context.Context, tx execer, engine sqldb.Engine) er
 	if err := upsertRanks.exec(ctx, tx, engine, args); err != nil {
 		return fmt.Errorf("save ranks: %w", err)
 	}
-	if err := deleteEmptyRanks(ctx, tx, engine, dropped); err != nil {
+	if err := deleteEmptyRanks(ctx, tx, dropped); err != nil {
 		return fmt.Errorf("save ranks: %w", err)
 	}
 	return nil
 }
 
-// rankKeyTypes are the PostgreSQL types of hunt_ranks' key columns.
-var rankKeyTypes = []string{"text", "bigint", "bigint", "bigint", "bytea"}
+// saveRanksSQL applies deltas to hunt_ranks on PostgreSQL in one
+// statement: it deletes the counts a negative delta brings to zero,
+// lowers the others, and adds the positive deltas, inserting counts that
+// are missing. Each count is written once (a count updated and then
+// deleted would leave PostgreSQL a dead row version more to clean up), and
+// the text is the same for any number of deltas.
+const saveRanksSQL = `WITH k AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bytea[], $6::bigint[])
+		AS k (hunt_id, depth, score, unfinished, prefix, delta)),
+	dropped AS (DELETE FROM hunt_ranks r USING k
+		WHERE k.delta < 0 AND r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score
+			AND r.unfinished = k.unfinished AND r.prefix = k.prefix AND r.entrants + k.delta = 0),
+	lowered AS (UPDATE hunt_ranks r SET entrants = r.entrants + k.delta FROM k
+		WHERE k.delta < 0 AND r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score
+			AND r.unfinished = k.unfinished AND r.prefix = k.prefix AND r.entrants + k.delta <> 0)
+INSERT INTO hunt_ranks (hunt_id, depth, score, unfinished, prefix, entrants)
+SELECT hunt_id, depth, score, unfinished, prefix, delta FROM k WHERE delta > 0
+ON CONFLICT (hunt_id, depth, score, unfinished, prefix) DO UPDATE SET entrants = hunt_ranks.entrants + excluded.entrants`
 
-// deleteEmptyRanks deletes the counts among keys (rows of hunt_ranks' key
-// columns) that are zero.
-func deleteEmptyRanks(ctx context.Context, tx execer, engine sqldb.Engine, keys []any) error {
-	if len(keys) == 0 {
+// savePostgres writes the non-zero deltas with saveRanksSQL.
+func (d rankDeltas) savePostgres(ctx context.Context, tx execer) error {
+	var (
+		hunts                           []string
+		depths, scores, unfinished, dts []int64
+		prefixes                        [][]byte
+	)
+	for n, v := range d {
+		if v == 0 {
+			continue
+		}
+		hunts, depths, scores, unfinished = append(hunts, n.hunt), append(depths, int64(n.depth)), append(scores, n.group.score), append(unfinished, n.group.unfinished)
+		prefixes, dts = append(prefixes, []byte(n.prefix)), append(dts, v)
+	}
+	if len(hunts) == 0 {
 		return nil
 	}
-	if engine == sqldb.Postgres {
-		cols, err := columns(rankKeyTypes, keys)
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM hunt_ranks r USING `+unnest(rankKeyTypes, 1)+` AS k (hunt_id, depth, score, unfinished, prefix)
-			WHERE r.hunt_id = k.hunt_id AND r.depth = k.depth AND r.score = k.score AND r.unfinished = k.unfinished
-				AND r.prefix = k.prefix AND r.entrants = 0`, cols...)
-		return err
+	if _, err := tx.ExecContext(ctx, saveRanksSQL, hunts, depths, scores, unfinished, prefixes, dts); err != nil {
+		return fmt.Errorf("save %d rank counts: %w", len(hunts), err)
 	}
+	return nil
+}
+
+// rankKeyTypes are the types of hunt_ranks' key columns.
+var rankKeyTypes = []string{"text", "bigint", "bigint", "bigint", "bytea"}
+
+// deleteEmptyRanks deletes, on SQLite, the counts among keys (rows of
+// hunt_ranks' key columns) that are zero.
+func deleteEmptyRanks(ctx context.Context, tx execer, keys []any) error {
 	width := len(rankKeyTypes)
 	for _, n := range sqldb.SplitRows(len(keys) / width) {
 		if _, err := tx.ExecContext(ctx, deleteEmptyRanksSQLite(n), keys[:n*width]...); err != nil {
@@ -299,6 +330,132 @@ func countsAheadPostgres(ctx context.Context, db querier, qs []rankQuery) ([]int
 	}
 	return out, nil
 }
+
+// A finisher's rank is asked once, when it finishes, and placing it on
+// the trie reads up to 255 counts at each of its key's eight bytes. Yet
+// finishers arrive mostly in the order of their finishing times, so few
+// of those in its group are placed at or after it: the entrants placed
+// before a finisher are the groups before its group, and its group's
+// count less those at or after it, counted on the leaderboard index up to
+// finishersAfterLimit (beyond that, the trie counts: a replayed old event
+// costs no more than a bounded count).
+
+// finishersAfterLimit is how many finishers placed at or after a
+// finisher are counted on the leaderboard index before the trie is asked
+// instead.
+const finishersAfterLimit = 256
+
+// countsAheadFinished answers rank queries about finishers (any other
+// query is counted on the trie) as countsAhead does, with at most limit
+// entrants of the leaderboard index read for each.
+func countsAheadFinished(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQuery, limit int) ([]int, error) {
+	out := make([]int, len(qs))
+	var finishers []rankQuery
+	var rest []rankQuery
+	var finishersAt, restAt []int
+	for i, rq := range qs {
+		if finishKey(&rq.e) == math.MaxInt64 {
+			rest, restAt = append(rest, rq), append(restAt, i)
+		} else {
+			finishers, finishersAt = append(finishers, rq), append(finishersAt, i)
+		}
+	}
+	groups, after, err := finishersAhead(ctx, q, engine, finishers, limit)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range finishersAt {
+		if after[j] >= int64(limit) {
+			rest, restAt = append(rest, qs[i]), append(restAt, i)
+			continue
+		}
+		out[i] = int(groups[j] - after[j])
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	counts, err := countsAhead(ctx, q, engine, rest)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range restAt {
+		out[i] = counts[j]
+	}
+	return out, nil
+}
+
+// finishersAhead returns, for each finisher of qs, the entrants of the
+// groups up to its own (the groups of a higher score, and its own group
+// of finishers), and, up to limit, the finishers of its group placed at
+// or after it (itself included when its row says it finished): on SQLite
+// one statement per finisher, on PostgreSQL one for all
+// (finishersAheadPostgres).
+func finishersAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []rankQuery, limit int) (groups, after []int64, err error) {
+	groups, after = make([]int64, len(qs)), make([]int64, len(qs))
+	if len(qs) == 0 {
+		return groups, after, nil
+	}
+	if engine == sqldb.SQLite {
+		for i, rq := range qs {
+			err := q.QueryRowContext(ctx, finishersAheadSQLite, rq.hunt, int64(rq.e.Score), finishKey(&rq.e), rq.e.PlayerID, limit).Scan(&groups[i], &after[i])
+			if err != nil {
+				return nil, nil, fmt.Errorf("rank finisher %s: %w", rq.e.PlayerID, err)
+			}
+		}
+		return groups, after, nil
+	}
+	idx, scores, keys := make([]int64, len(qs)), make([]int64, len(qs)), make([]int64, len(qs))
+	hunts, players := make([]string, len(qs)), make([]string, len(qs))
+	for i, rq := range qs {
+		idx[i], hunts[i], scores[i], keys[i], players[i] = int64(i), rq.hunt, int64(rq.e.Score), finishKey(&rq.e), rq.e.PlayerID
+	}
+	rows, err := q.QueryContext(ctx, finishersAheadPostgres, idx, hunts, scores, keys, players, int64(limit))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rank %d finishers: %w", len(qs), err)
+	}
+	defer rows.Close()
+	n := 0
+	for ; rows.Next(); n++ {
+		if n >= len(qs) {
+			return nil, nil, fmt.Errorf("rank %d finishers: too many rows", len(qs))
+		}
+		if err := rows.Scan(&groups[n], &after[n]); err != nil {
+			return nil, nil, fmt.Errorf("rank %d finishers: %w", len(qs), err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("rank %d finishers: %w", len(qs), err)
+	}
+	if n != len(qs) {
+		return nil, nil, fmt.Errorf("rank %d finishers: %d rows", len(qs), n)
+	}
+	return groups, after, nil
+}
+
+// unfinishedKey is the finishing key of the entrants who have not
+// finished, in SQL.
+var unfinishedKey = strconv.FormatInt(math.MaxInt64, 10)
+
+// finishersAheadSQLite counts for one finisher (hunt $1, score $2,
+// finishing key $3, player $4) what finishersAhead returns, up to $5.
+var finishersAheadSQLite = `SELECT
+		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = 0 AND score > $2), 0) +
+		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = 0 AND score = $2 AND unfinished = 0), 0),
+		(SELECT COUNT(*) FROM (SELECT 1 FROM hunt_entrants WHERE hunt_id = $1 AND score = $2
+			AND finish_key >= $3 AND finish_key < ` + unfinishedKey + ` AND (finish_key > $3 OR player_id >= $4) LIMIT $5) AS a)`
+
+// finishersAheadPostgres counts what finishersAhead returns for several
+// finishers, given as arrays, in the order of their index $1.
+var finishersAheadPostgres = `WITH q AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[])
+		AS q (i, hunt_id, score, finish_key, player_id))
+SELECT
+	CAST(COALESCE((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = q.hunt_id AND r.depth = 0 AND r.score > q.score), 0) +
+		COALESCE((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = q.hunt_id AND r.depth = 0 AND r.score = q.score
+			AND r.unfinished = 0), 0) AS BIGINT),
+	(SELECT COUNT(*) FROM (SELECT 1 FROM hunt_entrants e WHERE e.hunt_id = q.hunt_id AND e.score = q.score
+		AND e.finish_key >= q.finish_key AND e.finish_key < ` + unfinishedKey + `
+		AND (e.finish_key > q.finish_key OR e.player_id >= q.player_id) LIMIT $6) AS a)
+FROM q ORDER BY q.i`
 
 // idsFrom returns the bound from which the ids whose key starts with k
 // (an unfinished entrant's key) begin: every such id is op from, and

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -278,6 +279,81 @@ func TestMigrateFromRowsWithoutRanks(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkRanks(t, ctx, db, &want, ids, "played on")
+		})
+	}
+}
+
+// TestFinisherCountsMatchTrie checks the count of entrants ahead of a
+// finisher that uses the leaderboard index (countsAheadFinished) against
+// the trie's, with limits that make it fall back to the trie always,
+// sometimes and never: for every entrant as the rows hold it, and for
+// every entrant that has not finished as if it finished now, at a time
+// another finisher shares or at none.
+func TestFinisherCountsMatchTrie(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := openDB(t, engine)
+			ids := rankIDs(engine)
+			r := rand.New(rand.NewPCG(7, 7))
+			evs := inputs(rankGame(r, ids)...)
+			var want hunt.State
+			checked := 0
+			for rest := evs; len(rest) > 0; {
+				n := min(len(rest), 1+r.IntN(120))
+				for _, ev := range rest[:n] {
+					_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+				}
+				if _, err := apply(ctx, db, rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+				h := want.Hunts["h"]
+				var finishedAt []time.Time
+				for _, e := range h.Entrants {
+					if h.Completed(e) {
+						finishedAt = append(finishedAt, e.CompletedAt)
+					}
+				}
+				var qs []rankQuery
+				for _, id := range ids {
+					if h.Entrants[id] == nil {
+						continue // not joined yet
+					}
+					e := *h.Entrants[id]
+					qs = append(qs, rankQuery{hunt: "h", e: e})
+					if !h.Completed(&e) {
+						done := e
+						done.Position, done.Score = len(h.Clues), 15
+						done.CompletedAt = ts(30).AsTime().Add(time.Duration(r.IntN(3)))
+						if len(finishedAt) > 0 && r.IntN(2) == 0 {
+							done.CompletedAt = finishedAt[r.IntN(len(finishedAt))]
+						}
+						qs = append(qs, rankQuery{hunt: "h", e: done})
+					}
+				}
+				want, err := countsAhead(ctx, db, engine, qs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, limit := range []int{1, 2, 3, finishersAfterLimit} {
+					got, err := countsAheadFinished(ctx, db, engine, qs, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := range qs {
+						if got[i] != want[i] {
+							t.Fatalf("limit %d: %d ahead of %+v, the trie counts %d", limit, got[i], qs[i].e, want[i])
+						}
+					}
+				}
+				checked += len(qs)
+			}
+			if checked == 0 {
+				t.Fatal("nothing checked")
+			}
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,6 +229,9 @@ type batch struct {
 	refusals []refusal
 	// ranks are the batch's completions, in order.
 	ranks []pendingRank
+	// moved are, by hunt, the entrants whose place the batch changed so
+	// far, those who joined in it included.
+	moved map[string]map[string]bool
 	err   error
 }
 
@@ -251,6 +255,7 @@ func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*w
 		dirty:        make(map[entrantKey]bool),
 		dirtyHunts:   make(map[string]bool),
 		dirtyPlayers: make(map[string]bool),
+		moved:        make(map[string]map[string]bool),
 	}
 	b.st.Rank = b.rank
 	if err := b.load(ctx, events); err != nil {
@@ -259,7 +264,9 @@ func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*w
 	for _, ev := range events {
 		playerID, isPlayer := isPlayerEvent(ev.Message)
 		ranked := len(b.ranks)
+		watch := b.watchPlace(ev)
 		derived, err := b.st.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		watch()
 		if len(b.ranks) > ranked {
 			for _, d := range derived {
 				if c, ok := d.(*huntv1.HuntCompleted); ok {
@@ -399,20 +406,54 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	return nil
 }
 
-// rank is the part of e's rank that the batch knows: the batch's own
-// entrants placed before e as they are now, less those its rows held
-// before the batch. The rest, a count on the rows as they were, is added
-// by rankCompletions once the batch is applied, in one statement for all
-// the batch's finishers (an entrant's place never changes once finished).
-func (b *batch) rank(h *hunt.Hunt, e *hunt.Entrant) int {
-	ahead := 0
-	for k, o := range b.stored {
-		if k.hunt == h.ID && k.player != e.PlayerID && h.Ahead(&o, e) {
-			ahead--
+// watchPlace notes the place of the entrant ev is about, and returns the
+// function to call once ev is applied, which marks the entrant moved when
+// its place changed.
+func (b *batch) watchPlace(ev *workers.Event) func() {
+	k, ok := keyOfEvent(ev)
+	if !ok || k.player == "" {
+		return func() {}
+	}
+	var before hunt.Entrant
+	had := false
+	if h := b.st.Hunts[k.hunt]; h != nil {
+		if e := h.Entrants[k.player]; e != nil {
+			before, had = *e, true
 		}
 	}
-	for _, o := range h.Entrants {
-		if h.Ahead(o, e) {
+	return func() {
+		h := b.st.Hunts[k.hunt]
+		if h == nil {
+			return
+		}
+		e := h.Entrants[k.player]
+		if e == nil || had && samePlace(&before, e) {
+			return
+		}
+		if b.moved[k.hunt] == nil {
+			b.moved[k.hunt] = make(map[string]bool)
+		}
+		b.moved[k.hunt][k.player] = true
+	}
+}
+
+// rank is the part of e's rank that the batch knows: the batch's own
+// entrants placed before e as they are now, less those its rows held
+// before the batch. Only the entrants the batch moved count: the others
+// are placed before e now as they were in the rows. The rest, a count on
+// the rows as they were, is added by rankCompletions once the batch is
+// applied, in one statement for all the batch's finishers (an entrant's
+// place never changes once finished).
+func (b *batch) rank(h *hunt.Hunt, e *hunt.Entrant) int {
+	ahead := 0
+	for id := range b.moved[h.ID] {
+		if id == e.PlayerID {
+			continue
+		}
+		if o, ok := b.stored[entrantKey{h.ID, id}]; ok && h.Ahead(&o, e) {
+			ahead--
+		}
+		if o := h.Entrants[id]; o != nil && h.Ahead(o, e) {
 			ahead++
 		}
 	}
@@ -437,7 +478,7 @@ func (b *batch) rankCompletions(ctx context.Context) error {
 	for i, p := range b.ranks {
 		qs[i] = p.query
 	}
-	counts, err := countsAhead(ctx, b.tx, b.engine, qs)
+	counts, err := countsAheadFinished(ctx, b.tx, b.engine, qs, finishersAfterLimit)
 	if err != nil {
 		return err
 	}
@@ -519,10 +560,7 @@ func (b *batch) save(ctx context.Context) error {
 			placed = append(placed, row...)
 		}
 	}
-	if err := upsertPlaced.exec(ctx, b.tx, b.engine, placed); err != nil {
-		return fmt.Errorf("save entrants: %w", err)
-	}
-	if err := upsertStreaks.exec(ctx, b.tx, b.engine, streaks); err != nil {
+	if err := b.saveEntrants(ctx, placed, streaks); err != nil {
 		return fmt.Errorf("save entrants: %w", err)
 	}
 	if err := ranks.save(ctx, b.tx, b.engine); err != nil {
@@ -538,6 +576,51 @@ func (b *batch) save(ctx context.Context) error {
 	}
 	return b.saveRefusals(ctx)
 }
+
+// saveEntrants writes the entrants whose place changed (placed) and those
+// whose wrong-answer streak alone changed (streaks), rows of
+// insertEntrants' columns. On SQLite, each set has its statement, which
+// leaves the leaderboard index alone for streaks. On PostgreSQL, the rows
+// that exist are updated in one statement (updateEntrantsSQL: an upsert
+// would first try to insert each) and new ones inserted.
+func (b *batch) saveEntrants(ctx context.Context, placed, streaks []any) error {
+	if b.engine == sqldb.SQLite {
+		if err := upsertPlaced.exec(ctx, b.tx, b.engine, placed); err != nil {
+			return err
+		}
+		return upsertStreaks.exec(ctx, b.tx, b.engine, streaks)
+	}
+	width := len(insertEntrants.types)
+	var updates, inserts []any
+	for rows := range slices.Chunk(slices.Concat(placed, streaks), width) {
+		if _, ok := b.stored[entrantKey{rows[0].(string), rows[1].(string)}]; ok {
+			updates = append(updates, rows...)
+		} else {
+			inserts = append(inserts, rows...)
+		}
+	}
+	if err := upsertPlaced.exec(ctx, b.tx, b.engine, inserts); err != nil {
+		return err
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	cols, err := columns(insertEntrants.types, updates)
+	if err != nil {
+		return err
+	}
+	_, err = b.tx.ExecContext(ctx, updateEntrantsSQL, cols...)
+	return err
+}
+
+// updateEntrantsSQL updates, on PostgreSQL, the entrants given as arrays
+// of insertEntrants' columns. An entrant whose leaderboard columns keep
+// their values is updated in place, its indexes untouched.
+const updateEntrantsSQL = `UPDATE hunt_entrants e SET position = u.position, score = u.score, wrong_streak = u.wrong_streak,
+		last_wrong_at = u.last_wrong_at, completed_at = u.completed_at, finish_key = u.finish_key
+	FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])
+		AS u (hunt_id, player_id, joined_at, position, score, wrong_streak, last_wrong_at, completed_at, finish_key)
+	WHERE e.hunt_id = u.hunt_id AND e.player_id = u.player_id`
 
 // saveRefusals keeps the batch's refusals, then drops all but the last
 // maxRefusals of each hunt and player they are about.
@@ -651,7 +734,7 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished, &isRanked); err != nil {
 				return fmt.Errorf("load hunts: %w", err)
 			}
-			if err := json.Unmarshal([]byte(clues), &h.Clues); err != nil {
+			if h.Clues, err = decodedClues.decode(clues); err != nil {
 				return fmt.Errorf("load hunt %s: %w", h.ID, err)
 			}
 			h.StartsAt, h.EndsAt = fromNanos(starts), fromNanos(ends)
