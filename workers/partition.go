@@ -70,9 +70,10 @@ const settleAfter = 20 * time.Millisecond
 // Acknowledged events are marked sent with the batch that follows
 // markEvery after the last marking, or sooner once maxUnmarked are
 // waiting. Marking is an UPDATE of their outbox rows, a few milliseconds
-// of a small batch's transaction on PostgreSQL; events acknowledged but not
-// yet marked are produced again only if the worker stops without marking
-// them (the same ids: readers skip them).
+// of a small batch's transaction on PostgreSQL. A partition marks what
+// it holds before it stops; only a worker that dies first leaves events
+// acknowledged but unmarked, produced again (with the same ids) by the
+// next owner, as after any crash between producing and marking.
 const (
 	markEvery   = 100 * time.Millisecond
 	maxUnmarked = 1_000
@@ -384,11 +385,14 @@ func (p *partition) collect(ctx context.Context, all bool) bool {
 		if !all && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			break
 		}
+		if err != nil && ctx.Err() != nil {
+			// Stopping: what is left in flight ends with the partition.
+			p.w.metrics.derived.Add(float64(n))
+			p.inflight = append(p.inflight[:0], p.inflight[n:]...)
+			return false
+		}
 		endRelay([]trace.Span{r.span}, err)
 		if err != nil {
-			if ctx.Err() != nil {
-				return false
-			}
 			p.w.metrics.derived.Add(float64(n))
 			p.log.Warn("produce the outbox", "error", err)
 			for _, rest := range p.inflight[n+1:] {

@@ -207,7 +207,8 @@ func (p *Producer) ProduceBatch(ctx context.Context, rs []Record) ([]Position, e
 }
 
 // Wait blocks until Kafka has acknowledged a record (its position), or the
-// record failed, or ctx ends, or deadline passes (zero: no deadline); when
+// record failed, or ctx ends, or deadline passes (zero: no deadline; one
+// already past: Wait only checks for an answer, without blocking); when
 // ctx or the deadline ends it first, the error wraps ctx's error or
 // context.DeadlineExceeded and the record may still be delivered. Kafka
 // answers on every record within the producer's delivery timeout, or the

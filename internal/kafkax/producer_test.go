@@ -1,11 +1,14 @@
 package kafkax_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/metrics"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
@@ -94,5 +97,46 @@ func TestLimitMallocArenas(t *testing.T) {
 	}
 	if !kafkax.LimitMallocArenas(8) {
 		t.Skip("the C allocator has no arena setting (not glibc)")
+	}
+}
+
+// TestWaitWithPastDeadlineOnlyChecks: a Wait whose deadline has passed
+// says at once whether Kafka has answered, without blocking.
+func TestWaitWithPastDeadlineOnlyChecks(t *testing.T) {
+	t.Parallel()
+	broker, err := devbroker.Start("127.0.0.1:0", 1, "shop.orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	p, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// The second record is never answered: close without waiting for it.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = p.Close(ctx)
+	}()
+	gone := time.Unix(1, 0)
+	wait, err := p.Send(kafkax.Record{Topic: "shop.orders", Value: []byte("first")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := wait(t.Context(), time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := wait(t.Context(), gone); err != nil || got != want {
+		t.Fatalf("past deadline, answered: %+v, %v; want %+v", got, err, want)
+	}
+	broker.Stop() // no answer can come now
+	wait, err = p.Send(kafkax.Record{Topic: "shop.orders", Value: []byte("second")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wait(t.Context(), gone); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past deadline, no answer: %v, want DeadlineExceeded", err)
 	}
 }
