@@ -3,9 +3,9 @@ package workers
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -143,8 +143,8 @@ type batchResult struct {
 // otherwise). next may exceed the last event's offset + 1 when records of
 // the batch were dead-lettered or skipped.
 //
-// sent names derived events Kafka has acknowledged since the last batch:
-// they are marked sent in the same transaction.
+// sent names derived events Kafka has acknowledged since they were last
+// marked: they are marked sent in the same transaction.
 //
 // When the worker traces, each event given to the app that carries trace
 // context has a span of its own for each attempt, ended when the attempt
@@ -426,38 +426,27 @@ func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]ou
 // markSent marks derived events as produced, in tx or, when tx is nil, on
 // its own.
 func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
+	exec := s.db.ExecContext
+	if tx != nil {
+		exec = tx.ExecContext
+	}
 	if len(ids) == 0 {
 		return nil
 	}
-	q, args := `UPDATE worker_derived SET sent = TRUE WHERE event_id = ANY($1)`, []any{ids}
-	if s.db.Engine != sqldb.Postgres {
-		args = make([]any, len(ids))
-		for i, id := range ids {
-			args[i] = id
+	if s.db.Engine == sqldb.Postgres {
+		if _, err := exec(ctx, `UPDATE worker_derived SET sent = TRUE WHERE event_id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 		}
-		q = `UPDATE worker_derived SET sent = TRUE WHERE event_id IN (` + placeholders(1, len(ids)) + `)`
+		return nil
 	}
-	var err error
-	if tx != nil {
-		_, err = tx.ExecContext(ctx, q, args...)
-	} else {
-		_, err = s.db.ExecContext(ctx, q, args...)
-	}
+	// SQLite: the ids as one JSON array, so that the statement's text and
+	// its one parameter are the same for any number of ids.
+	list, err := json.Marshal(ids)
 	if err != nil {
 		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 	}
-	return nil
-}
-
-// placeholders returns "$from, …" for n parameters.
-func placeholders(from, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(from + i))
+	if _, err := exec(ctx, `UPDATE worker_derived SET sent = TRUE WHERE event_id IN (SELECT value FROM json_each($1))`, string(list)); err != nil {
+		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 	}
-	return b.String()
+	return nil
 }

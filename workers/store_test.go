@@ -134,6 +134,19 @@ func TestStoreApplyBatch(t *testing.T) {
 			if want := append(want[2:], e6); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("unsent after marking two: %v, want %v", got, want)
 			}
+
+			// A long outbox (after a long outage) is marked whole: more
+			// ids than SQLite takes parameters in one statement.
+			many := make([]string, 40_000)
+			for i := range many {
+				many[i] = fmt.Sprintf("absent-%d", i)
+			}
+			if err := s.markSent(ctx, nil, append(many, want[2:]...)); err != nil {
+				t.Fatal(err)
+			}
+			if rows, err = s.unsent(ctx, "t", 0); err != nil || len(rows) != 1 || rows[0].EventID != e6 {
+				t.Fatalf("unsent after marking all but e6's: %d rows, %v", len(rows), err)
+			}
 		})
 	}
 }
