@@ -70,10 +70,11 @@ const settleAfter = 20 * time.Millisecond
 // Acknowledged events are marked sent with the batch that follows
 // markEvery after the last marking, or sooner once maxUnmarked are
 // waiting. Marking is an UPDATE of their outbox rows, a few milliseconds
-// of a small batch's transaction on PostgreSQL. A partition marks what
-// it holds before it stops; only a worker that dies first leaves events
-// acknowledged but unmarked, produced again (with the same ids) by the
-// next owner, as after any crash between producing and marking.
+// of a small batch's transaction on PostgreSQL. A partition that drains
+// marks what it holds before it stops; one abandoned at the drain timeout,
+// or a worker that dies, leaves events acknowledged but unmarked, produced
+// again (with the same ids) by the next owner, as after any crash between
+// producing and marking.
 const (
 	markEvery   = 100 * time.Millisecond
 	maxUnmarked = 1_000
