@@ -397,7 +397,7 @@ func finishersAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []ra
 	}
 	if engine == sqldb.SQLite {
 		for i, rq := range qs {
-			err := q.QueryRowContext(ctx, finishersAheadSQLite, rq.hunt, int64(rq.e.Score), finishKey(&rq.e), rq.e.PlayerID, limit).Scan(&groups[i], &after[i])
+			err := q.QueryRowContext(ctx, finishersAheadSQLite(limit), rq.hunt, int64(rq.e.Score), finishKey(&rq.e), rq.e.PlayerID).Scan(&groups[i], &after[i])
 			if err != nil {
 				return nil, nil, fmt.Errorf("rank finisher %s: %w", rq.e.PlayerID, err)
 			}
@@ -437,12 +437,17 @@ func finishersAhead(ctx context.Context, q querier, engine sqldb.Engine, qs []ra
 var unfinishedKey = strconv.FormatInt(math.MaxInt64, 10)
 
 // finishersAheadSQLite counts for one finisher (hunt $1, score $2,
-// finishing key $3, player $4) what finishersAhead returns, up to $5.
-var finishersAheadSQLite = `SELECT
+// finishing key $3, player $4) what finishersAhead returns, up to limit.
+// The limit is in the text, not a parameter: SQLite's planner reads a
+// bound LIMIT, so a statement with one is prepared again every time it is
+// bound (two thirds of a finisher's rank, measured).
+func finishersAheadSQLite(limit int) string {
+	return `SELECT
 		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = 0 AND score > $2), 0) +
 		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = $1 AND depth = 0 AND score = $2 AND unfinished = 0), 0),
 		(SELECT COUNT(*) FROM (SELECT 1 FROM hunt_entrants WHERE hunt_id = $1 AND score = $2
-			AND finish_key >= $3 AND finish_key < ` + unfinishedKey + ` AND (finish_key > $3 OR player_id >= $4) LIMIT $5) AS a)`
+			AND finish_key >= $3 AND finish_key < ` + unfinishedKey + ` AND (finish_key > $3 OR player_id >= $4) LIMIT ` + strconv.Itoa(limit) + `) AS a)`
+}
 
 // finishersAheadPostgres counts what finishersAhead returns for several
 // finishers, given as arrays, in the order of their index $1.

@@ -152,7 +152,7 @@ func sqliteStatements() []string {
 		}
 		out = append(out, deleteEmptyRanksSQLite(n), loadEntrantsSQLite(n))
 	}
-	out = append(out, loadHuntsSQL(1), finishersAheadSQLite) // a batch is mostly one hunt's
+	out = append(out, loadHuntsSQL(1), finishersAheadSQLite(finishersAfterLimit)) // a batch is mostly one hunt's
 	// The rank counts' text depends on the length of the entrant's key and
 	// on how ties are counted: a finisher's key; an unfinished entrant's
 	// key of each length, whole; and one cut at rankKeyLen bytes.

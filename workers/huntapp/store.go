@@ -646,7 +646,7 @@ func (b *batch) saveRefusals(ctx context.Context) error {
 	for _, k := range keys {
 		if _, err := b.tx.ExecContext(ctx, `DELETE FROM hunt_refusals WHERE hunt_id = $1 AND player_id = $2
 			AND (principal, event_id) NOT IN (SELECT principal, event_id FROM hunt_refusals
-				WHERE hunt_id = $1 AND player_id = $2 ORDER BY `+refusalOrder+` LIMIT $3)`, k.hunt, k.player, maxRefusals); err != nil {
+				WHERE hunt_id = $1 AND player_id = $2 ORDER BY `+refusalOrder+` LIMIT `+strconv.Itoa(maxRefusals)+`)`, k.hunt, k.player); err != nil {
 			return fmt.Errorf("prune the refusals of player %s in hunt %s: %w", k.player, k.hunt, err)
 		}
 	}
