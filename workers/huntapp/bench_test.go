@@ -57,7 +57,7 @@ func seedHunt(b testing.TB, db *sqldb.DB, players int) {
 		var ents, names []any
 		finished := 0
 		for i := range players {
-			id := fmt.Sprintf("p%d", i)
+			id := benchPlayer(i)
 			pos, completed, key := seedPosition(i), int64(0), int64(math.MaxInt64)
 			if pos == benchClues {
 				// Finished before the benchmarks' answers, half a
@@ -148,7 +148,7 @@ func BenchmarkApplyAnswers(b *testing.B) {
 							}
 							at := t0.Add(2*time.Minute + time.Duration(seq)*500*time.Millisecond)
 							evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", seq), Offset: int64(seq), ReceivedAt: at,
-								Message: &huntv1.AnswerSubmitted{HuntId: "h", PlayerId: fmt.Sprintf("p%d", p), ClueId: fmt.Sprintf("c%d", clue),
+								Message: &huntv1.AnswerSubmitted{HuntId: "h", PlayerId: benchPlayer(p), ClueId: fmt.Sprintf("c%d", clue),
 									Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: timestamppb.New(at)}}
 						}
 						b.StartTimer()
@@ -163,7 +163,7 @@ func BenchmarkApplyAnswers(b *testing.B) {
 								continue
 							}
 							var p int
-							fmt.Sscanf(j.GetPlayerId(), "p%d", &p)
+							p = benchPlayerIndex(j.GetPlayerId())
 							switch j.GetVerdict() {
 							case huntv1.Verdict_VERDICT_CORRECT:
 								pos[p]++
@@ -202,7 +202,7 @@ func BenchmarkGetPlayerProgress(b *testing.B) {
 		ctx := context.Background()
 		r := rand.New(rand.NewPCG(2, 2))
 		for b.Loop() {
-			if _, err := readProgress(ctx, db, "h", fmt.Sprintf("p%d", r.IntN(players))); err != nil {
+			if _, err := readProgress(ctx, db, "h", benchPlayer(r.IntN(players))); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -216,10 +216,25 @@ func BenchmarkGetLeaderboard(b *testing.B) {
 		ctx := context.Background()
 		r := rand.New(rand.NewPCG(3, 3))
 		for b.Loop() {
-			lb, err := readLeaderboard(ctx, db, "h", 10, fmt.Sprintf("p%d", r.IntN(players)))
+			lb, err := readLeaderboard(ctx, db, "h", 10, benchPlayer(r.IntN(players)))
 			if err != nil || len(lb.Top) != 10 || lb.Own == nil {
 				b.Fatalf("leaderboard %+v, %v", lb, err)
 			}
 		}
 	})
+}
+
+// benchPlayer is the id of the benchmarks' player i: a UUID, as the
+// schemas require of player ids, random in its leading digits (as a
+// version 4 UUID is) and ending in i.
+func benchPlayer(i int) string {
+	r := rand.New(rand.NewPCG(uint64(i), 7))
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xfff, 0x8000|r.Uint32()&0x3fff, i)
+}
+
+// benchPlayerIndex is the i of benchPlayer(i).
+func benchPlayerIndex(id string) int {
+	var i int
+	fmt.Sscanf(id[len(id)-12:], "%x", &i)
+	return i
 }

@@ -22,14 +22,20 @@ import (
 // for finishers, the player id for the others.
 //
 // hunt_ranks holds, for each group, the number of its entrants (depth 0)
-// and the number whose key starts with each prefix of up to rankKeyLen
-// bytes (depth 1…rankKeyLen): a trie of counts. The entrants placed before
-// e are the groups before e's (one row each), then, at each depth d, the
-// siblings of e's prefix of length d that sort before it (at most 255 rows
-// each), then those whose key equals e's, ordered by the leaderboard index
-// of hunt_entrants: the finishers in the same nanosecond, or the entrants
-// whose ids share e's first rankKeyLen key bytes. An entrant's change of
-// place writes at most 2 × (rankKeyLen + 1) counts.
+// and the number whose key starts with each of its prefixes (depth 1, 2, …;
+// rankPrefixes): a trie of counts. The entrants placed before e are the
+// groups before e's (one row each), then, at each depth, the siblings of
+// e's prefix that sort before it, then those whose key equals e's,
+// ordered by the leaderboard index of hunt_entrants: the finishers in the
+// same nanosecond, or the entrants whose ids share e's first rankKeyLen
+// key bytes.
+//
+// A finisher's key adds one byte a depth: at most 255 siblings each, and
+// it is counted once, when the entrant finishes. An unfinished entrant's
+// key adds two: its counts move to another group at every correct answer,
+// and two bytes a depth halve the counts a move writes, 2 × (rankKeyLen/2
+// + 1) at most. Its siblings are the two-byte pieces of other ids: for the
+// UUIDs the schemas require (22 characters), at most 22² = 484 a depth.
 
 // rankKeyLen bounds the key bytes the trie counts by.
 const rankKeyLen = 12
@@ -64,6 +70,24 @@ func rankKey(e *hunt.Entrant) (rankGroup, []byte) {
 	return rankGroup{score: int64(e.Score), unfinished: 1}, k[:min(len(k), rankKeyLen)]
 }
 
+// rankPrefixes returns the prefixes of k, group g's key, counted at depths
+// 1, 2, …: one every byte of a finisher's key, one every two of the
+// others', the last one k whole. Each depth's prefixes extend the ones
+// before; as keys are never prefixes of one another, the prefixes at a
+// depth that sort before k's and extend the same prefix at the depth
+// above are those of the keys that sort before k and share that prefix.
+func rankPrefixes(g rankGroup, k []byte) [][]byte {
+	stride := 1
+	if g.unfinished == 1 {
+		stride = 2
+	}
+	out := make([][]byte, 0, (len(k)+stride-1)/stride)
+	for end := stride; end < len(k); end += stride {
+		out = append(out, k[:end])
+	}
+	return append(out, k)
+}
+
 // rankNode is one count of hunt_ranks.
 type rankNode struct {
 	hunt   string
@@ -78,8 +102,9 @@ type rankDeltas map[rankNode]int64
 // add counts e (n = 1) or uncounts it (n = -1) in hunt huntID.
 func (d rankDeltas) add(huntID string, e *hunt.Entrant, n int64) {
 	g, k := rankKey(e)
-	for depth := range len(k) + 1 {
-		d[rankNode{huntID, g, depth, string(k[:depth])}] += n
+	d[rankNode{huntID, g, 0, ""}] += n
+	for i, p := range rankPrefixes(g, k) {
+		d[rankNode{huntID, g, i + 1, string(p)}] += n
 	}
 }
 
@@ -188,8 +213,8 @@ type rankQuery struct {
 }
 
 // countAhead counts the entrants of huntID that place before e, as the
-// rows hold them, reading at most 2 + 255 × rankKeyLen counts and the
-// entrants tied with e's key.
+// rows hold them: the counts of the groups before e's, of the siblings
+// before e's prefix at each depth, and the entrants tied with e's key.
 func countAhead(ctx context.Context, q querier, engine sqldb.Engine, huntID string, e *hunt.Entrant) (int, error) {
 	n, err := countsAhead(ctx, q, engine, []rankQuery{{hunt: huntID, e: *e}})
 	if err != nil {
@@ -241,12 +266,15 @@ func countAheadExpr(sb *strings.Builder, args *[]any, engine sqldb.Engine, huntI
 		COALESCE((SELECT SUM(entrants) FROM hunt_ranks WHERE hunt_id = %[1]s AND depth = 0 AND score = %[2]s AND unfinished < %[3]s), 0) +
 		COALESCE((SELECT SUM((SELECT SUM(r.entrants) FROM hunt_ranks r WHERE r.hunt_id = %[1]s AND r.depth = v.column1
 			AND r.score = %[2]s AND r.unfinished = %[3]s AND r.prefix >= v.column2 AND r.prefix < v.column3)) FROM (VALUES `, h, sc, u)
-	for d := range len(k) {
-		if d > 0 {
+	above := k[:0]
+	for i, p := range rankPrefixes(g, k) {
+		if i > 0 {
 			sb.WriteString(", ")
 		}
-		// The prefixes of length d + 1 that extend k[:d] with a smaller byte.
-		fmt.Fprintf(sb, "(%d, CAST(%s AS %s), CAST(%s AS %s))", d+1, arg(k[:d]), blob, arg(k[:d+1]), blob)
+		// The prefixes at depth i + 1 that extend the one above and sort
+		// before k's.
+		fmt.Fprintf(sb, "(%d, CAST(%s AS %s), CAST(%s AS %s))", i+1, arg(above), blob, arg(p), blob)
+		above = p
 	}
 	sb.WriteString(`) AS v), 0)`)
 	// Ties on the key, ordered by player id on the leaderboard index.
@@ -298,8 +326,10 @@ func countsAheadPostgres(ctx context.Context, db querier, qs []rankQuery) ([]int
 		g, k := rankKey(&rq.e)
 		qi, qHunt, qScore, qUnfinished, qPlayer = append(qi, int64(i)), append(qHunt, rq.hunt), append(qScore, g.score),
 			append(qUnfinished, g.unfinished), append(qPlayer, rq.e.PlayerID)
-		for d := range len(k) {
-			vi, vDepth, vLo, vHi = append(vi, int64(i)), append(vDepth, int64(d+1)), append(vLo, k[:d]), append(vHi, k[:d+1])
+		above := k[:0]
+		for d, p := range rankPrefixes(g, k) {
+			vi, vDepth, vLo, vHi = append(vi, int64(i)), append(vDepth, int64(d+1)), append(vLo, above), append(vHi, p)
+			above = p
 		}
 		switch {
 		case g.unfinished == 0:

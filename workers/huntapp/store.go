@@ -102,7 +102,7 @@ func migrations(engine sqldb.Engine) []string {
 		// Player ids compare byte by byte, as the rules compare them,
 		// whatever the database's collation. PostgreSQL keeps rows in a
 		// heap and updates them in place when no indexed column changes.
-		return append(steps,
+		steps = append(steps,
 			`ALTER TABLE hunt_entrants ALTER COLUMN player_id TYPE TEXT COLLATE "C"`,
 			`ALTER TABLE hunt_names ALTER COLUMN player_id TYPE TEXT COLLATE "C"`,
 			`SELECT 1`, `SELECT 1`, `SELECT 1`,
@@ -112,11 +112,12 @@ func migrations(engine sqldb.Engine) []string {
 			// the indexes whose columns did not change.
 			`ALTER TABLE hunt_entrants SET (fillfactor = 70)`,
 			`ALTER TABLE hunt_ranks SET (fillfactor = 80)`)
+		return append(steps, recountRanks...)
 	}
 	// SQLite compares TEXT byte by byte. Its entrants are kept in their
 	// primary key's order, so that an answer writes one row of one tree
 	// (and the leaderboard index only when the player's place changes).
-	return append(steps,
+	steps = append(steps,
 		`CREATE TABLE hunt_entrants_by_key (
 			hunt_id TEXT NOT NULL,
 			player_id TEXT NOT NULL,
@@ -134,6 +135,15 @@ func migrations(engine sqldb.Engine) []string {
 		`ALTER TABLE hunt_entrants_by_key RENAME TO hunt_entrants`,
 		`CREATE INDEX hunt_entrants_rank ON hunt_entrants (hunt_id, score DESC, finish_key, player_id)`,
 		`SELECT 1`, `SELECT 1`)
+	return append(steps, recountRanks...)
+}
+
+// recountRanks are the steps after which every hunt's ranks are counted
+// again, as after the step that made hunt_ranks: the counts of
+// unfinished entrants went from one key byte a depth to two.
+var recountRanks = []string{
+	`DELETE FROM hunt_ranks`,
+	`UPDATE hunt_defs SET ranked = 0`,
 }
 
 // maxRefusals is how many refusals are kept per hunt and player.
