@@ -150,7 +150,7 @@ func sqliteStatements() []string {
 		for _, in := range []rowInsert{insertDefs, upsertCounters, upsertPlaced, upsertStreaks, upsertNames, insertRefusals, upsertRanks} {
 			out = append(out, in.sqlite(n))
 		}
-		out = append(out, deleteEmptyRanksSQLite(n), loadEntrantsSQLite(n))
+		out = append(out, loadEntrantsSQLite(n))
 	}
 	out = append(out, loadHuntsSQL(1), finishersAheadSQLite(finishersAfterLimit)) // a batch is mostly one hunt's
 	// The rank counts' text depends on the length of the entrant's key and

@@ -112,7 +112,8 @@ func migrations(engine sqldb.Engine) []string {
 			// the indexes whose columns did not change.
 			`ALTER TABLE hunt_entrants SET (fillfactor = 70)`,
 			`ALTER TABLE hunt_ranks SET (fillfactor = 80)`)
-		return append(steps, recountRanks...)
+		steps = append(steps, recountRanks...)
+		return append(steps, `SELECT 1`) // saveRanksSQL deletes the zero counts
 	}
 	// SQLite compares TEXT byte by byte. Its entrants are kept in their
 	// primary key's order, so that an answer writes one row of one tree
@@ -135,7 +136,14 @@ func migrations(engine sqldb.Engine) []string {
 		`ALTER TABLE hunt_entrants_by_key RENAME TO hunt_entrants`,
 		`CREATE INDEX hunt_entrants_rank ON hunt_entrants (hunt_id, score DESC, finish_key, player_id)`,
 		`SELECT 1`, `SELECT 1`)
-	return append(steps, recountRanks...)
+	steps = append(steps, recountRanks...)
+	// A rank count brought to zero is deleted as the upsert that brings
+	// it there runs (ranks.go: rankDeltas.save).
+	return append(steps, `CREATE TRIGGER hunt_ranks_drop_empty AFTER UPDATE OF entrants ON hunt_ranks
+		WHEN NEW.entrants = 0 BEGIN
+			DELETE FROM hunt_ranks WHERE hunt_id = NEW.hunt_id AND depth = NEW.depth AND score = NEW.score
+				AND unfinished = NEW.unfinished AND prefix = NEW.prefix;
+		END`)
 }
 
 // recountRanks are the steps after which every hunt's ranks are counted
