@@ -193,14 +193,15 @@ const MaxCredentialBytes = 8 << 10
 // like one, else an API key), else by a verified client certificate. It
 // returns an error wrapping ErrUnauthenticated when none identifies a caller.
 func (a *Authenticator) Authenticate(ctx context.Context) (*Principal, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if keys := md.Get("x-api-key"); len(keys) > 0 {
+	// ValueFromIncomingContext reads a key without copying the metadata
+	// (FromIncomingContext copies all of it, at every call).
+	if keys := metadata.ValueFromIncomingContext(ctx, "x-api-key"); len(keys) > 0 {
 		if len(keys[0]) > MaxCredentialBytes {
 			return nil, fmt.Errorf("%w: x-api-key is %d bytes; credentials are at most %d", ErrUnauthenticated, len(keys[0]), MaxCredentialBytes)
 		}
 		return a.apiKey(keys[0])
 	}
-	if values := md.Get("authorization"); len(values) > 0 {
+	if values := metadata.ValueFromIncomingContext(ctx, "authorization"); len(values) > 0 {
 		if len(values[0]) > MaxCredentialBytes {
 			return nil, fmt.Errorf("%w: authorization is %d bytes; credentials are at most %d", ErrUnauthenticated, len(values[0]), MaxCredentialBytes)
 		}

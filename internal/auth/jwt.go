@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -86,7 +88,23 @@ type jwtVerifier struct {
 	parser      *jwt.Parser
 	keys        []Key
 	defaultRole string
+	leeway      time.Duration
+	now         func() time.Time
+
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]*claims // by the token's SHA-256
 }
+
+// A player sends its token with every call, and verifying it (parsing
+// its JSON, checking its signature) costs a small Publish as much again:
+// far more with RS256 or ES256. So a token that verified is remembered,
+// by its SHA-256, and when it comes again only the clock is checked (exp
+// and nbf, with the leeway): a remembered token is refused the moment a
+// new one would be. Tokens that fail are not remembered, so no caller can
+// fill the memory with garbage; when it holds maxVerifiedTokens, a new
+// token takes the place of an arbitrary one, which only costs its owner
+// one verification more. The keys never change while a gateway runs.
+const maxVerifiedTokens = 16384
 
 func newJWTVerifier(cfg JWTConfig) *jwtVerifier {
 	var methods []string
@@ -98,7 +116,10 @@ func newJWTVerifier(cfg JWTConfig) *jwtVerifier {
 			methods = append(methods, m.Alg())
 		}
 	}
+	v := &jwtVerifier{keys: cfg.Keys, defaultRole: cfg.defaultRole(), leeway: cfg.Leeway, now: time.Now,
+		verified: make(map[[sha256.Size]byte]*claims)}
 	opts := []jwt.ParserOption{
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 		jwt.WithValidMethods(methods),
 		jwt.WithAudience(cfg.Audience),
 		jwt.WithExpirationRequired(),
@@ -107,10 +128,55 @@ func newJWTVerifier(cfg JWTConfig) *jwtVerifier {
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
-	return &jwtVerifier{parser: jwt.NewParser(opts...), keys: cfg.Keys, defaultRole: cfg.defaultRole()}
+	v.parser = jwt.NewParser(opts...)
+	return v
 }
 
+// verify returns token's claims once it is valid: signed by one of the
+// keys, for the audience (and issuer), within its time. The claims are
+// shared by every call with the token: read them, never change them.
 func (v *jwtVerifier) verify(token string) (*claims, error) {
+	sum := sha256.Sum256([]byte(token))
+	v.mu.Lock()
+	c, ok := v.verified[sum]
+	v.mu.Unlock()
+	if ok && v.current(c) {
+		return c, nil
+	}
+	c, err := v.parse(token)
+	if err != nil {
+		if ok {
+			v.mu.Lock()
+			delete(v.verified, sum)
+			v.mu.Unlock()
+		}
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(v.verified) >= maxVerifiedTokens {
+		for k := range v.verified { // an arbitrary one
+			delete(v.verified, k)
+			break
+		}
+	}
+	v.verified[sum] = c
+	v.mu.Unlock()
+	return c, nil
+}
+
+// current reports whether the clock still accepts a token with claims c
+// as the parser would: before exp and not before nbf, give or take the
+// leeway.
+func (v *jwtVerifier) current(c *claims) bool {
+	now := v.now()
+	if c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Add(v.leeway)) {
+		return false
+	}
+	return c.NotBefore == nil || !now.Before(c.NotBefore.Add(-v.leeway))
+}
+
+// parse verifies token in full.
+func (v *jwtVerifier) parse(token string) (*claims, error) {
 	c := new(claims)
 	if _, err := v.parser.ParseWithClaims(token, c, v.key); err != nil {
 		return nil, err
