@@ -195,9 +195,12 @@ func (s *Server) end(ctx context.Context, pe *pendingEvent) (*gatewayv1.Accepted
 // envelope's rules, its size and its time.
 func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 	// Validating the event as a PublishRequest's names its fields
-	// event.… in every method.
-	if err := s.validator.Validate(&gatewayv1.PublishRequest{Event: ev}); err != nil {
-		return invalidEnvelope(err)
+	// event.… in every method. An envelope that plainly passes its rules
+	// is not run through protovalidate, which costs 6 % of a Publish.
+	if !plainEnvelope(ev) {
+		if err := s.validator.Validate(&gatewayv1.PublishRequest{Event: ev}); err != nil {
+			return invalidEnvelope(err)
+		}
 	}
 	if n := proto.Size(ev); n > s.cfg.MaxEventBytes {
 		return &rejection{msg: fmt.Sprintf("event is %d bytes encoded; the limit is %d", n, s.cfg.MaxEventBytes)}
@@ -210,6 +213,16 @@ func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 			ahead.Round(time.Second), s.cfg.MaxClockSkew)}
 	}
 	return nil
+}
+
+// plainEnvelope reports whether ev passes the envelope's protovalidate
+// rules (gateway.proto) for certain, as most events do: a UUID for an id,
+// a time, a payload and no headers. It may say no to a valid envelope,
+// which protovalidate then checks, and never yes to an invalid one
+// (TestPlainEnvelopeAgreesWithRules, which also fails when the rules
+// change).
+func plainEnvelope(ev *gatewayv1.Event) bool {
+	return len(ev.GetHeaders()) == 0 && ev.GetOccurredAt() != nil && ev.GetPayload() != nil && wire.IsUUID(ev.GetEventId())
 }
 
 // check resolves the payload's type, checks that p may publish it, decodes

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/cairnhq/cairn/internal/auth"
+	"github.com/cairnhq/cairn/internal/wire"
 )
 
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -31,7 +32,7 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{err}
 	}
 	player := fs.Arg(0)
-	if !isUUID(player) {
+	if !wire.IsUUID(player) {
 		return usageError{fmt.Errorf("PLAYER %q is not a UUID", player)}
 	}
 	now := time.Now()
@@ -48,24 +49,4 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintln(stdout, signed)
 	return nil
-}
-
-// isUUID reports whether s is a UUID in its canonical text form.
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
