@@ -244,31 +244,96 @@ func TestMigrateFromRowsWithoutRanks(t *testing.T) {
 				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
 			}
 			// The rows as that version wrote them.
-			h := want.Hunts["h"]
-			clues, err := json.Marshal(h.Clues)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = db.Tx(ctx, func(tx *sql.Tx) error {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players)
-					VALUES ('h', $1, $2, $3, $4, 0)`, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt)); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ('h', $1, $2)`,
-					h.Joined, h.Finished); err != nil {
-					return err
-				}
-				var ents []any
-				for _, e := range h.Entrants {
-					ents = append(ents, "h", e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
-						nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
-				}
-				return insertEntrants.exec(ctx, tx, engine, ents)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			writeHuntRows(t, ctx, db, engine, want.Hunts["h"], nil)
 			if err := db.Migrate(ctx, "hunt", migrations(engine)); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "migrated")
+			for _, ev := range evs[half:] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			if _, err := apply(ctx, db, evs[half:]); err != nil {
+				t.Fatal(err)
+			}
+			checkRanks(t, ctx, db, &want, ids, "played on")
+		})
+	}
+}
+
+// writeHuntRows writes hunt h's definition, counters and entrants
+// straight to the rows, as an earlier version left them, and the rank
+// counts ranks when not nil, marking the hunt ranked.
+func writeHuntRows(t *testing.T, ctx context.Context, db *sqldb.DB, engine sqldb.Engine, h *hunt.Hunt, ranks rankDeltas) {
+	t.Helper()
+	clues, err := json.Marshal(h.Clues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_defs (hunt_id, title, clues, starts_at, ends_at, max_players)
+			VALUES ($1, $2, $3, $4, $5, 0)`, h.ID, h.Title, string(clues), nanos(h.StartsAt), nanos(h.EndsAt)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO hunt_counters (hunt_id, joined, finished) VALUES ($1, $2, $3)`,
+			h.ID, h.Joined, h.Finished); err != nil {
+			return err
+		}
+		var ents []any
+		for _, e := range h.Entrants {
+			ents = append(ents, h.ID, e.PlayerID, nanos(e.JoinedAt), e.Position, int64(e.Score), e.WrongStreak,
+				nanos(e.LastWrongAt), nanos(e.CompletedAt), finishKey(e))
+		}
+		if err := insertEntrants.exec(ctx, tx, engine, ents); err != nil {
+			return err
+		}
+		if ranks == nil {
+			return nil
+		}
+		if err := ranks.save(ctx, tx, engine); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE hunt_defs SET ranked = 1 WHERE hunt_id = $1`, h.ID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMigrateFromOneByteRankCounts checks an upgrade from the version
+// whose rank counts added one key byte a depth for every entrant: its
+// counts are dropped and counted again as this version counts them, and
+// the ranks match the rules' before and after a batch.
+func TestMigrateFromOneByteRankCounts(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := sqldbtest.Open(t, engine)
+			steps := migrations(engine)
+			before := len(steps) - len(recountRanks) - 1 // and the zero counts' trigger
+			if err := db.Migrate(ctx, "hunt", steps[:before]); err != nil {
+				t.Fatal(err)
+			}
+			ids := rankIDs(engine)
+			evs := inputs(rankGame(rand.New(rand.NewPCG(5, 5)), ids)...)
+			half := len(evs) / 2
+			var want hunt.State
+			for _, ev := range evs[:half] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			// The counts as that version kept them: a depth for each key byte.
+			h := want.Hunts["h"]
+			old := make(rankDeltas)
+			for _, e := range h.Entrants {
+				g, k := rankKey(e)
+				for depth := range len(k) + 1 {
+					old[rankNode{h.ID, g, depth, string(k[:depth])}]++
+				}
+			}
+			writeHuntRows(t, ctx, db, engine, h, old)
+			if err := db.Migrate(ctx, "hunt", steps); err != nil {
 				t.Fatal(err)
 			}
 			checkRanks(t, ctx, db, &want, ids, "migrated")
