@@ -169,17 +169,17 @@ func TestDedupResultsExpireAfterTheWindow(t *testing.T) {
 	}
 }
 
-// TestDedupKeepsItsSize: the ring and its index are allocated once; a
-// stream of events many times the capacity keeps the newest results and
-// never reallocates either.
+// TestDedupKeepsItsSize: the slots and the index are allocated once; a
+// stream of events many times the capacity, from one caller, keeps the
+// newest results (all the slots) and never reallocates either.
 func TestDedupKeepsItsSize(t *testing.T) {
 	t.Parallel()
 	const capacity = 100
 	td := newTestDedup(time.Hour, capacity)
-	ring, index := unsafe.SliceData(td.ring), unsafe.SliceData(td.index)
-	if len(td.ring)*int(unsafe.Sizeof(dedupResult{}))+len(td.index)*4 > capacity*dedupBytesPerEntry {
+	slots, index := unsafe.SliceData(td.slots), unsafe.SliceData(td.index)
+	if len(td.slots)*int(unsafe.Sizeof(dedupResult{}))+len(td.index)*4 > capacity*dedupBytesPerEntry {
 		t.Errorf("the cache takes %d bytes for %d entries, more than the %d per entry documented",
-			len(td.ring)*int(unsafe.Sizeof(dedupResult{}))+len(td.index)*4, capacity, dedupBytesPerEntry)
+			len(td.slots)*int(unsafe.Sizeof(dedupResult{}))+len(td.index)*4, capacity, dedupBytesPerEntry)
 	}
 	const events = 50 * capacity
 	for i := range events {
@@ -188,8 +188,8 @@ func TestDedupKeepsItsSize(t *testing.T) {
 			t.Fatalf("after %d events: %d results, %d pending; want at most %d and none", i+1, td.n, len(td.pending), capacity)
 		}
 	}
-	if unsafe.SliceData(td.ring) != ring || unsafe.SliceData(td.index) != index || len(td.ring) != capacity {
-		t.Error("the ring or its index was reallocated")
+	if unsafe.SliceData(td.slots) != slots || unsafe.SliceData(td.index) != index || len(td.slots) != capacity {
+		t.Error("the slots or the index were reallocated")
 	}
 	for i := range events {
 		want := int64(-1)
@@ -202,39 +202,58 @@ func TestDedupKeepsItsSize(t *testing.T) {
 	}
 }
 
-// TestDedupFloodFromOneCaller: one caller's results take room in the ring
-// like anyone's, so a flood of new event ids pushes out others' results in
-// the order they came, one for each new result and never faster: a victim's
-// result stays until capacity results have come after it. Refused or
-// failed events take no room, and a caller cannot reach another's entry
-// through the ids it picks.
+// TestDedupFloodFromOneCaller: a flood of new event ids from one caller
+// takes the oldest results' slots only until the caller holds half of
+// them; from then on it takes its own oldest, and the others' results stay
+// for their window. Refused or failed events take no room, and a caller
+// cannot reach another's entry through the ids it picks.
 func TestDedupFloodFromOneCaller(t *testing.T) {
 	t.Parallel()
 	const capacity = 100
 	td := newTestDedup(time.Hour, capacity)
-	td.publish(t, "victim", "v1", "p", 1000, nil)
-
+	for i := range capacity {
+		td.publish(t, fmt.Sprint("victim-", i%10), fmt.Sprint("v", i), "p", int64(1000+i), nil)
+	}
 	for i := range 10 * capacity {
-		// Failed events and copies of the victim's id under the flooder's
+		// Failed events and copies of the victims' ids under the flooder's
 		// own name.
 		td.publish(t, "mallory", fmt.Sprint("failed-", i), "p", 0, errors.New("kafka refused"))
 	}
 	td.publish(t, "mallory", "v1", "other payload", 1, nil)
-	for i := range capacity - 2 {
+	for i := range 10 * capacity {
 		td.publish(t, "mallory", fmt.Sprint("flood-", i), "p", int64(i), nil)
 	}
-	if got := td.remembered(t, "victim", "v1", "p"); got != 1000 {
-		t.Fatalf("after %d of the flooder's results the victim's is answered with %d, want 1000", capacity-1, got)
+	for i := range capacity {
+		want := int64(-1) // the oldest half made room for the flooder's share
+		if i >= capacity/2 {
+			want = int64(1000 + i)
+		}
+		if got := td.remembered(t, fmt.Sprint("victim-", i%10), fmt.Sprint("v", i), "p"); got != want {
+			t.Errorf("after the flood, victim %d's result is answered with %d, want %d", i, got, want)
+		}
 	}
-	td.publish(t, "mallory", "flood-last", "p", 0, nil)
-	if got := td.remembered(t, "victim", "v1", "p"); got != -1 {
-		t.Errorf("after %d of the flooder's results the victim's is answered with %d, want pushed out", capacity, got)
+	for i := range 10 * capacity {
+		want := int64(-1) // the flooder keeps its newest, half the slots
+		if i >= 10*capacity-capacity/2 {
+			want = int64(i)
+		}
+		if got := td.remembered(t, "mallory", fmt.Sprint("flood-", i), "p"); got != want {
+			t.Fatalf("the flooder's result %d is answered with %d, want %d", i, got, want)
+		}
+	}
+	td.at = td.at.Add(time.Hour)
+	if got := td.remembered(t, "victim-9", "v99", "p"); got != -1 {
+		t.Errorf("a victim's result outlived its window: %d", got)
+	}
+	if td.n != 0 || len(td.callers) != 0 {
+		t.Errorf("after the window, %d results and %d callers are kept", td.n, len(td.callers))
 	}
 }
 
 // TestDedupIndexMatchesAModel drives a small cache, whose index probes
-// collide often, through random events, expiries and failures, and checks
-// each answer against a plain map.
+// collide often, through random events of three callers (one of them
+// busier), expiries and failures, and checks each answer against a plain
+// map and a list kept in the order results were accepted.
 func TestDedupIndexMatchesAModel(t *testing.T) {
 	t.Parallel()
 	const (
@@ -242,28 +261,33 @@ func TestDedupIndexMatchesAModel(t *testing.T) {
 		window   = time.Second
 	)
 	td := newTestDedup(window, capacity)
+	type key struct{ caller, id string }
 	type result struct {
 		offset int64
 		at     time.Time
 	}
-	model := map[string]result{} // id → result
-	var order []string           // ids in the order remembered
+	model := map[key]result{} // → result
+	var order []key           // in the order remembered
+	forget := func(i int) {
+		delete(model, order[i])
+		order = append(order[:i], order[i+1:]...)
+	}
+	callers := []string{"ada", "ada", "ada", "bob", "cy"}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for step := range 20_000 {
+	for step := range 40_000 {
 		td.at = td.at.Add(time.Duration(rng.IntN(40)) * time.Millisecond)
-		for len(order) > 0 && (td.at.Sub(model[order[0]].at) >= window || len(order) > capacity) {
-			delete(model, order[0])
-			order = order[1:]
+		for len(order) > 0 && td.at.Sub(model[order[0]].at) >= window {
+			forget(0)
 		}
-		id := fmt.Sprint(rng.IntN(40))
-		want, known := model[id]
-		e, owner := td.claim("ada", id, fingerprint("t.Player", []byte("p")), "t.Player")
+		k := key{callers[rng.IntN(len(callers))], fmt.Sprint(rng.IntN(40))}
+		want, known := model[k]
+		e, owner := td.claim(k.caller, k.id, fingerprint("t.Player", []byte("p")), "t.Player")
 		if owner == known {
-			t.Fatalf("step %d: id %s: owner %v, but the model remembers it: %v", step, id, owner, known)
+			t.Fatalf("step %d: %v: owner %v, but the model remembers it: %v", step, k, owner, known)
 		}
 		if !owner {
 			if acc, _ := e.wait(t.Context()); acc.GetOffset() != want.offset {
-				t.Fatalf("step %d: id %s answered with %d, want %d", step, id, acc.GetOffset(), want.offset)
+				t.Fatalf("step %d: %v answered with %d, want %d", step, k, acc.GetOffset(), want.offset)
 			}
 			continue
 		}
@@ -271,12 +295,25 @@ func TestDedupIndexMatchesAModel(t *testing.T) {
 			td.finish(e, nil, errors.New("failed"))
 			continue
 		}
+		if len(order) == capacity { // full: the oldest goes, or the caller's own past its share
+			i, held := 0, 0
+			for _, o := range order {
+				if o.caller == k.caller {
+					held++
+				}
+			}
+			if held >= capacity/2 {
+				for order[i].caller != k.caller {
+					i++
+				}
+			}
+			forget(i)
+		}
 		td.finish(e, accepted(int64(step)), nil)
-		model[id] = result{offset: int64(step), at: td.at}
-		order = append(order, id)
-		if len(order) > capacity {
-			delete(model, order[0])
-			order = order[1:]
+		model[k] = result{offset: int64(step), at: td.at}
+		order = append(order, k)
+		if td.n != len(order) {
+			t.Fatalf("step %d: %d results, the model %d", step, td.n, len(order))
 		}
 	}
 }
@@ -288,7 +325,7 @@ func TestDedupOff(t *testing.T) {
 	if _, owner := td.publish(t, "ada", "e1", "p", 2, nil); !owner {
 		t.Error("with de-duplication off, a repeated id waits for the first")
 	}
-	if td.ring != nil || td.index != nil {
-		t.Error("with de-duplication off, the cache still allocates its ring")
+	if td.slots != nil || td.index != nil {
+		t.Error("with de-duplication off, the cache still allocates its slots")
 	}
 }

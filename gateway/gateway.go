@@ -113,10 +113,11 @@ type Config struct {
 	// again; zero means 10 minutes, negative turns de-duplication off.
 	DedupWindow time.Duration
 	// DedupEntries bounds the results remembered; zero means 100,000.
-	// The cache is allocated whole when the server is built, 64 to 72
-	// bytes per entry (6.6 MB for 100,000), and stays that size however
-	// busy the gateway is. Events still on their way to Kafka are kept
-	// apart and not counted here.
+	// The cache is allocated whole when the server is built, 80 to 88
+	// bytes per entry (8.8 MB for 100,000), and stays that size however
+	// busy the gateway is. Once it is full, a caller that holds half of
+	// it makes room with its own oldest results, not others'. Events
+	// still on their way to Kafka are kept apart and not counted here.
 	DedupEntries int
 	// Metrics receives the gateway's Prometheus metrics; nil means they are
 	// not registered.
