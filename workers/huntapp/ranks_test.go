@@ -228,24 +228,38 @@ func TestRanksCountedForOlderHunts(t *testing.T) {
 func TestMigrateFromRowsWithoutRanks(t *testing.T) {
 	t.Parallel()
 	const before = 7 // the steps of the version without hunt_ranks
+	testUpgrade(t, func([]string) int { return before }, 9, nil)
+}
+
+// testUpgrade migrates a database to the first before(steps) steps of the
+// migrations, writes the rows of half a game as that version left them
+// (and counts(h) as its rank counts, when counts is not nil), migrates it
+// to the last step, and checks the ranks against the rules' then and
+// after the rest of the game is applied.
+func testUpgrade(t *testing.T, before func(steps []string) int, seed uint64, counts func(h *hunt.Hunt) rankDeltas) {
 	for _, engine := range sqldbtest.Engines {
 		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			db := sqldbtest.Open(t, engine)
-			if err := db.Migrate(ctx, "hunt", migrations(engine)[:before]); err != nil {
+			steps := migrations(engine)
+			if err := db.Migrate(ctx, "hunt", steps[:before(steps)]); err != nil {
 				t.Fatal(err)
 			}
 			ids := rankIDs(engine)
-			evs := inputs(rankGame(rand.New(rand.NewPCG(9, 9)), ids)...)
+			evs := inputs(rankGame(rand.New(rand.NewPCG(seed, seed)), ids)...)
 			half := len(evs) / 2
 			var want hunt.State
 			for _, ev := range evs[:half] {
 				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
 			}
-			// The rows as that version wrote them.
-			writeHuntRows(t, ctx, db, engine, want.Hunts["h"], nil)
-			if err := db.Migrate(ctx, "hunt", migrations(engine)); err != nil {
+			h := want.Hunts["h"]
+			var old rankDeltas
+			if counts != nil {
+				old = counts(h)
+			}
+			writeHuntRows(t, ctx, db, engine, h, old)
+			if err := db.Migrate(ctx, "hunt", steps); err != nil {
 				t.Fatal(err)
 			}
 			checkRanks(t, ctx, db, &want, ids, "migrated")
@@ -306,46 +320,18 @@ func writeHuntRows(t *testing.T, ctx context.Context, db *sqldb.DB, engine sqldb
 // the ranks match the rules' before and after a batch.
 func TestMigrateFromOneByteRankCounts(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := sqldbtest.Open(t, engine)
-			steps := migrations(engine)
-			before := len(steps) - len(recountRanks) - 1 // and the zero counts' trigger
-			if err := db.Migrate(ctx, "hunt", steps[:before]); err != nil {
-				t.Fatal(err)
+	before := func(steps []string) int { return len(steps) - len(recountRanks) - 1 } // and the zero counts' trigger
+	testUpgrade(t, before, 5, func(h *hunt.Hunt) rankDeltas {
+		// The counts as that version kept them: a depth for each key byte.
+		old := make(rankDeltas)
+		for _, e := range h.Entrants {
+			g, k := rankKey(e)
+			for depth := range len(k) + 1 {
+				old[rankNode{h.ID, g, depth, string(k[:depth])}]++
 			}
-			ids := rankIDs(engine)
-			evs := inputs(rankGame(rand.New(rand.NewPCG(5, 5)), ids)...)
-			half := len(evs) / 2
-			var want hunt.State
-			for _, ev := range evs[:half] {
-				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-			}
-			// The counts as that version kept them: a depth for each key byte.
-			h := want.Hunts["h"]
-			old := make(rankDeltas)
-			for _, e := range h.Entrants {
-				g, k := rankKey(e)
-				for depth := range len(k) + 1 {
-					old[rankNode{h.ID, g, depth, string(k[:depth])}]++
-				}
-			}
-			writeHuntRows(t, ctx, db, engine, h, old)
-			if err := db.Migrate(ctx, "hunt", steps); err != nil {
-				t.Fatal(err)
-			}
-			checkRanks(t, ctx, db, &want, ids, "migrated")
-			for _, ev := range evs[half:] {
-				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-			}
-			if _, err := apply(ctx, db, evs[half:]); err != nil {
-				t.Fatal(err)
-			}
-			checkRanks(t, ctx, db, &want, ids, "played on")
-		})
-	}
+		}
+		return old
+	})
 }
 
 // TestFinisherCountsMatchTrie checks the count of entrants ahead of a
