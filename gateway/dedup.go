@@ -162,7 +162,7 @@ func (d *dedup) claim(principal, eventID string, fp [fingerprintSize]byte, typeN
 	if d.window <= 0 {
 		return &dedupEntry{done: make(chan struct{}), fingerprint: fp, typeName: typeName}, true
 	}
-	key := d.key(principal, eventID)
+	key, caller := d.key(principal, eventID), d.callerKey(principal)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.expireLocked(d.elapsed())
@@ -177,7 +177,7 @@ func (d *dedup) claim(principal, eventID string, fp [fingerprintSize]byte, typeN
 			accepted: &gatewayv1.Accepted{Topic: k.topic, Partition: r.partition, Offset: r.offset, SchemaId: r.schemaID},
 		}, false
 	}
-	e := &dedupEntry{key: key, caller: d.callerKey(principal), done: make(chan struct{}), fingerprint: fp, typeName: typeName}
+	e := &dedupEntry{key: key, caller: caller, done: make(chan struct{}), fingerprint: fp, typeName: typeName}
 	d.pending[key] = e
 	return e, true
 }
