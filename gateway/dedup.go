@@ -46,6 +46,9 @@ type dedup struct {
 	mask    uint64                 // len(index) - 1
 	kinds   []dedupKind
 	kindIDs map[dedupKind]uint32
+	// evicted, when set, is told of each result forgotten before its
+	// window ended: shared when its caller's own made room.
+	evicted func(shared bool)
 }
 
 // dedupCaller is where a caller's results are: its oldest, linked to the
@@ -212,10 +215,14 @@ func (d *dedup) remember(e *dedupEntry, accepted *gatewayv1.Accepted, now int64)
 	}
 	c := d.callers[e.caller]
 	if d.free < 0 {
-		if int(c.n) >= d.share {
+		shared := int(c.n) >= d.share
+		if shared {
 			d.drop(c.oldest)
 		} else {
 			d.drop(d.oldest)
+		}
+		if d.evicted != nil {
+			d.evicted(shared)
 		}
 		c = d.callers[e.caller]
 	}

@@ -211,6 +211,14 @@ func TestDedupFloodFromOneCaller(t *testing.T) {
 	t.Parallel()
 	const capacity = 100
 	td := newTestDedup(time.Hour, capacity)
+	var full, shared int
+	td.evicted = func(s bool) {
+		if s {
+			shared++
+		} else {
+			full++
+		}
+	}
 	for i := range capacity {
 		td.publish(t, fmt.Sprint("victim-", i%10), fmt.Sprint("v", i), "p", int64(1000+i), nil)
 	}
@@ -240,6 +248,11 @@ func TestDedupFloodFromOneCaller(t *testing.T) {
 		if got := td.remembered(t, "mallory", fmt.Sprint("flood-", i), "p"); got != want {
 			t.Fatalf("the flooder's result %d is answered with %d, want %d", i, got, want)
 		}
+	}
+	// The flooder's 1,001 results: the first half-capacity took the
+	// oldest's room, the rest its own.
+	if full != capacity/2 || shared != 10*capacity+1-capacity/2 {
+		t.Errorf("evictions told: %d full, %d shared; want %d and %d", full, shared, capacity/2, 10*capacity+1-capacity/2)
 	}
 	td.at = td.at.Add(time.Hour)
 	if got := td.remembered(t, "victim-9", "v99", "p"); got != -1 {

@@ -312,6 +312,7 @@ func New(cfg Config) (*Server, error) {
 		draining:    make(chan struct{}),
 		abandon:     make(chan struct{}),
 	}
+	s.dedup.evicted = m.dedupEvicted
 	s.services = strictServices{Server: s.grpc, undecoded: func(service, method string) {
 		if service == gatewayv1.EventGateway_ServiceDesc.ServiceName {
 			m.callDone(method, codes.InvalidArgument)

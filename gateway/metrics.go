@@ -21,6 +21,9 @@ type metrics struct {
 	degradedTypes prometheus.Gauge       // how many types are degraded
 	ruleFailures  *prometheus.CounterVec // by type: events refused because a rule failed at run time
 
+	dedupEvictions         *prometheus.CounterVec // by reason: full, share
+	evictFull, evictShared prometheus.Counter
+
 	// Counters of the common outcomes, looked up once: a label lookup
 	// hashes its values and takes a lock on every event.
 	okCalls sync.Map // method → prometheus.Counter of calls answered OK
@@ -97,7 +100,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cairn_gateway_rule_failures_total",
 			Help: "Events refused because a validation rule of their type failed at run time, by event type.",
 		}, []string{"type"}),
+		dedupEvictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_gateway_dedup_evictions_total",
+			Help: "Results of accepted events forgotten before their de-duplication window ended, to make room for newer ones, by reason: full (the oldest result went) or share (the caller held half the cache, and its own oldest went: one caller is publishing new ids fast).",
+		}, []string{"reason"}),
 	}
+	m.evictFull, m.evictShared = m.dedupEvictions.WithLabelValues("full"), m.dedupEvictions.WithLabelValues("share")
 	// The series alerts are written against exist from the start.
 	for _, method := range []string{"Publish", "PublishBatch", "PublishStream"} {
 		m.requests.WithLabelValues(method, codes.OK.String())
@@ -105,7 +113,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.produce, m.inflight, m.rateLimited, m.typeDegraded, m.degradedTypes, m.ruleFailures} {
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.produce, m.inflight, m.rateLimited, m.typeDegraded, m.degradedTypes, m.ruleFailures, m.dedupEvictions} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {
@@ -115,4 +123,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// dedupEvicted counts a result the de-duplication cache forgot early:
+// its caller's own when shared.
+func (m *metrics) dedupEvicted(shared bool) {
+	if shared {
+		m.evictShared.Inc()
+	} else {
+		m.evictFull.Inc()
+	}
 }
