@@ -180,6 +180,10 @@ func redact(err error, rawURL string) error {
 //
 // Several processes may migrate one PostgreSQL database at once: they take
 // turns on a session lock. (SQLite's writers always take turns.)
+//
+// A database that a newer version migrated further than steps reach is
+// refused with ErrNewerSchema: its tables may mean something this version
+// would write wrongly (say, counts kept another way).
 func (db *DB) Migrate(ctx context.Context, component string, steps []string) error {
 	if db.Engine == Postgres {
 		conn, err := db.Conn(ctx)
@@ -198,6 +202,15 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 		step BIGINT NOT NULL,
 		PRIMARY KEY (component, step))`); err != nil {
 		return fmt.Errorf("migrate %s: %w", component, err)
+	}
+	var last int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(step), 0) FROM schema_migrations WHERE component = $1`,
+		component).Scan(&last); err != nil {
+		return fmt.Errorf("migrate %s: %w", component, err)
+	}
+	if last > int64(len(steps)) {
+		return fmt.Errorf("migrate %s: %w: the database is at step %d, this version knows %d; run the version that migrated it, or a newer one",
+			component, ErrNewerSchema, last, len(steps))
 	}
 	for i, step := range steps {
 		err := db.Tx(ctx, func(tx *sql.Tx) error {
@@ -219,6 +232,10 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 	}
 	return nil
 }
+
+// ErrNewerSchema is returned by Migrate for a database a newer version
+// has migrated.
+var ErrNewerSchema = errors.New("the database was migrated by a newer version")
 
 // Tx runs fn in a transaction and commits it if fn returns nil. A
 // transaction that lost a race with another writer (serialization failure,
