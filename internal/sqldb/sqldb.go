@@ -209,7 +209,7 @@ func (db *DB) Migrate(ctx context.Context, component string, steps []string) err
 		return fmt.Errorf("migrate %s: %w", component, err)
 	}
 	if last > int64(len(steps)) {
-		return fmt.Errorf("migrate %s: %w: the database is at step %d, this version knows %d; run the version that migrated it, or a newer one",
+		return fmt.Errorf("migrate %s: %w (to step %d; this version knows %d): run that version or a newer one",
 			component, ErrNewerSchema, last, len(steps))
 	}
 	for i, step := range steps {
