@@ -96,8 +96,9 @@ type jwtVerifier struct {
 }
 
 // A player sends its token with every call, and verifying it (parsing
-// its JSON, checking its signature) costs a small Publish as much again:
-// far more with RS256 or ES256. So a token that verified is remembered,
+// its JSON, checking its signature) costs from a tenth of a small
+// Publish's gateway CPU with HS256 to as much again with ES256
+// (BenchmarkVerify). So a token that verified is remembered,
 // by its SHA-256, and when it comes again only the clock is checked (exp
 // and nbf, with the leeway): a remembered token is refused the moment a
 // new one would be. Tokens that fail are not remembered, so no caller can
