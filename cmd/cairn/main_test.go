@@ -15,15 +15,35 @@ import (
 	"time"
 )
 
+// freeAddr returns a local address no one listens on, and that it has not
+// returned before in this test binary: the kernel may hand a port it gave
+// a moment ago, closed since, to the next listener, and a test that asks
+// for four addresses then finds two of them the same (seen: dev's admin
+// server on its own Kafka port).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := lis.Addr().String()
+		lis.Close()
+		givenAddrs.Lock()
+		seen := givenAddrs.m[addr]
+		givenAddrs.m[addr] = true
+		givenAddrs.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	defer lis.Close()
-	return lis.Addr().String()
 }
+
+// givenAddrs are the addresses freeAddr has returned.
+var givenAddrs = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: make(map[string]bool)}
 
 // TestDevThenPublish runs the README's first session: cairn dev, then cairn
 // publish of a valid and of an invalid event, then Ctrl-C.

@@ -62,7 +62,12 @@ func startDev(t *testing.T, flags ...string) *devStack {
 		if time.Now().After(deadline) {
 			t.Fatalf("dev never became ready:\n%s", devLog(s.log))
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case code := <-done:
+			done <- code // the cleanup reports it, with the log
+			t.Fatal("dev exited before it was ready")
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
