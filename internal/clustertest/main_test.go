@@ -169,14 +169,32 @@ func needScript(t *testing.T) {
 	}
 }
 
+// freePort returns a local address no one listens on and that it has not
+// returned before: the kernel may hand a port it gave a moment ago, closed
+// since, to the next listener, and two roles would then share it.
 func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		l.Close()
+		givenPorts.Lock()
+		seen := givenPorts.m[addr]
+		givenPorts.m[addr] = true
+		givenPorts.Unlock()
+		if !seen {
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
+
+// givenPorts are the addresses freePort has returned.
+var givenPorts = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: make(map[string]bool)}
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
