@@ -9,18 +9,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnhq/cairn/internal/testaddr"
 )
 
 // TestBenchModes runs each mode of cairn bench for a few events against
 // cairn dev, with --direct where it applies, and checks the table's counts:
 // every event sent was accepted (and, in e2e, judged), none failed.
 func TestBenchModes(t *testing.T) {
-	gatewayAddr, kafkaAddr := freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr := testaddr.Get(t), testaddr.Get(t)
 	ctx, stop := context.WithCancel(t.Context())
 	var devErr lockedBuffer
 	devDone := make(chan int, 1)
 	go func() {
-		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", freeAddr(t), "--admin-addr", freeAddr(t),
+		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", testaddr.Get(t), "--admin-addr", testaddr.Get(t),
 			"--database-url", "sqlite:" + filepath.Join(t.TempDir(), "dev.db"), "--log-level", "warn"}, new(bytes.Buffer), &devErr)
 	}()
 	defer func() {
@@ -87,7 +89,7 @@ func TestBenchModes(t *testing.T) {
 	}
 	t.Run("HuntService unreachable", func(t *testing.T) {
 		var out, errOut bytes.Buffer
-		nowhere := freeAddr(t)
+		nowhere := testaddr.Get(t)
 		code := run(t.Context(), append(common, "--hunt-addr", nowhere, "--events", "10", "e2e"), &out, &errOut)
 		if want := "HuntService unreachable at " + nowhere; code != 1 || !strings.Contains(errOut.String(), want) {
 			t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut.String(), want)
@@ -120,7 +122,7 @@ func tableRows(table string) map[string]benchRow {
 }
 
 func TestBenchUnreachableGateway(t *testing.T) {
-	addr := freeAddr(t) // nothing listens there now
+	addr := testaddr.Get(t) // nothing listens there now
 	var out, errOut bytes.Buffer
 	code := run(t.Context(), []string{"bench", "--gateway-addr", addr, "--events", "10", "publish"}, &out, &errOut)
 	want := "gateway unreachable at " + addr + " (is `cairn dev` running?)"
@@ -146,7 +148,7 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--hunt-addr", "nowhere", "e2e"}, `--hunt-addr "nowhere": want host:port`},
 		{[]string{"bench", "--hunt-addr", "127.0.0.1:1", "publish"}, "hunt address: only e2e watches HuntService, not publish"},
 	}
-	nowhere := freeAddr(t) // were a check missed, the bench would find no gateway
+	nowhere := testaddr.Get(t) // were a check missed, the bench would find no gateway
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
 		args := tt.args

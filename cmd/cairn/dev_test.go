@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/auth"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	optionsv1 "github.com/cairnhq/cairn/proto/cairn/options/v1"
 )
@@ -36,7 +37,7 @@ import (
 // the logging worker decodes and logs both, with no restart, and nothing
 // is dead-lettered, though no Go type for them exists in this binary.
 func TestDevLogsTypeRegisteredAtRunTime(t *testing.T) {
-	gatewayAddr, kafkaAddr, registryAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr, registryAddr, adminAddr := testaddr.Get(t), testaddr.Get(t), testaddr.Get(t), testaddr.Get(t)
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	var devErr lockedBuffer

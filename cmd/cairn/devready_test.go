@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/cairnhq/cairn/internal/auth"
+	"github.com/cairnhq/cairn/internal/testaddr"
 )
 
 // TestDevSaysWhereEverythingIs starts cairn dev, waits for its ready block
 // and checks that it names each address, the dev API key and a first
 // command, then runs that command against it.
 func TestDevSaysWhereEverythingIs(t *testing.T) {
-	gatewayAddr, kafkaAddr, registryAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr, registryAddr, adminAddr := testaddr.Get(t), testaddr.Get(t), testaddr.Get(t), testaddr.Get(t)
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	var devOut, devErr lockedBuffer

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/discovery"
 	"github.com/cairnhq/cairn/internal/discovery/etcdtest"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )
@@ -86,9 +87,9 @@ func TestEtcdGatewayFailover(t *testing.T) {
 	// it through etcd.
 	ctx, stop := context.WithCancel(t.Context())
 	registryLog, registryDone := new(lockedBuffer), make(chan int, 1)
-	registryAddr := freeAddr(t)
+	registryAddr := testaddr.Get(t)
 	go func() {
-		registryDone <- run(ctx, append([]string{"registry", "--registry-addr", registryAddr, "--admin-addr", freeAddr(t), "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")}, etcdFlags...), new(bytes.Buffer), registryLog)
+		registryDone <- run(ctx, append([]string{"registry", "--registry-addr", registryAddr, "--admin-addr", testaddr.Get(t), "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")}, etcdFlags...), new(bytes.Buffer), registryLog)
 	}()
 	defer func() {
 		stop()
@@ -108,9 +109,9 @@ func TestEtcdGatewayFailover(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	addrA, addrB := testaddr.Get(t), testaddr.Get(t)
 	gateway := func(addr string) *process {
-		return startProcess(t, append([]string{"gateway", "--gateway-addr", addr, "--admin-addr", freeAddr(t),
+		return startProcess(t, append([]string{"gateway", "--gateway-addr", addr, "--admin-addr", testaddr.Get(t),
 			"--kafka-brokers", broker.Addr(), "--registry-addr", "etcd:///registry", "--auth-file", authFile}, etcdFlags...)...)
 	}
 	gwA, gwB := gateway(addrA), gateway(addrB)

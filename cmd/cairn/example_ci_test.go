@@ -23,6 +23,7 @@ import (
 	"github.com/cairnhq/cairn/internal/auth"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 )
 
@@ -49,14 +50,14 @@ func TestExampleCI(t *testing.T) {
 		t.Fatalf("go build cairn: %v\n%s", err, out)
 	}
 
-	gatewayAddr, kafkaAddr, registryAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr, registryAddr := testaddr.Get(t), testaddr.Get(t), testaddr.Get(t)
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	devOut := new(lockedBuffer)
 	devDone := make(chan int, 1)
 	go func() {
 		devDone <- run(ctx, []string{"dev", "--gateway-addr", gatewayAddr, "--kafka-addr", kafkaAddr, "--registry-addr", registryAddr,
-			"--admin-addr", freeAddr(t), "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "registry.db")}, new(bytes.Buffer), devOut)
+			"--admin-addr", testaddr.Get(t), "--database-url", "sqlite:" + filepath.Join(t.TempDir(), "registry.db")}, new(bytes.Buffer), devOut)
 	}()
 	defer func() {
 		stop()

@@ -6,49 +6,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cairnhq/cairn/internal/testaddr"
 )
-
-// freeAddr returns a local address no one listens on, and that it has not
-// returned before in this test binary: the kernel may hand a port it gave
-// a moment ago, closed since, to the next listener, and a test that asks
-// for four addresses then finds two of them the same (seen: dev's admin
-// server on its own Kafka port).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	for {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := lis.Addr().String()
-		lis.Close()
-		givenAddrs.Lock()
-		seen := givenAddrs.m[addr]
-		givenAddrs.m[addr] = true
-		givenAddrs.Unlock()
-		if !seen {
-			return addr
-		}
-	}
-}
-
-// givenAddrs are the addresses freeAddr has returned.
-var givenAddrs = struct {
-	sync.Mutex
-	m map[string]bool
-}{m: make(map[string]bool)}
 
 // TestDevThenPublish runs the README's first session: cairn dev, then cairn
 // publish of a valid and of an invalid event, then Ctrl-C.
 func TestDevThenPublish(t *testing.T) {
-	gatewayAddr, kafkaAddr, registryAddr, adminAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	gatewayAddr, kafkaAddr, registryAddr, adminAddr := testaddr.Get(t), testaddr.Get(t), testaddr.Get(t), testaddr.Get(t)
 	ctx, stop := context.WithCancel(t.Context())
 	var devErr lockedBuffer
 	devDone := make(chan int, 1)
@@ -244,7 +215,7 @@ func TestUsageErrors(t *testing.T) {
 // be unreachable at its address, with a hint, by every command that dials
 // one; the flags after the arguments are read.
 func TestUnreachable(t *testing.T) {
-	addr := freeAddr(t) // nothing listens there now
+	addr := testaddr.Get(t) // nothing listens there now
 	const player = "5b6e0c1e-8f0a-4c1e-9a59-0f4b2f8f6a01"
 	body := `{"playerId": "` + player + `", "displayName": "Ada", "registeredAt": "2026-11-21T10:00:00Z"}`
 	gateway := "gateway unreachable at " + addr + " (is `cairn dev` running?)"
@@ -304,7 +275,7 @@ func TestAnswerHashAsHex(t *testing.T) {
 		`{"clueId":"11111111-1111-4111-8111-111111111111","text":"What is the fountain made of?","points":10,"answerSha256":"` + hex.EncodeToString(sum[:]) + `"}],` +
 		`"startsAt":"2026-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z"}`
 	var out, errOut bytes.Buffer
-	code := run(t.Context(), []string{"publish", "--gateway-addr", freeAddr(t), "cairn.hunt.v1.HuntCreated", body}, &out, &errOut)
+	code := run(t.Context(), []string{"publish", "--gateway-addr", testaddr.Get(t), "cairn.hunt.v1.HuntCreated", body}, &out, &errOut)
 	want := "clues[0].answerSha256 holds 48 bytes, not 32: answerSha256 is the base64 of the answer's SHA-256 (32 bytes), not hex: `cairn hunt hash ANSWER` prints it"
 	if code != 2 || !strings.Contains(errOut.String(), want) {
 		t.Errorf("exit %d, stderr %q; want 2 and %q", code, errOut.String(), want)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnhq/cairn/internal/testaddr"
 )
 
 // TestMetricsAtStartUp starts each production role and scrapes its
@@ -19,12 +21,12 @@ func TestMetricsAtStartUp(t *testing.T) {
 	broker := huntBroker(t, 1)
 	dir := t.TempDir()
 	authFile := serviceAuthFile(t, dir, "ops", "ops-key-0123456789")
-	registryAddr := freeAddr(t)
-	admins := map[string]string{"registry": freeAddr(t), "gateway": freeAddr(t), "worker": freeAddr(t)}
+	registryAddr := testaddr.Get(t)
+	admins := map[string]string{"registry": testaddr.Get(t), "gateway": testaddr.Get(t), "worker": testaddr.Get(t)}
 	roles := map[string][]string{
 		"registry": {"registry", "--registry-addr", registryAddr, "--admin-addr", admins["registry"], "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
-		"gateway":  {"gateway", "--gateway-addr", freeAddr(t), "--admin-addr", admins["gateway"], "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
-		"worker":   {"worker", "--grpc-addr", freeAddr(t), "--admin-addr", admins["worker"], "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile},
+		"gateway":  {"gateway", "--gateway-addr", testaddr.Get(t), "--admin-addr", admins["gateway"], "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
+		"worker":   {"worker", "--grpc-addr", testaddr.Get(t), "--admin-addr", admins["worker"], "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile},
 	}
 	want := map[string][]string{
 		"registry": {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )
@@ -32,7 +33,7 @@ type devStack struct {
 // accepts an event.
 func startDev(t *testing.T, flags ...string) *devStack {
 	t.Helper()
-	s := &devStack{gateway: freeAddr(t), kafka: freeAddr(t), registry: freeAddr(t), admin: freeAddr(t), log: new(lockedBuffer)}
+	s := &devStack{gateway: testaddr.Get(t), kafka: testaddr.Get(t), registry: testaddr.Get(t), admin: testaddr.Get(t), log: new(lockedBuffer)}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

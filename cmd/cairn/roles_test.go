@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	"github.com/cairnhq/cairn/workers"
 )
 
@@ -54,15 +55,15 @@ func serviceAuthFile(t *testing.T, dir, name, key string) string {
 func TestProductionRoles(t *testing.T) {
 	broker := huntBroker(t, 2)
 	dir := t.TempDir()
-	registryAddr, gatewayAddr, workerAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	registryAddr, gatewayAddr, workerAddr := testaddr.Get(t), testaddr.Get(t), testaddr.Get(t)
 	authFile := serviceAuthFile(t, dir, "organiser", "organiser-key-0123456789")
 
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	roles := map[string][]string{
-		"registry": {"registry", "--registry-addr", registryAddr, "--admin-addr", freeAddr(t), "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
-		"gateway":  {"gateway", "--gateway-addr", gatewayAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
-		"worker":   {"worker", "--grpc-addr", workerAddr, "--admin-addr", freeAddr(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile},
+		"registry": {"registry", "--registry-addr", registryAddr, "--admin-addr", testaddr.Get(t), "--database-url", "sqlite:" + filepath.Join(dir, "registry.db")},
+		"gateway":  {"gateway", "--gateway-addr", gatewayAddr, "--admin-addr", testaddr.Get(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile},
+		"worker":   {"worker", "--grpc-addr", workerAddr, "--admin-addr", testaddr.Get(t), "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile},
 	}
 	logs := make(map[string]*lockedBuffer)
 	done := make(map[string]chan int)
@@ -276,7 +277,7 @@ func TestWatchReconnects(t *testing.T) {
 	}
 	gw := start("gateway", "--gateway-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--auth-file", authFile)
 	gatewayAddr := listening(t, gw.log, "gateway")
-	workerAddr := freeAddr(t) // the restarted worker comes back on it
+	workerAddr := testaddr.Get(t) // the restarted worker comes back on it
 	workerArgs := []string{"worker", "--grpc-addr", workerAddr, "--admin-addr", "127.0.0.1:0", "--kafka-brokers", broker.Addr(), "--registry-addr", registryAddr, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--auth-file", authFile}
 	worker := start(workerArgs...)
 	listening(t, worker.log, "HuntService")

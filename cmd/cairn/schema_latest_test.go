@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnhq/cairn/internal/schemas"
 	"github.com/cairnhq/cairn/internal/sqldb"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	registryv1 "github.com/cairnhq/cairn/proto/cairn/registry/v1"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -78,7 +79,7 @@ func TestDevRefusesIncompatibleLatestVersion(t *testing.T) {
 	// rather than hangs.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	code := run(ctx, []string{"dev", "--gateway-addr", freeAddr(t), "--kafka-addr", freeAddr(t), "--registry-addr", freeAddr(t), "--admin-addr", freeAddr(t), "--database-url", url}, &out, &errOut)
+	code := run(ctx, []string{"dev", "--gateway-addr", testaddr.Get(t), "--kafka-addr", testaddr.Get(t), "--registry-addr", testaddr.Get(t), "--admin-addr", testaddr.Get(t), "--database-url", url}, &out, &errOut)
 	if code == 0 || !strings.Contains(errOut.String(), answerSubject) || !strings.Contains(errOut.String(), "FIELD_SCALAR_KIND_CHANGED") {
 		t.Fatalf("dev exited %d, stderr:\n%s\nwant a refusal naming %s and the change", code, errOut.String(), answerSubject)
 	}

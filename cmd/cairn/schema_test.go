@@ -17,6 +17,7 @@ import (
 	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/schemaload"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	"github.com/cairnhq/cairn/registry"
 )
 
@@ -95,7 +96,7 @@ func startSchemaEnv(t *testing.T) schemaEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeRegistry)
-	addr := freeAddr(t)
+	addr := testaddr.Get(t)
 	c, err := registryComponent(reg, registry.HandlerOptions{Logger: log, Principals: []registry.Principal{
 		{Name: "shop", APIKey: ownerKey, Role: registry.RoleSchemaOwner},
 		{Name: "shop-ci-reader", APIKey: readerKey, Role: registry.RoleReader},
@@ -330,7 +331,7 @@ func TestSchemaBadInput(t *testing.T) {
 		{"key field that does not exist", append([]string{"check"}, append(registryFlags, noField)...), 1, []string{`shop.v1.OrderShipped: event option key_field names field "parcel_id", which does not exist`}},
 		{"key field that is not a string", append([]string{"check"}, append(registryFlags, notString)...), 1, []string{`event option key_field names field "carrier", which is not a singular string`}},
 		{"no path for check", append([]string{"check"}, registryFlags...), 2, []string{"want at least one PATH"}},
-		{"unreachable registry", []string{"check", "--registry-addr", freeAddr(t), withModule("ok", nil)}, 2, []string{"registry unreachable at 127.0.0.1:", "(is `cairn dev` running?)"}},
+		{"unreachable registry", []string{"check", "--registry-addr", testaddr.Get(t), withModule("ok", nil)}, 2, []string{"registry unreachable at 127.0.0.1:", "(is `cairn dev` running?)"}},
 		{"registry answering 401", []string{"push", "--registry-addr", env.registryAddr, "--registry-token", "not-a-key", withModule("ok", nil)}, 2, []string{"401"}},
 		{"registry answering 403", []string{"push", "--registry-addr", env.registryAddr, "--registry-token", readerKey, withModule("ok", nil)}, 2, []string{"403"}},
 		{"replication factor above the broker count", append([]string{"push"}, append(env.flags(ownerKey), tooManyReplicas)...), 1, []string{"topic REFUSED  shop.shipments", "Invalid replication factor", "nothing was registered"}},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	"github.com/cairnhq/cairn/internal/wire"
 )
 
@@ -99,7 +100,7 @@ func TestTail(t *testing.T) {
 		t.Errorf("tail --from yesterday: exit %d: %s", code, errOut)
 	}
 	// The registry down: records undecoded, a warning, and the tail goes on.
-	code, out, errOut = cli(t, "tail", "--kafka-brokers", s.kafka, "--registry-addr", freeAddr(t), "--format", "json", "cairn.player.events")
+	code, out, errOut = cli(t, "tail", "--kafka-brokers", s.kafka, "--registry-addr", testaddr.Get(t), "--format", "json", "cairn.player.events")
 	if code != 0 || !strings.Contains(errOut, "warning:") {
 		t.Fatalf("tail with the registry down: exit %d: %s", code, errOut)
 	}

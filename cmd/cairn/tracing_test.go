@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnhq/cairn/internal/testaddr"
 )
 
 // clearOTEL unsets the OTEL_* variables a role reads, for the rest of the
@@ -36,10 +38,10 @@ func TestRolesRefuseBadTracingConfig(t *testing.T) {
 	dir := t.TempDir()
 	authFile := serviceAuthFile(t, dir, "svc", "svc-key-0123456789abcdef")
 	for _, args := range [][]string{
-		{"dev", "--database-url", "sqlite:" + filepath.Join(dir, "dev.db"), "--gateway-addr", freeAddr(t), "--kafka-addr", freeAddr(t), "--registry-addr", freeAddr(t), "--admin-addr", freeAddr(t)},
-		{"registry", "--database-url", "sqlite:" + filepath.Join(dir, "registry.db"), "--registry-addr", freeAddr(t), "--admin-addr", freeAddr(t)},
-		{"gateway", "--kafka-brokers", "127.0.0.1:1", "--auth-file", authFile, "--gateway-addr", freeAddr(t), "--admin-addr", freeAddr(t)},
-		{"worker", "--kafka-brokers", "127.0.0.1:1", "--auth-file", authFile, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--grpc-addr", freeAddr(t), "--admin-addr", freeAddr(t)},
+		{"dev", "--database-url", "sqlite:" + filepath.Join(dir, "dev.db"), "--gateway-addr", testaddr.Get(t), "--kafka-addr", testaddr.Get(t), "--registry-addr", testaddr.Get(t), "--admin-addr", testaddr.Get(t)},
+		{"registry", "--database-url", "sqlite:" + filepath.Join(dir, "registry.db"), "--registry-addr", testaddr.Get(t), "--admin-addr", testaddr.Get(t)},
+		{"gateway", "--kafka-brokers", "127.0.0.1:1", "--auth-file", authFile, "--gateway-addr", testaddr.Get(t), "--admin-addr", testaddr.Get(t)},
+		{"worker", "--kafka-brokers", "127.0.0.1:1", "--auth-file", authFile, "--database-url", "sqlite:" + filepath.Join(dir, "worker.db"), "--grpc-addr", testaddr.Get(t), "--admin-addr", testaddr.Get(t)},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -114,7 +116,7 @@ func TestDevTracesToConsole(t *testing.T) {
 	clearOTEL(t)
 	t.Setenv("OTEL_TRACES_EXPORTER", "console")
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // the SDK's own variable: export soon
-	s := &devStack{gateway: freeAddr(t), kafka: freeAddr(t), registry: freeAddr(t), admin: freeAddr(t), log: new(lockedBuffer)}
+	s := &devStack{gateway: testaddr.Get(t), kafka: testaddr.Get(t), registry: testaddr.Get(t), admin: testaddr.Get(t), log: new(lockedBuffer)}
 	var stdout lockedBuffer
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cairnhq/cairn/internal/testaddr"
 	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 )
@@ -373,7 +374,7 @@ func TestOffsetOutOfRange(t *testing.T) {
 func TestDeadBrokerInList(t *testing.T) {
 	needCluster(t)
 	freshTopics(t)
-	dead := freeAddr(t)
+	dead := testaddr.Get(t)
 	t0 := time.Now()
 	gwp := startGateway(t, "gateway", dead+","+suite.brokers)
 	gw := gatewayClient(t, gwp.addr)

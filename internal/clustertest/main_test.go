@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cairnhq/cairn/internal/schemas"
+	"github.com/cairnhq/cairn/internal/testaddr"
 	"github.com/cairnhq/cairn/internal/wire"
 )
 
@@ -99,7 +99,7 @@ func setUp() error {
 	}`), 0o600); err != nil {
 		return err
 	}
-	if suite.registryAddr, err = freePort(); err != nil {
+	if suite.registryAddr, err = testaddr.Free(); err != nil {
 		return err
 	}
 	files, err := schemas.Files()
@@ -167,42 +167,6 @@ func needScript(t *testing.T) {
 	if suite.script == "" {
 		t.Skip("CAIRN_KAFKA_BROKERS is not the cluster scripts/kafka-cluster runs: brokers cannot be stopped from here")
 	}
-}
-
-// freePort returns a local address no one listens on and that it has not
-// returned before: the kernel may hand a port it gave a moment ago, closed
-// since, to the next listener, and two roles would then share it.
-func freePort() (string, error) {
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := l.Addr().String()
-		l.Close()
-		givenPorts.Lock()
-		seen := givenPorts.m[addr]
-		givenPorts.m[addr] = true
-		givenPorts.Unlock()
-		if !seen {
-			return addr, nil
-		}
-	}
-}
-
-// givenPorts are the addresses freePort has returned.
-var givenPorts = struct {
-	sync.Mutex
-	m map[string]bool
-}{m: make(map[string]bool)}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	a, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 // process is one cairn role running as a subprocess. Its output goes to a
@@ -298,7 +262,7 @@ type gateway struct {
 
 func startGateway(t *testing.T, name, brokers string, extra ...string) *gateway {
 	t.Helper()
-	g := &gateway{addr: freeAddr(t), admin: freeAddr(t)}
+	g := &gateway{addr: testaddr.Get(t), admin: testaddr.Get(t)}
 	g.process = start(t, name, append([]string{"gateway", "--gateway-addr", g.addr, "--admin-addr", g.admin,
 		"--kafka-brokers", brokers, "--registry-addr", suite.registryAddr, "--auth-file", suite.authFile}, extra...)...)
 	waitReady(t, g.process, g.admin)
@@ -321,7 +285,7 @@ func startWorker(t *testing.T, name, group, databaseURL string, extra ...string)
 // launchWorker starts a worker without waiting until it is ready.
 func launchWorker(t *testing.T, name, group, databaseURL string, extra ...string) *worker {
 	t.Helper()
-	w := &worker{addr: freeAddr(t), admin: freeAddr(t)}
+	w := &worker{addr: testaddr.Get(t), admin: testaddr.Get(t)}
 	w.process = start(t, name, append([]string{"worker", "--grpc-addr", w.addr, "--admin-addr", w.admin,
 		// The suite polls HuntService as fast as it likes.
 		"--read-rate", "-1",

@@ -5,16 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 )
 
 func TestAdminCreatesAndDescribesTopics(t *testing.T) {
-	broker, err := devbroker.Start("127.0.0.1:0", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := startBroker(t, 1)
 	admin, err := kafkax.NewAdmin(broker.Addr())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 )
 
@@ -15,17 +14,9 @@ import (
 // out (librdkafka leaves the group first, and no coordinator answers).
 func TestCloseWithKafkaGone(t *testing.T) {
 	t.Parallel()
-	broker, err := devbroker.Start("127.0.0.1:0", 1, "gone.events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := startBroker(t, 1, "gone.events")
 	log := slog.New(slog.DiscardHandler)
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close(t.Context())
+	producer := startProducer(t, broker.Addr(), 10*time.Second)
 	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{Brokers: broker.Addr(), Group: "gone", Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 )
 
@@ -15,17 +14,9 @@ import (
 // and never joins the topics it excludes.
 func TestPatternSubscriptionFollowsNewTopics(t *testing.T) {
 	t.Parallel()
-	broker, err := devbroker.Start("127.0.0.1:0", 2, "shop.orders", "cairn.deadletter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := startBroker(t, 2, "shop.orders", "cairn.deadletter")
 	log := slog.New(slog.DiscardHandler)
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close(t.Context())
+	producer := startProducer(t, broker.Addr(), 10*time.Second)
 	c, err := kafkax.NewConsumer(kafkax.ConsumerOptions{
 		Brokers: broker.Addr(), Group: "pattern", Logger: log,
 		TopicRefresh: 200 * time.Millisecond, ExcludeTopics: []string{"cairn.deadletter"},

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/internal/devbroker"
 	"github.com/cairnhq/cairn/internal/kafkax"
 )
 
@@ -19,16 +18,8 @@ import (
 // position, and records with one key share a partition.
 func TestProducerReportsEachRecordsPosition(t *testing.T) {
 	t.Parallel()
-	broker, err := devbroker.Start("127.0.0.1:0", 3, "shop.orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close(t.Context())
+	broker := startBroker(t, 3, "shop.orders")
+	producer := startProducer(t, broker.Addr(), 10*time.Second)
 
 	const records, keys = 300, 7
 	rs := make([]kafkax.Record, records)
@@ -69,11 +60,7 @@ func TestProducerReportsEachRecordsPosition(t *testing.T) {
 // 24 MB per producer. Not parallel: it counts the heap bytes the process
 // allocates while the producer starts.
 func TestNewProducerAllocatesLittle(t *testing.T) {
-	broker, err := devbroker.Start("127.0.0.1:0", 1, "shop.orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := startBroker(t, 1, "shop.orders")
 	allocated := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(allocated)
 	before := allocated[0].Value.Uint64()
@@ -104,21 +91,9 @@ func TestLimitMallocArenas(t *testing.T) {
 // says at once whether Kafka has answered, without blocking.
 func TestWaitWithPastDeadlineOnlyChecks(t *testing.T) {
 	t.Parallel()
-	broker, err := devbroker.Start("127.0.0.1:0", 1, "shop.orders")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	p, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// The second record is never answered: close without waiting for it.
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		_ = p.Close(ctx)
-	}()
+	broker := startBroker(t, 1, "shop.orders")
+	// The second record is never answered: close without waiting for it.
+	p := startProducer(t, broker.Addr(), 100*time.Millisecond)
 	gone := time.Unix(1, 0)
 	wait, err := p.Send(kafkax.Record{Topic: "shop.orders", Value: []byte("first")})
 	if err != nil {
