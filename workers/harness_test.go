@@ -259,3 +259,16 @@ func column(t testing.TB, db *sqldb.DB, query string) []string {
 	}
 	return out
 }
+
+// handled reports, for workertest.Eventually, whether want event ids are
+// recorded as applied and every derived event is sent.
+func handled(t testing.TB, db *sqldb.DB, want int) error {
+	t.Helper()
+	if n := countRows(t, db, "worker_applied"); n != want {
+		return fmt.Errorf("%d event ids recorded, want %d", n, want)
+	}
+	if n := countRows(t, db, "worker_derived WHERE sent = FALSE"); n != 0 {
+		return fmt.Errorf("%d derived events unsent", n)
+	}
+	return nil
+}

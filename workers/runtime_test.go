@@ -55,15 +55,7 @@ func TestExactlyOnce(t *testing.T) {
 		// An overdraft: refused, its id recorded all the same.
 		e.produce(t, workertest.NewID(), e.depositMsg("acct-0", -1_000_000))
 		r := e.startWorker(t, "once", ledger{}, nil)
-		workertest.Eventually(t, "every record handled", func() error {
-			if n := countRows(t, e.db, "worker_applied"); n != 31 {
-				return fmt.Errorf("%d event ids recorded, want 31", n)
-			}
-			if n := countRows(t, e.db, "worker_derived WHERE sent = FALSE"); n != 0 {
-				return fmt.Errorf("%d derived events unsent", n)
-			}
-			return nil
-		})
+		workertest.Eventually(t, "every record handled", func() error { return handled(t, e.db, 31) })
 		if diff := cmp.Diff(want, balances(t, e.db)); diff != "" {
 			t.Errorf("balances (-want +got):\n%s", diff)
 		}
@@ -341,15 +333,7 @@ func TestRelayFailureProducesTheOutboxAgain(t *testing.T) {
 			ids = append(ids, id)
 		}
 		e.startWorker(t, "faulty", ledger{}, func(c *workers.Config) { c.Producer = fp; c.MaxBatch = 4 })
-		workertest.Eventually(t, "every record applied and its derived event sent", func() error {
-			if n := countRows(t, e.db, "worker_applied"); n != 30 {
-				return fmt.Errorf("%d event ids recorded, want 30", n)
-			}
-			if n := countRows(t, e.db, "worker_derived WHERE sent = FALSE"); n != 0 {
-				return fmt.Errorf("%d derived events unsent", n)
-			}
-			return nil
-		})
+		workertest.Eventually(t, "every record applied and its derived event sent", func() error { return handled(t, e.db, 30) })
 		if n := fp.faults.Load(); n != 2 {
 			t.Fatalf("%d faults injected, want 2: the relay did not take the path under test", n)
 		}
