@@ -36,9 +36,17 @@ import (
 // and two bytes a depth halve the counts a move writes, 2 × (rankKeyLen/2
 // + 1) at most. Its siblings are the two-byte pieces of other ids: for the
 // UUIDs the schemas require (22 characters), at most 22² = 484 a depth.
+//
+// An unfinished entrant's key is cut to rankKeyLen bytes, so a move
+// writes 2 × 4 counts. The first six characters of a UUID tell 16⁶
+// (16.7 million) ids apart, so below millions of entrants an entrant
+// shares its cut key with few others, and those are counted on the
+// leaderboard index. Each depth more would add two counts to every move
+// (a count a move writes is a random row of a large table, and most of
+// the cost of a correct answer at 100,000 players).
 
 // rankKeyLen bounds the key bytes the trie counts by.
-const rankKeyLen = 12
+const rankKeyLen = 6
 
 // rankGroup is a score and whether its entrants finished; groups place
 // by score, highest first, and finishers first.
@@ -52,13 +60,16 @@ type rankGroup struct {
 // key is a prefix of another (0x00 → 0x01 0x01, 0x01 → 0x01 0x02, then a
 // 0x00 terminator), cut to rankKeyLen bytes. Keys sort as the rules order
 // the group's entrants, ties aside.
-func rankKey(e *hunt.Entrant) (rankGroup, []byte) {
+func rankKey(e *hunt.Entrant) (rankGroup, []byte) { return rankKeyCut(e, rankKeyLen) }
+
+// rankKeyCut is rankKey with an unfinished entrant's key cut to n bytes.
+func rankKeyCut(e *hunt.Entrant, n int) (rankGroup, []byte) {
 	fk := finishKey(e)
 	if fk != math.MaxInt64 {
 		return rankGroup{score: int64(e.Score)}, binary.BigEndian.AppendUint64(nil, uint64(fk)^1<<63)
 	}
-	k := make([]byte, 0, rankKeyLen)
-	for i := 0; i < len(e.PlayerID) && len(k) < rankKeyLen; i++ {
+	k := make([]byte, 0, n+1)
+	for i := 0; i < len(e.PlayerID) && len(k) < n; i++ {
 		switch c := e.PlayerID[i]; c {
 		case 0, 1:
 			k = append(k, 1, c+1)
@@ -67,7 +78,7 @@ func rankKey(e *hunt.Entrant) (rankGroup, []byte) {
 		}
 	}
 	k = append(k, 0)
-	return rankGroup{score: int64(e.Score), unfinished: 1}, k[:min(len(k), rankKeyLen)]
+	return rankGroup{score: int64(e.Score), unfinished: 1}, k[:min(len(k), n)]
 }
 
 // rankPrefixes returns the prefixes of k, group g's key, counted at depths
@@ -102,6 +113,11 @@ type rankDeltas map[rankNode]int64
 // add counts e (n = 1) or uncounts it (n = -1) in hunt huntID.
 func (d rankDeltas) add(huntID string, e *hunt.Entrant, n int64) {
 	g, k := rankKey(e)
+	d.addKey(huntID, g, k, n)
+}
+
+// addKey adds n to the counts of key k of group g.
+func (d rankDeltas) addKey(huntID string, g rankGroup, k []byte, n int64) {
 	d[rankNode{huntID, g, 0, ""}] += n
 	for i, p := range rankPrefixes(g, k) {
 		d[rankNode{huntID, g, i + 1, string(p)}] += n

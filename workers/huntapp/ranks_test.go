@@ -38,8 +38,19 @@ func rankIDs(engine sqldb.Engine) []string {
 		"0b6c6f1e-4a1d-4c43-9b0e-6f2f1c9a7d10", "0b6c6f1e-4a1d-4c43-9b0e-6f2f1c9a7d11", "0b6c6f1e-4a1d-0000-0000-000000000000",
 		"ffffffff-ffff-4fff-bfff-ffffffffffff",
 	}
+	// Ids about as long as the key: whole with its terminator, cut at the
+	// terminator, at an escape or inside a character.
+	for _, n := range []int{rankKeyLen - 2, rankKeyLen - 1} {
+		a := strings.Repeat("a", n)
+		for _, id := range []string{a, a + "\x01", a + "\x01b", a + "b", a + "\u0800", a + "\u0801", a + "𐀀"} {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
 	if engine == sqldb.SQLite {
-		ids = append(ids, "\x00", "a\x00", "a\x00b", "aaaaaaaaaa\x00", "aaaaaaaaaa\x00\x00")
+		ids = append(ids, "\x00", "a\x00", "a\x00b", "aaaaaaaaaa\x00", "aaaaaaaaaa\x00\x00",
+			strings.Repeat("a", rankKeyLen-2)+"\x00", strings.Repeat("a", rankKeyLen-1)+"\x00b")
 	}
 	return ids
 }
@@ -121,13 +132,42 @@ func checkRanks(t *testing.T, ctx context.Context, db *sqldb.DB, want *hunt.Stat
 			t.Fatalf("%s: leaderboard for %q (-rules +rows):\n%s", when, id, diff)
 		}
 	}
-	// The counts keep no row for a prefix no entrant has any more.
-	var empty int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM hunt_ranks WHERE entrants <= 0`).Scan(&empty); err != nil {
+	// The counts are those of the entrants, and no other row (none of a
+	// prefix no entrant has any more); none at all while the hunt is to be
+	// counted again.
+	var ranked int64
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(ranked), 0) FROM hunt_defs WHERE hunt_id = 'h'`).Scan(&ranked); err != nil {
 		t.Fatal(err)
 	}
-	if empty != 0 {
-		t.Fatalf("%s: %d rank counts of zero or less", when, empty)
+	wantCounts := make(map[string]int64)
+	if h := want.Hunts["h"]; h != nil && ranked == 1 {
+		d := make(rankDeltas)
+		for _, e := range h.Entrants {
+			d.add("h", e, 1)
+		}
+		for n, v := range d {
+			wantCounts[fmt.Sprintf("depth %d, score %d, unfinished %d, prefix %q", n.depth, n.group.score, n.group.unfinished, n.prefix)] = v
+		}
+	}
+	rows, err := db.QueryContext(ctx, `SELECT depth, score, unfinished, prefix, entrants FROM hunt_ranks`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	gotCounts := make(map[string]int64)
+	for rows.Next() {
+		var depth, score, unfinished, n int64
+		var prefix []byte
+		if err := rows.Scan(&depth, &score, &unfinished, &prefix, &n); err != nil {
+			t.Fatal(err)
+		}
+		gotCounts[fmt.Sprintf("depth %d, score %d, unfinished %d, prefix %q", depth, score, unfinished, prefix)] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantCounts, gotCounts); diff != "" {
+		t.Fatalf("%s: rank counts (-entrants' +rows):\n%s", when, diff)
 	}
 }
 
@@ -320,15 +360,33 @@ func writeHuntRows(t *testing.T, ctx context.Context, db *sqldb.DB, engine sqldb
 // the ranks match the rules' before and after a batch.
 func TestMigrateFromOneByteRankCounts(t *testing.T) {
 	t.Parallel()
-	before := func(steps []string) int { return len(steps) - len(recountRanks) - 1 } // and the zero counts' trigger
+	// The steps before recountRanks, the zero counts' trigger and dropDeepRanks.
+	before := func(steps []string) int { return len(steps) - len(recountRanks) - 2 }
 	testUpgrade(t, before, 5, func(h *hunt.Hunt) rankDeltas {
-		// The counts as that version kept them: a depth for each key byte.
+		// The counts as that version kept them: a depth for each key byte
+		// of keys cut at 12 bytes.
 		old := make(rankDeltas)
 		for _, e := range h.Entrants {
-			g, k := rankKey(e)
+			g, k := rankKeyCut(e, 12)
 			for depth := range len(k) + 1 {
 				old[rankNode{h.ID, g, depth, string(k[:depth])}]++
 			}
+		}
+		return old
+	})
+}
+
+// TestMigrateFromTwelveByteRankKeys checks an upgrade from the version
+// that cut unfinished entrants' keys at 12 bytes: the deeper counts are
+// dropped, and the ranks match the rules' before and after a batch.
+func TestMigrateFromTwelveByteRankKeys(t *testing.T) {
+	t.Parallel()
+	before := func(steps []string) int { return len(steps) - 1 } // all but dropDeepRanks
+	testUpgrade(t, before, 11, func(h *hunt.Hunt) rankDeltas {
+		old := make(rankDeltas)
+		for _, e := range h.Entrants {
+			g, k := rankKeyCut(e, 12)
+			old.addKey(h.ID, g, k, 1)
 		}
 		return old
 	})

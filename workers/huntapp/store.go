@@ -113,7 +113,8 @@ func migrations(engine sqldb.Engine) []string {
 			`ALTER TABLE hunt_entrants SET (fillfactor = 70)`,
 			`ALTER TABLE hunt_ranks SET (fillfactor = 80)`)
 		steps = append(steps, recountRanks...)
-		return append(steps, `SELECT 1`) // saveRanksSQL deletes the zero counts
+		steps = append(steps, `SELECT 1`) // saveRanksSQL deletes the zero counts
+		return append(steps, dropDeepRanks)
 	}
 	// SQLite compares TEXT byte by byte. Its entrants are kept in their
 	// primary key's order, so that an answer writes one row of one tree
@@ -143,8 +144,14 @@ func migrations(engine sqldb.Engine) []string {
 		WHEN NEW.entrants = 0 BEGIN
 			DELETE FROM hunt_ranks WHERE hunt_id = NEW.hunt_id AND depth = NEW.depth AND score = NEW.score
 				AND unfinished = NEW.unfinished AND prefix = NEW.prefix;
-		END`)
+		END`, dropDeepRanks)
 }
+
+// dropDeepRanks is the step after which unfinished entrants' keys are cut
+// to 6 bytes rather than 12 (rankKeyLen): their counts at depths 1 to 3
+// are those of the same prefixes, and the deeper ones, which nothing reads
+// or writes any more, are deleted.
+const dropDeepRanks = `DELETE FROM hunt_ranks WHERE unfinished = 1 AND depth > 3`
 
 // recountRanks are the steps after which every hunt's ranks are counted
 // again, as after the step that made hunt_ranks: the counts of
