@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,8 +42,10 @@ type workerConfig struct {
 	// ReadRate and ReadBurst limit each caller's HuntService reads.
 	ReadRate  float64
 	ReadBurst int
-	Log       logConfig
-	Etcd      etcdConfig
+	// CachedEntrants bounds the hunt entrants kept in memory.
+	CachedEntrants int
+	Log            logConfig
+	Etcd           etcdConfig
 }
 
 func (c *workerConfig) Validate() error {
@@ -78,6 +81,9 @@ func (c *workerConfig) Validate() error {
 	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	if c.CachedEntrants < 0 {
+		errs = append(errs, fmt.Errorf("--cached-entrants: %d is negative", c.CachedEntrants))
+	}
 	if c.ReadRate >= 0 && c.ReadBurst < 1 {
 		errs = append(errs, fmt.Errorf("--read-burst: %d is not positive", c.ReadBurst))
 	}
@@ -106,6 +112,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to wait for batches in progress on shutdown")
 	fs.Float64Var(&cfg.ReadRate, "read-rate", 20, "GetHunt/GetLeaderboard/GetPlayerProgress calls a second per caller; more answer RESOURCE_EXHAUSTED (negative: no limit)")
 	fs.IntVar(&cfg.ReadBurst, "read-burst", 40, "how many reads a caller may make at once, within --read-rate")
+	fs.IntVar(&cfg.CachedEntrants, "cached-entrants", huntapp.DefaultCachedEntrants, "hunt entrants kept in memory between batches, about 200 bytes each, so that answers read only new players' rows (0: none)")
 	cfg.Log.register(fs)
 	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
@@ -173,6 +180,8 @@ func workerRole(ctx context.Context, cfg workerConfig, policy workers.OffsetPoli
 		Logger:    log,
 		ReadRate:  cfg.ReadRate,
 		ReadBurst: cfg.ReadBurst,
+		// The flag's 0 keeps none; the app's 0 is its default.
+		CachedEntrants: cmp.Or(cfg.CachedEntrants, -1),
 	})
 	if err != nil {
 		return err

@@ -64,6 +64,11 @@ type Config struct {
 	// WatchBuffer is how many events a WatchPlayer stream may fall behind
 	// before it is dropped. 0 means 256.
 	WatchBuffer int
+	// CachedEntrants is how many hunt entrants the app keeps in memory
+	// between batches, over all hunts, so that a batch reads from the
+	// database only the entrants it has not seen (about 200 bytes each).
+	// 0 means DefaultCachedEntrants; a negative number keeps none.
+	CachedEntrants int
 	// ReadRate is how many GetHunt, GetLeaderboard and GetPlayerProgress
 	// calls a second each caller may make, with bursts of ReadBurst: more
 	// answer ResourceExhausted. 0 means 20 a second, bursts of 40; a
@@ -95,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WatchBuffer == 0 {
 		c.WatchBuffer = 256
+	}
+	if c.CachedEntrants == 0 {
+		c.CachedEntrants = DefaultCachedEntrants
 	}
 	if c.RetryBackoff == 0 {
 		c.RetryBackoff = 100 * time.Millisecond
@@ -137,6 +145,10 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultCachedEntrants is Config.CachedEntrants' default: a hunt of
+// 100,000 players twice over, about 40 MB.
+const DefaultCachedEntrants = 200_000
+
 // App is the hunt on the workers runtime (a workers.App), and the
 // services reading its tables. It is safe for concurrent use.
 type App struct {
@@ -145,6 +157,7 @@ type App struct {
 	hub      *hub
 	limit    *readLimiter // nil: no limit
 	tracer   trace.Tracer // nil: the feed does not trace
+	cache    *entrantCache // nil: none
 }
 
 var (
@@ -171,7 +184,7 @@ func New(cfg Config) (*App, error) {
 			return nil, fmt.Errorf("hunt app: metrics: %w", err)
 		}
 	}
-	a := &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped)}
+	a := &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped), cache: newEntrantCache(cfg.CachedEntrants)}
 	if telemetry.MakesSpans(cfg.TracerProvider) {
 		a.tracer = cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/workers/huntapp")
 	}
@@ -214,7 +227,7 @@ func (a *App) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (w
 	if tx == nil {
 		return workers.Result{}, errors.New("the hunt needs a database")
 	}
-	return applyBatch(ctx, a.prepared.Load().Tx(tx), a.cfg.DB.Engine, events)
+	return applyBatch(ctx, a.prepared.Load().Tx(tx), a.cfg.DB.Engine, a.cache, events)
 }
 
 // keyOf returns a derived event's record key: the field its schema's

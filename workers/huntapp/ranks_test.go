@@ -360,8 +360,7 @@ func writeHuntRows(t *testing.T, ctx context.Context, db *sqldb.DB, engine sqldb
 // the ranks match the rules' before and after a batch.
 func TestMigrateFromOneByteRankCounts(t *testing.T) {
 	t.Parallel()
-	// The steps before recountRanks, the zero counts' trigger and dropDeepRanks.
-	before := func(steps []string) int { return len(steps) - len(recountRanks) - 2 }
+	before := func(steps []string) int { return slices.Index(steps, recountRanks[0]) }
 	testUpgrade(t, before, 5, func(h *hunt.Hunt) rankDeltas {
 		// The counts as that version kept them: a depth for each key byte
 		// of keys cut at 12 bytes.
@@ -381,7 +380,7 @@ func TestMigrateFromOneByteRankCounts(t *testing.T) {
 // dropped, and the ranks match the rules' before and after a batch.
 func TestMigrateFromTwelveByteRankKeys(t *testing.T) {
 	t.Parallel()
-	before := func(steps []string) int { return len(steps) - 1 } // all but dropDeepRanks
+	before := func(steps []string) int { return slices.Index(steps, dropDeepRanks) }
 	testUpgrade(t, before, 11, func(h *hunt.Hunt) rankDeltas {
 		old := make(rankDeltas)
 		for _, e := range h.Entrants {

@@ -114,7 +114,7 @@ func migrations(engine sqldb.Engine) []string {
 			`ALTER TABLE hunt_ranks SET (fillfactor = 80)`)
 		steps = append(steps, recountRanks...)
 		steps = append(steps, `SELECT 1`) // saveRanksSQL deletes the zero counts
-		return append(steps, dropDeepRanks)
+		return append(steps, dropDeepRanks, addStamp)
 	}
 	// SQLite compares TEXT byte by byte. Its entrants are kept in their
 	// primary key's order, so that an answer writes one row of one tree
@@ -144,7 +144,7 @@ func migrations(engine sqldb.Engine) []string {
 		WHEN NEW.entrants = 0 BEGIN
 			DELETE FROM hunt_ranks WHERE hunt_id = NEW.hunt_id AND depth = NEW.depth AND score = NEW.score
 				AND unfinished = NEW.unfinished AND prefix = NEW.prefix;
-		END`, dropDeepRanks)
+		END`, dropDeepRanks, addStamp)
 }
 
 // dropDeepRanks is the step after which unfinished entrants' keys are cut
@@ -152,6 +152,10 @@ func migrations(engine sqldb.Engine) []string {
 // are those of the same prefixes, and the deeper ones, which nothing reads
 // or writes any more, are deleted.
 const dropDeepRanks = `DELETE FROM hunt_ranks WHERE unfinished = 1 AND depth > 3`
+
+// addStamp is the step that gives each hunt the stamp its batches write,
+// by which the entrant cache knows its entrants unchanged (cache.go).
+const addStamp = `ALTER TABLE hunt_counters ADD COLUMN stamp BIGINT NOT NULL DEFAULT 0`
 
 // recountRanks are the steps after which every hunt's ranks are counted
 // again, as after the step that made hunt_ranks: the counts of
@@ -172,9 +176,9 @@ var (
 		tail:  `ON CONFLICT (hunt_id) DO NOTHING`,
 	}
 	upsertCounters = rowInsert{
-		head:  `INSERT INTO hunt_counters (hunt_id, joined, finished)`,
-		types: []string{"text", "bigint", "bigint"},
-		tail:  `ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished`,
+		head:  `INSERT INTO hunt_counters (hunt_id, joined, finished, stamp)`,
+		types: []string{"text", "bigint", "bigint", "bigint"},
+		tail:  `ON CONFLICT (hunt_id) DO UPDATE SET joined = excluded.joined, finished = excluded.finished, stamp = excluded.stamp`,
 	}
 	// insertEntrants writes entrants that are not there yet.
 	insertEntrants = rowInsert{
@@ -257,7 +261,11 @@ type batch struct {
 	// moved are, by hunt, the entrants whose place the batch changed so
 	// far, those who joined in it included.
 	moved map[string]map[string]bool
-	err   error
+	// cache holds entrants read and written by earlier batches; nil for
+	// none. stamps are the stamps the batch read in the hunts' counters,
+	// and stamped those it wrote there.
+	cache           *entrantCache
+	stamps, stamped map[string]int64
 }
 
 // refusal is a refused event, as kept for GetPlayerProgress.
@@ -268,8 +276,9 @@ type refusal struct {
 }
 
 // applyBatch applies events to the rows they touch, in tx, saves what
-// changed, and returns the derived events.
-func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*workers.Event) (workers.Result, error) {
+// changed, and returns the derived events. The entrants it finds in cache
+// are not read from the rows; cache may be nil.
+func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, cache *entrantCache, events []*workers.Event) (workers.Result, error) {
 	var res workers.Result
 	b := &batch{
 		tx:           tx,
@@ -281,6 +290,9 @@ func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*w
 		dirtyHunts:   make(map[string]bool),
 		dirtyPlayers: make(map[string]bool),
 		moved:        make(map[string]map[string]bool),
+		cache:        cache,
+		stamps:       make(map[string]int64),
+		stamped:      make(map[string]int64),
 	}
 	b.st.Rank = b.rank
 	if err := b.load(ctx, events); err != nil {
@@ -330,7 +342,11 @@ func applyBatch(ctx context.Context, tx execer, engine sqldb.Engine, events []*w
 	if err := b.rankCompletions(ctx); err != nil {
 		return res, err
 	}
-	return res, b.save(ctx)
+	if err := b.save(ctx); err != nil {
+		return res, err
+	}
+	b.keep()
+	return res, nil
 }
 
 // keyOfEvent names the hunt (and player) a hunt event touches; the player
@@ -374,12 +390,15 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	for id := range hunts {
 		ids = append(ids, id)
 	}
-	ranked := make(map[string]bool)
-	if err := loadHunts(ctx, b.tx, b.st, ids, ranked); err != nil {
+	meta := make(map[string]huntMeta)
+	if err := loadHunts(ctx, b.tx, b.st, ids, meta); err != nil {
 		return err
 	}
+	for id, m := range meta {
+		b.stamps[id] = m.stamp
+	}
 	for _, id := range ids {
-		if _, ok := b.st.Hunts[id]; ok && !ranked[id] {
+		if _, ok := b.st.Hunts[id]; ok && !meta[id].ranked {
 			if err := rankHunt(ctx, b.tx, b.engine, id); err != nil {
 				return err
 			}
@@ -396,6 +415,13 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 	}
 	for id, players := range byHunt {
 		h := b.st.Hunts[id]
+		players = b.cache.take(id, b.stamps[id], players, func(e hunt.Entrant) {
+			h.Entrants[e.PlayerID] = &e
+			b.stored[entrantKey{id, e.PlayerID}] = e
+		})
+		if len(players) == 0 {
+			continue
+		}
 		sizes := []int{len(players)} // PostgreSQL: one array, one statement text
 		if b.engine == sqldb.SQLite {
 			sizes = sqldb.SplitRows(len(players))
@@ -550,7 +576,8 @@ func (b *batch) save(ctx context.Context) error {
 	var counters []any
 	for id := range b.dirtyHunts {
 		if h, ok := b.st.Hunts[id]; ok {
-			counters = append(counters, id, int64(h.Joined), int64(h.Finished))
+			b.stamped[id] = newStamp()
+			counters = append(counters, id, int64(h.Joined), int64(h.Finished), b.stamped[id])
 		}
 	}
 	if err := upsertCounters.exec(ctx, b.tx, b.engine, counters); err != nil {
@@ -600,6 +627,40 @@ func (b *batch) save(ctx context.Context) error {
 		return fmt.Errorf("save players: %w", err)
 	}
 	return b.saveRefusals(ctx)
+}
+
+// keep hands the cache, once the batch is saved, the entrants it read and
+// those it wrote, as the rows hold them.
+func (b *batch) keep() {
+	if b.cache == nil {
+		return
+	}
+	read := make(map[string][]hunt.Entrant)
+	for k, e := range b.stored {
+		read[k.hunt] = append(read[k.hunt], e)
+	}
+	written := make(map[string][]hunt.Entrant)
+	for k := range b.dirty {
+		if h := b.st.Hunts[k.hunt]; h != nil {
+			if e := h.Entrants[k.player]; e != nil {
+				written[k.hunt] = append(written[k.hunt], asStored(e))
+			}
+		}
+	}
+	for id := range b.st.Hunts {
+		to, ok := b.stamped[id]
+		if !ok {
+			to = b.stamps[id]
+		}
+		b.cache.keep(id, b.stamps[id], to, read[id], written[id])
+	}
+}
+
+// asStored is e as its row holds it, read back.
+func asStored(e *hunt.Entrant) hunt.Entrant {
+	s := *e
+	s.JoinedAt, s.LastWrongAt, s.CompletedAt = fromNanos(nanos(e.JoinedAt)), fromNanos(nanos(e.LastWrongAt)), fromNanos(nanos(e.CompletedAt))
+	return s
 }
 
 // saveEntrants writes the entrants whose place changed (placed) and those
@@ -738,10 +799,16 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
+// huntMeta is what loadHunts reads of a hunt besides the rules' state.
+type huntMeta struct {
+	ranked bool  // its ranks are counted in hunt_ranks
+	stamp  int64 // the stamp of the last batch that wrote it
+}
+
 // loadHunts puts into st the definitions and counters of the hunts named,
-// with no entrants; unknown hunts are left out. It notes in ranked, when
-// not nil, the hunts whose ranks are counted in hunt_ranks.
-func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ranked map[string]bool) error {
+// with no entrants; unknown hunts are left out. It notes in meta, when
+// not nil, what else their rows say.
+func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, meta map[string]huntMeta) error {
 	return chunks(ids, 500, func(chunk []string) error {
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
@@ -755,8 +822,8 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 		for rows.Next() {
 			var h hunt.Hunt
 			var clues string
-			var starts, ends, maxPlayers, joined, finished, isRanked int64
-			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished, &isRanked); err != nil {
+			var starts, ends, maxPlayers, joined, finished, isRanked, stamp int64
+			if err := rows.Scan(&h.ID, &h.Title, &clues, &starts, &ends, &maxPlayers, &joined, &finished, &isRanked, &stamp); err != nil {
 				return fmt.Errorf("load hunts: %w", err)
 			}
 			if h.Clues, err = decodedClues.decode(clues); err != nil {
@@ -766,8 +833,8 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 			h.MaxPlayers, h.Joined, h.Finished = uint32(maxPlayers), int(joined), int(finished)
 			h.Entrants = make(map[string]*hunt.Entrant)
 			st.Hunts[h.ID] = &h
-			if ranked != nil {
-				ranked[h.ID] = isRanked != 0
+			if meta != nil {
+				meta[h.ID] = huntMeta{ranked: isRanked != 0, stamp: stamp}
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -780,7 +847,7 @@ func loadHunts(ctx context.Context, q querier, st *hunt.State, ids []string, ran
 // loadHuntsSQL is the query loadHunts sends for n hunts.
 func loadHuntsSQL(n int) string {
 	return `SELECT d.hunt_id, d.title, d.clues, d.starts_at, d.ends_at, d.max_players,
-			COALESCE(c.joined, 0), COALESCE(c.finished, 0), d.ranked
+			COALESCE(c.joined, 0), COALESCE(c.finished, 0), d.ranked, COALESCE(c.stamp, 0)
 			FROM hunt_defs d LEFT JOIN hunt_counters c ON c.hunt_id = d.hunt_id
 			WHERE d.hunt_id IN (` + placeholders(1, n) + `)`
 }

@@ -2,7 +2,6 @@ package huntapp
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -70,6 +69,7 @@ func openDB(t testing.TB, engine sqldb.Engine) *sqldb.DB {
 	prepared.Store(db, p)
 	t.Cleanup(func() {
 		prepared.Delete(db)
+		caches.Delete(db)
 		p.Close()
 	})
 	return db
@@ -79,16 +79,14 @@ func openDB(t testing.TB, engine sqldb.Engine) *sqldb.DB {
 // apply uses as the app does. Databases opened otherwise have none.
 var prepared sync.Map // *sqldb.DB → *sqldb.Prepared
 
+// caches holds the entrant cache apply uses on each database, as the app
+// keeps one.
+var caches sync.Map // *sqldb.DB → *entrantCache
+
+// apply applies events in one transaction of db, as the app does.
 func apply(ctx context.Context, db *sqldb.DB, events []*workers.Event) (workers.Result, error) {
-	var res workers.Result
-	err := db.Tx(ctx, func(tx *sql.Tx) error {
-		var err error
-		p, _ := prepared.Load(db)
-		stmts, _ := p.(*sqldb.Prepared)
-		res, err = applyBatch(ctx, stmts.Tx(tx), db.Engine, events)
-		return err
-	})
-	return res, err
+	c, _ := caches.LoadOrStore(db, newEntrantCache(DefaultCachedEntrants))
+	return applyWith(ctx, db, c.(*entrantCache), events)
 }
 
 func TestApply(t *testing.T) {

@@ -20,15 +20,15 @@ import (
 // ranked reports whether its ranks are counted in hunt_ranks.
 func loadHunt(ctx context.Context, q querier, huntID string) (st *hunt.State, h *hunt.Hunt, ranked bool, err error) {
 	st = &hunt.State{Hunts: make(map[string]*hunt.Hunt), Players: make(map[string]*hunt.Player)}
-	isRanked := make(map[string]bool, 1)
-	if err := loadHunts(ctx, q, st, []string{huntID}, isRanked); err != nil {
+	meta := make(map[string]huntMeta, 1)
+	if err := loadHunts(ctx, q, st, []string{huntID}, meta); err != nil {
 		return nil, nil, false, err
 	}
 	h, ok := st.Hunts[huntID]
 	if !ok {
 		return nil, nil, false, fmt.Errorf("hunt %q: %w", huntID, hunt.ErrUnknownHunt)
 	}
-	return st, h, isRanked[huntID], nil
+	return st, h, meta[huntID].ranked, nil
 }
 
 // readSummary describes a hunt from its definition and counters.
