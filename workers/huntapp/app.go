@@ -155,8 +155,8 @@ type App struct {
 	cfg      Config
 	prepared atomic.Pointer[sqldb.Prepared] // nil until Prepare
 	hub      *hub
-	limit    *readLimiter // nil: no limit
-	tracer   trace.Tracer // nil: the feed does not trace
+	limit    *readLimiter  // nil: no limit
+	tracer   trace.Tracer  // nil: the feed does not trace
 	cache    *entrantCache // nil: none
 }
 
