@@ -185,6 +185,18 @@ func New(cfg Config) (*App, error) {
 		}
 	}
 	a := &App{cfg: cfg, hub: newHub(cfg.WatchBuffer, dropped), cache: newEntrantCache(cfg.CachedEntrants)}
+	if a.cache != nil {
+		for from, n := range map[string]*atomic.Int64{"cache": &a.cache.hits, "database": &a.cache.misses} {
+			err := cfg.Metrics.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name:        "cairn_worker_entrants_read_total",
+				Help:        "Hunt entrants batches needed, by where they were read: the entrant cache or the database.",
+				ConstLabels: prometheus.Labels{"from": from},
+			}, func() float64 { return float64(n.Load()) }))
+			if _, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); err != nil && !ok {
+				return nil, fmt.Errorf("hunt app: metrics: %w", err)
+			}
+		}
+	}
 	if telemetry.MakesSpans(cfg.TracerProvider) {
 		a.tracer = cfg.TracerProvider.Tracer("github.com/cairnhq/cairn/workers/huntapp")
 	}

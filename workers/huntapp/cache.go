@@ -3,6 +3,7 @@ package huntapp
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -27,6 +28,8 @@ type entrantCache struct {
 	limit int // entrants kept over all hunts
 	size  int
 	hunts map[string]*cachedHunt
+	// hits and misses count the entrants take found and did not.
+	hits, misses atomic.Int64
 }
 
 // cachedHunt is one hunt's cached entrants, as the rows held them when
@@ -64,6 +67,10 @@ func (c *entrantCache) take(huntID string, stamp int64, players []string, found 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer func() {
+		c.hits.Add(int64(len(players) - len(missing)))
+		c.misses.Add(int64(len(missing)))
+	}()
 	ch := c.hunts[huntID]
 	if ch == nil || ch.stamp != stamp || stamp == 0 {
 		c.drop(huntID)
