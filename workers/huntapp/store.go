@@ -266,6 +266,8 @@ type batch struct {
 	// and stamped those it wrote there.
 	cache           *entrantCache
 	stamps, stamped map[string]int64
+	// read are the entrants the batch read from the rows (not the cache).
+	read []entrantKey
 }
 
 // refusal is a refused event, as kept for GetPlayerProgress.
@@ -447,6 +449,7 @@ func (b *batch) load(ctx context.Context, events []*workers.Event) error {
 				}
 				h.Entrants[e.PlayerID] = e
 				b.stored[entrantKey{id, e.PlayerID}] = *e
+				b.read = append(b.read, entrantKey{id, e.PlayerID})
 			}
 			return rows.Err()
 		})
@@ -629,15 +632,15 @@ func (b *batch) save(ctx context.Context) error {
 	return b.saveRefusals(ctx)
 }
 
-// keep hands the cache, once the batch is saved, the entrants it read and
-// those it wrote, as the rows hold them.
+// keep hands the cache, once the batch is saved, the entrants it read
+// from the rows and those it wrote, as the rows hold them.
 func (b *batch) keep() {
 	if b.cache == nil {
 		return
 	}
 	read := make(map[string][]hunt.Entrant)
-	for k, e := range b.stored {
-		read[k.hunt] = append(read[k.hunt], e)
+	for _, k := range b.read {
+		read[k.hunt] = append(read[k.hunt], b.stored[k])
 	}
 	written := make(map[string][]hunt.Entrant)
 	for k := range b.dirty {
