@@ -22,7 +22,8 @@ import (
 // blob tables of earlier versions (one JSON blob per hunt and per player);
 // they stay so that step numbers hold, and their contents are not read.
 // The hunt is kept in rows: its definition (hunt_defs), its counters
-// (hunt_counters), one row per entrant with its progress (hunt_entrants,
+// (hunt_counters, with the stamp of the last batch that wrote the hunt,
+// for the entrant cache), one row per entrant with its progress (hunt_entrants,
 // ordered for the leaderboard by an index), and one per registered player
 // (hunt_names), and the counts that rank entrants (hunt_ranks). An applied
 // answer writes its entrant's row and its hunt's counters, and when the
