@@ -56,6 +56,11 @@ func migrations(engine sqldb.Engine) []string {
 		// the relay to continue; '' when it was not traced.
 		`ALTER TABLE worker_derived ADD COLUMN traceparent TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE worker_derived ADD COLUMN tracestate TEXT NOT NULL DEFAULT ''`,
+		// Derived events leave the outbox once Kafka holds them (markSent),
+		// rather than staying in it marked sent: the table holds only what
+		// is in flight, however long the worker runs. The sent column stays,
+		// FALSE, for the index's sake.
+		`DELETE FROM worker_derived WHERE sent = TRUE`,
 	}
 }
 
@@ -401,8 +406,8 @@ func (s *store) saveOffset(ctx context.Context, tx *sql.Tx, topic string, partit
 	return nil
 }
 
-// unsent returns a partition's derived events not yet marked sent, in the
-// order they were derived.
+// unsent returns a partition's derived events not yet sent (the outbox
+// holds no others), in the order they were derived.
 func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]outboxRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, event_key, payload, traceparent, tracestate FROM worker_derived
 		WHERE topic = $1 AND partition_id = $2 AND sent = FALSE ORDER BY record_offset, seq`, topic, partition)
@@ -423,8 +428,9 @@ func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]ou
 	return out, rows.Err()
 }
 
-// markSent marks derived events as produced, in tx or, when tx is nil, on
-// its own.
+// markSent removes derived events Kafka acknowledged from the outbox, in
+// tx or, when tx is nil, on its own. Nothing reads them again: their cause
+// is recorded as applied, so no batch derives them again.
 func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
 	exec := s.db.ExecContext
 	if tx != nil {
@@ -434,7 +440,7 @@ func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
 		return nil
 	}
 	if s.db.Engine == sqldb.Postgres {
-		if _, err := exec(ctx, `UPDATE worker_derived SET sent = TRUE WHERE event_id = ANY($1)`, ids); err != nil {
+		if _, err := exec(ctx, `DELETE FROM worker_derived WHERE event_id = ANY($1)`, ids); err != nil {
 			return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 		}
 		return nil
@@ -445,7 +451,7 @@ func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
 	if err != nil {
 		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 	}
-	if _, err := exec(ctx, `UPDATE worker_derived SET sent = TRUE WHERE event_id IN (SELECT value FROM json_each($1))`, string(list)); err != nil {
+	if _, err := exec(ctx, `DELETE FROM worker_derived WHERE event_id IN (SELECT value FROM json_each($1))`, string(list)); err != nil {
 		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 	}
 	return nil

@@ -184,7 +184,4 @@ func TestTracingOff(t *testing.T) {
 	if got := recs[0].Header("traceparent"); got != "" {
 		t.Errorf("derived record carries traceparent %q with tracing off", got)
 	}
-	if got := column(t, e.db, `SELECT traceparent || tracestate FROM worker_derived`); len(got) != 1 || got[0] != "" {
-		t.Errorf("outbox trace context %q, want one empty", got)
-	}
 }
