@@ -83,6 +83,15 @@ func openStore(ctx context.Context, db *sqldb.DB, group string, app App) (*store
 	if err := db.Migrate(ctx, "workers", migrations(db.Engine)); err != nil {
 		return nil, err
 	}
+	var other string
+	err := db.QueryRowContext(ctx, `SELECT consumer_group FROM worker_offsets WHERE consumer_group <> $1 LIMIT 1`, group).Scan(&other)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%w: the database already serves group %q; group %q would skip every event id %q applied (give each group a database of its own)",
+			ErrOtherGroup, other, group, other)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("check the database's group: %w", err)
+	}
 	if steps := app.Migrations(db.Engine); len(steps) > 0 {
 		if err := db.Migrate(ctx, "app", steps); err != nil {
 			return nil, err
@@ -103,6 +112,11 @@ func openStore(ctx context.Context, db *sqldb.DB, group string, app App) (*store
 	}
 	return &store{db: db, prepared: prepared, group: group, app: app}, nil
 }
+
+// ErrOtherGroup means a worker's database holds the offsets of another
+// consumer group. The applied event ids are the database's, not a
+// group's: a second group would skip the events the first applied.
+var ErrOtherGroup = errors.New("another consumer group's database")
 
 // noOffset is the saved offset of a partition nothing was applied from.
 const noOffset = -1

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -146,6 +147,34 @@ func TestStoreApplyBatch(t *testing.T) {
 			}
 			if rows, err = s.unsent(ctx, "t", 0); err != nil || len(rows) != 1 || rows[0].EventID != e6 {
 				t.Fatalf("unsent after marking all but e6's: %d rows, %v", len(rows), err)
+			}
+		})
+	}
+}
+
+// TestSecondGroupRefused checks that a database holding one consumer
+// group's offsets refuses a worker of another group, which would skip
+// every event id the first applied, and still serves its own group.
+func TestSecondGroupRefused(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			db := sqldbtest.Open(t, engine)
+			s, err := openStore(ctx, db, "hunts", echoApp{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(0, 2), 2, nil); err != nil {
+				t.Fatal(err)
+			}
+			_, err = openStore(ctx, db, "hunts-2", echoApp{})
+			if !errors.Is(err, ErrOtherGroup) || !strings.Contains(err.Error(), `group "hunts"`) || !strings.Contains(err.Error(), `group "hunts-2"`) {
+				t.Fatalf("a second group: %v", err)
+			}
+			if _, err := openStore(ctx, db, "hunts", echoApp{}); err != nil {
+				t.Fatalf("the database's own group: %v", err)
 			}
 		})
 	}
