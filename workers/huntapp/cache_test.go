@@ -5,15 +5,20 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"testing"
 
+	"buf.build/go/protovalidate"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
+	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
+	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/hunt"
 )
@@ -159,5 +164,61 @@ func TestCacheDropsAHuntWrittenTwiceFromOneStamp(t *testing.T) {
 		if c.len() > 10 {
 			t.Fatalf("%d entrants cached, more than 10", c.len())
 		}
+	}
+}
+
+// TestCacheMetrics checks cairn_worker_entrants_read_total through the
+// app: entrants a batch joined are found in the cache by the next, and a
+// player who never joined is read from the database.
+func TestCacheMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openDB(t, sqldb.SQLite)
+	_, types, _ := registrytest.Hunt(t)
+	v, err := protovalidate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	a, err := New(Config{DB: db, Registry: types, Brokers: "127.0.0.1:1", Group: "g", Validator: v, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, batch := range [][]proto.Message{
+		{
+			testHunt("h", 0),
+			&huntv1.PlayerRegistered{PlayerId: "p1", DisplayName: "Pat", RegisteredAt: ts(-1)},
+			&huntv1.PlayerRegistered{PlayerId: "p2", DisplayName: "Sam", RegisteredAt: ts(-1)},
+			&huntv1.PlayerJoinedHunt{HuntId: "h", PlayerId: "p1", JoinedAt: ts(1)},
+			&huntv1.PlayerJoinedHunt{HuntId: "h", PlayerId: "p2", JoinedAt: ts(1)},
+		},
+		{ans("h", "p1", "c1", "a", 2), ans("h", "p2", "c1", "x", 2)},
+		{ans("h", "p3", "c1", "a", 3)}, // never joined
+	} {
+		err := db.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := a.Apply(ctx, tx, inputs(batch...))
+			return err
+		})
+		if err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]float64)
+	for _, mf := range mfs {
+		if mf.GetName() != "cairn_worker_entrants_read_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				got[l.GetName()+"="+l.GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if want := map[string]float64{"from=cache": 2, "from=database": 1}; !maps.Equal(got, want) {
+		t.Errorf("entrants read: %v, want %v", got, want)
 	}
 }
