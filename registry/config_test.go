@@ -5,6 +5,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -116,39 +117,36 @@ func TestRESTConfigNormalize(t *testing.T) {
 // each engine and is honoured by Register and LookUp.
 func TestNormalizeConfigStored(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := sqldbtest.Open(t, engine)
-			r, err := registry.Open(ctx, registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
-			}
-			normalize := true
-			if _, err := r.SetConfig(ctx, "s", "NONE", &normalize); err != nil {
-				t.Fatal(err)
-			}
-			r.Close()
-			r, err = registry.Open(ctx, registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			c, err := r.Config(ctx, "s", false)
-			if err != nil || c.Compatibility != "NONE" || c.Normalize == nil || !*c.Normalize {
-				t.Fatalf("config after reopening: %+v, %v", c, err)
-			}
-			id, err := r.Register(ctx, "s", regclient.SchemaInput{Text: shuffledA})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if again, err := r.Register(ctx, "s", regclient.SchemaInput{Text: shuffledB}); err != nil || again != id {
-				t.Errorf("register reordered: %d, %v; want %d", again, err, id)
-			}
-			if sv, err := r.LookUp(ctx, "s", regclient.SchemaInput{Text: shuffledB}, false); err != nil || sv.Version != 1 {
-				t.Errorf("look up reordered: %+v, %v", sv, err)
-			}
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		r, err := registry.Open(ctx, registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		normalize := true
+		if _, err := r.SetConfig(ctx, "s", "NONE", &normalize); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		r, err = registry.Open(ctx, registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		c, err := r.Config(ctx, "s", false)
+		if err != nil || c.Compatibility != "NONE" || c.Normalize == nil || !*c.Normalize {
+			t.Fatalf("config after reopening: %+v, %v", c, err)
+		}
+		id, err := r.Register(ctx, "s", regclient.SchemaInput{Text: shuffledA})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := r.Register(ctx, "s", regclient.SchemaInput{Text: shuffledB}); err != nil || again != id {
+			t.Errorf("register reordered: %d, %v; want %d", again, err, id)
+		}
+		if sv, err := r.LookUp(ctx, "s", regclient.SchemaInput{Text: shuffledB}, false); err != nil || sv.Version != 1 {
+			t.Errorf("look up reordered: %+v, %v", sv, err)
+		}
+	})
 }

@@ -30,12 +30,9 @@ func open(t testing.TB, engine sqldb.Engine) *registry.Registry {
 // onEachEngine runs a store test on SQLite and on PostgreSQL.
 func onEachEngine(t *testing.T, test func(t *testing.T, r *registry.Registry)) {
 	t.Helper()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			test(t, open(t, engine))
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		test(t, open(t, engine))
+	})
 }
 
 // wantCode fails unless err is a registry error with the code.
@@ -421,91 +418,85 @@ func TestSettings(t *testing.T) {
 // TestInstancesShareDatabase: what one instance registers, another serves.
 func TestInstancesShareDatabase(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			db := sqldbtest.Open(t, engine)
-			a, err := registry.Open(t.Context(), registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		db := sqldbtest.Open(t, engine)
+		a, err := registry.Open(t.Context(), registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := registry.Open(t.Context(), registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		id, err := a.Register(t.Context(), "shared", proto3(thingV1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The other instance sees it at its next refresh, or at once on a
+		// miss once its last refresh is a moment old.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			sv, err := b.Version(t.Context(), "shared", -1, false)
+			if err == nil && sv.Schema.ID == id {
+				break
 			}
-			defer a.Close()
-			b, err := registry.Open(t.Context(), registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
+			if time.Now().After(deadline) {
+				t.Fatalf("other instance: %+v, %v", sv, err)
 			}
-			defer b.Close()
-			id, err := a.Register(t.Context(), "shared", proto3(thingV1))
-			if err != nil {
-				t.Fatal(err)
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Concurrent registrations of distinct schemas get distinct ids
+		// and versions.
+		errs := make(chan error, 2)
+		for i, reg := range []*registry.Registry{a, b} {
+			go func() {
+				_, err := reg.Register(t.Context(), "race", proto3(fmt.Sprintf("message Race%d { string id = 1; }", i)))
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil && registry.AsError(err).Code != regclient.CodeIncompatible {
+				t.Errorf("concurrent register: %v", err)
 			}
-			// The other instance sees it at its next refresh, or at once on a
-			// miss once its last refresh is a moment old.
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				sv, err := b.Version(t.Context(), "shared", -1, false)
-				if err == nil && sv.Schema.ID == id {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("other instance: %+v, %v", sv, err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			// Concurrent registrations of distinct schemas get distinct ids
-			// and versions.
-			errs := make(chan error, 2)
-			for i, reg := range []*registry.Registry{a, b} {
-				go func() {
-					_, err := reg.Register(t.Context(), "race", proto3(fmt.Sprintf("message Race%d { string id = 1; }", i)))
-					errs <- err
-				}()
-			}
-			for range 2 {
-				if err := <-errs; err != nil && registry.AsError(err).Code != regclient.CodeIncompatible {
-					t.Errorf("concurrent register: %v", err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestInstancesCheckWhatTheStoreHolds: an instance whose index is behind
 // the store still checks a registration against every stored version.
 func TestInstancesCheckWhatTheStoreHolds(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			db := sqldbtest.Open(t, engine)
-			// Long refresh intervals: b learns only by looking.
-			a, err := registry.Open(t.Context(), registry.Options{DB: db, RefreshInterval: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
-			b, err := registry.Open(t.Context(), registry.Options{DB: db, RefreshInterval: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close()
-			ctx := t.Context()
-			if _, err := a.Register(ctx, "s", proto3(thingV1)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := a.Register(ctx, "s", proto3(thingV2)); err != nil {
-				t.Fatal(err)
-			}
-			_, err = b.Register(ctx, "s", proto3(thingBreak))
-			wantCode(t, err, regclient.CodeIncompatible)
-			if _, err := b.Register(ctx, "s", proto3(thingV2)); err != nil {
-				t.Fatal(err)
-			}
-			if vs, _ := a.Versions(ctx, "s", true); !slices.Equal(vs, []int{1, 2}) {
-				t.Errorf("versions = %v, want [1 2]: the same schema registered through two instances is one version", vs)
-			}
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		db := sqldbtest.Open(t, engine)
+		// Long refresh intervals: b learns only by looking.
+		a, err := registry.Open(t.Context(), registry.Options{DB: db, RefreshInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		b, err := registry.Open(t.Context(), registry.Options{DB: db, RefreshInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		ctx := t.Context()
+		if _, err := a.Register(ctx, "s", proto3(thingV1)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Register(ctx, "s", proto3(thingV2)); err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.Register(ctx, "s", proto3(thingBreak))
+		wantCode(t, err, regclient.CodeIncompatible)
+		if _, err := b.Register(ctx, "s", proto3(thingV2)); err != nil {
+			t.Fatal(err)
+		}
+		if vs, _ := a.Versions(ctx, "s", true); !slices.Equal(vs, []int{1, 2}) {
+			t.Errorf("versions = %v, want [1 2]: the same schema registered through two instances is one version", vs)
+		}
+	})
 }
 
 func TestImportedIDsBelowTheHighest(t *testing.T) {

@@ -27,61 +27,55 @@ import (
 // IMPORT mode without an id, in READWRITE mode, and after a restart) still
 // get ids, on both engines.
 func TestHostileImportIDAtTheTopOfInt32(t *testing.T) {
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := sqldbtest.Open(t, engine)
-			r, err := registry.Open(ctx, registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := r.SetMode(ctx, "", registry.ModeImport, true); err != nil {
-				t.Fatal(err)
-			}
-			in := proto3("message Top { string id = 1; }")
-			in.ID = math.MaxInt32
-			if id, err := r.Register(ctx, "top", in); err != nil || id != math.MaxInt32 {
-				t.Fatalf("import id MaxInt32: id %d, error %v", id, err)
-			}
-			next, err := r.Register(ctx, "after-import", proto3("message AfterImport { string id = 1; }"))
-			if err != nil || next <= 0 || next == math.MaxInt32 {
-				t.Fatalf("register after the import: id %d, error %v", next, err)
-			}
-			if _, err := r.SetMode(ctx, "", registry.ModeReadWrite, false); err != nil {
-				t.Fatal(err)
-			}
-			if id, err := r.Register(ctx, "readwrite", proto3("message ReadWrite { string id = 1; }")); err != nil || id <= next {
-				t.Fatalf("register in READWRITE: id %d, error %v", id, err)
-			}
-			r.Close()
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		r, err := registry.Open(ctx, registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.SetMode(ctx, "", registry.ModeImport, true); err != nil {
+			t.Fatal(err)
+		}
+		in := proto3("message Top { string id = 1; }")
+		in.ID = math.MaxInt32
+		if id, err := r.Register(ctx, "top", in); err != nil || id != math.MaxInt32 {
+			t.Fatalf("import id MaxInt32: id %d, error %v", id, err)
+		}
+		next, err := r.Register(ctx, "after-import", proto3("message AfterImport { string id = 1; }"))
+		if err != nil || next <= 0 || next == math.MaxInt32 {
+			t.Fatalf("register after the import: id %d, error %v", next, err)
+		}
+		if _, err := r.SetMode(ctx, "", registry.ModeReadWrite, false); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := r.Register(ctx, "readwrite", proto3("message ReadWrite { string id = 1; }")); err != nil || id <= next {
+			t.Fatalf("register in READWRITE: id %d, error %v", id, err)
+		}
+		r.Close()
 
-			// A restart reads the store again: nothing in it is broken.
-			r2, err := registry.Open(ctx, registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r2.Close()
-			if id, err := r2.Register(ctx, "restarted", proto3("message Restarted { string id = 1; }")); err != nil || id <= 0 || id == math.MaxInt32 {
-				t.Fatalf("register after restart: id %d, error %v", id, err)
-			}
-			if sv, err := r2.Version(ctx, "top", -1, false); err != nil || sv.Schema.ID != math.MaxInt32 {
-				t.Fatalf("imported version after restart: %+v, %v", sv, err)
-			}
-		})
-	}
+		// A restart reads the store again: nothing in it is broken.
+		r2, err := registry.Open(ctx, registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r2.Close()
+		if id, err := r2.Register(ctx, "restarted", proto3("message Restarted { string id = 1; }")); err != nil || id <= 0 || id == math.MaxInt32 {
+			t.Fatalf("register after restart: id %d, error %v", id, err)
+		}
+		if sv, err := r2.Version(ctx, "top", -1, false); err != nil || sv.Schema.ID != math.MaxInt32 {
+			t.Fatalf("imported version after restart: %+v, %v", sv, err)
+		}
+	})
 }
 
 // TestHostileOverflowedSequenceRecovers opens a store whose id sequence an
 // import pushed past int32 (as stores written before the fix may be): the
 // next registration gets an id within int32, on both engines.
 func TestHostileOverflowedSequenceRecovers(t *testing.T) {
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			testOverflowedSequenceRecovers(t, sqldbtest.Open(t, engine))
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		testOverflowedSequenceRecovers(t, sqldbtest.Open(t, engine))
+	})
 }
 
 func testOverflowedSequenceRecovers(t *testing.T, db *sqldb.DB) {

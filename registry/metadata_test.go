@@ -7,6 +7,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/schemaregistry"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/registry"
 	"github.com/cairnhq/cairn/registry/regclient"
@@ -16,54 +17,51 @@ import (
 // each engine, and other metadata makes another schema, as in Confluent.
 func TestMetadataStored(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := sqldbtest.Open(t, engine)
-			r, err := registry.Open(ctx, registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
-			}
-			in := proto3(thingV1)
-			in.Metadata = json.RawMessage(`{"properties":{"owner":"shop"}}`)
-			in.RuleSet = json.RawMessage(`{"domainRules":[{"name":"id","kind":"CONDITION","mode":"WRITE","type":"CEL","expr":"true"}]}`)
-			id, err := r.Register(ctx, "s", in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if again, err := r.Register(ctx, "s", in); err != nil || again != id {
-				t.Errorf("re-register with the same metadata: %d, %v; want %d", again, err, id)
-			}
-			other := in
-			other.Metadata = json.RawMessage(`{"properties":{"owner":"billing"}}`)
-			otherID, err := r.Register(ctx, "s", other)
-			if err != nil || otherID == id {
-				t.Errorf("register with other metadata: %d, %v; want a new id", otherID, err)
-			}
-			if _, err := r.LookUp(ctx, "s", proto3(thingV1), false); !regclient.IsNotFound(err) {
-				t.Errorf("lookup without metadata = %v, want not found", err)
-			}
-			r.Close()
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		r, err := registry.Open(ctx, registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := proto3(thingV1)
+		in.Metadata = json.RawMessage(`{"properties":{"owner":"shop"}}`)
+		in.RuleSet = json.RawMessage(`{"domainRules":[{"name":"id","kind":"CONDITION","mode":"WRITE","type":"CEL","expr":"true"}]}`)
+		id, err := r.Register(ctx, "s", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, err := r.Register(ctx, "s", in); err != nil || again != id {
+			t.Errorf("re-register with the same metadata: %d, %v; want %d", again, err, id)
+		}
+		other := in
+		other.Metadata = json.RawMessage(`{"properties":{"owner":"billing"}}`)
+		otherID, err := r.Register(ctx, "s", other)
+		if err != nil || otherID == id {
+			t.Errorf("register with other metadata: %d, %v; want a new id", otherID, err)
+		}
+		if _, err := r.LookUp(ctx, "s", proto3(thingV1), false); !regclient.IsNotFound(err) {
+			t.Errorf("lookup without metadata = %v, want not found", err)
+		}
+		r.Close()
 
-			r, err = registry.Open(ctx, registry.Options{DB: db})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			s, err := r.SchemaByID(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(s.Metadata) != string(in.Metadata) || string(s.RuleSet) != string(in.RuleSet) {
-				t.Errorf("after reopening: metadata %s, rule set %s", s.Metadata, s.RuleSet)
-			}
-			sv, err := r.Version(ctx, "s", 2, false)
-			if err != nil || sv.Schema.ID != otherID || string(sv.Schema.Metadata) != string(other.Metadata) || sv.Schema.RuleSet == nil {
-				t.Errorf("version 2 after reopening: %+v, %v", sv, err)
-			}
-		})
-	}
+		r, err = registry.Open(ctx, registry.Options{DB: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		s, err := r.SchemaByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(s.Metadata) != string(in.Metadata) || string(s.RuleSet) != string(in.RuleSet) {
+			t.Errorf("after reopening: metadata %s, rule set %s", s.Metadata, s.RuleSet)
+		}
+		sv, err := r.Version(ctx, "s", 2, false)
+		if err != nil || sv.Schema.ID != otherID || string(sv.Schema.Metadata) != string(other.Metadata) || sv.Schema.RuleSet == nil {
+			t.Errorf("version 2 after reopening: %+v, %v", sv, err)
+		}
+	})
 }
 
 // TestRESTMetadata: metadata and ruleSet come back from every read of a

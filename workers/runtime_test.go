@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
@@ -26,12 +27,9 @@ import (
 // forEngine runs f on a fresh env on each store engine.
 func forEngine(t *testing.T, f func(t *testing.T, e *env)) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			f(t, newEnv(t, engine))
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		f(t, newEnv(t, engine))
+	})
 }
 
 // TestExactlyOnce: every event is applied once, duplicates (the same

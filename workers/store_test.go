@@ -55,101 +55,98 @@ func outboxCount(t *testing.T, db *sqldb.DB) int {
 // offset is no longer saved is fenced and leaves nothing behind.
 func TestStoreApplyBatch(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := sqldbtest.Open(t, engine)
-			s, err := openStore(ctx, db, "g", echoApp{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			first := storeEvents(0, 3)
-			first = append(first, &Event{Topic: "t", Offset: 3, EventID: "e0", Principal: "svc"}) // a duplicate id
-			res, err := s.applyBatch(ctx, "t", 0, noOffset, first, 4, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.applied != 3 || res.duplicates != 1 || len(res.outbox) != 3 {
-				t.Fatalf("first batch: %+v", res)
-			}
-			// A stale saved offset: fenced, rolled back.
-			if _, err := s.applyBatch(ctx, "t", 0, 1, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
-				t.Fatalf("stale offset: %v, want errFenced", err)
-			}
-			// A first batch again, when an offset is saved: fenced too.
-			if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
-				t.Fatalf("no offset over a saved one: %v, want errFenced", err)
-			}
-			if n := outboxCount(t, db); n != 3 {
-				t.Fatalf("outbox after fenced batches: %d rows, want 3", n)
-			}
-			// Replayed events and new ones: only the new ones apply.
-			res, err = s.applyBatch(ctx, "t", 0, 4, storeEvents(2, 4), 6, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.applied != 3 || res.duplicates != 1 || len(res.outbox) != 3 {
-				t.Fatalf("second batch: %+v", res)
-			}
-			// Only duplicates: the offset moves all the same.
-			if res, err = s.applyBatch(ctx, "t", 0, 6, storeEvents(0, 2), 8, nil); err != nil || res.applied != 0 {
-				t.Fatalf("duplicates only: %+v, %v", res, err)
-			}
-			if next, err := s.offset(ctx, "t", 0); err != nil || next != 8 {
-				t.Fatalf("offset %d, %v; want 8", next, err)
-			}
-			rows, err := s.unsent(ctx, "t", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, r := range rows {
-				got = append(got, r.EventID)
-			}
-			var want []string
-			for i := range 6 {
-				want = append(want, DerivedEventID(appliedKey("svc", fmt.Sprintf("e%d", i)), "google.protobuf.StringValue"))
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("outbox %v, want %v", got, want)
-			}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		s, err := openStore(ctx, db, "g", echoApp{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := storeEvents(0, 3)
+		first = append(first, &Event{Topic: "t", Offset: 3, EventID: "e0", Principal: "svc"}) // a duplicate id
+		res, err := s.applyBatch(ctx, "t", 0, noOffset, first, 4, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.applied != 3 || res.duplicates != 1 || len(res.outbox) != 3 {
+			t.Fatalf("first batch: %+v", res)
+		}
+		// A stale saved offset: fenced, rolled back.
+		if _, err := s.applyBatch(ctx, "t", 0, 1, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
+			t.Fatalf("stale offset: %v, want errFenced", err)
+		}
+		// A first batch again, when an offset is saved: fenced too.
+		if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
+			t.Fatalf("no offset over a saved one: %v, want errFenced", err)
+		}
+		if n := outboxCount(t, db); n != 3 {
+			t.Fatalf("outbox after fenced batches: %d rows, want 3", n)
+		}
+		// Replayed events and new ones: only the new ones apply.
+		res, err = s.applyBatch(ctx, "t", 0, 4, storeEvents(2, 4), 6, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.applied != 3 || res.duplicates != 1 || len(res.outbox) != 3 {
+			t.Fatalf("second batch: %+v", res)
+		}
+		// Only duplicates: the offset moves all the same.
+		if res, err = s.applyBatch(ctx, "t", 0, 6, storeEvents(0, 2), 8, nil); err != nil || res.applied != 0 {
+			t.Fatalf("duplicates only: %+v, %v", res, err)
+		}
+		if next, err := s.offset(ctx, "t", 0); err != nil || next != 8 {
+			t.Fatalf("offset %d, %v; want 8", next, err)
+		}
+		rows, err := s.unsent(ctx, "t", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rows {
+			got = append(got, r.EventID)
+		}
+		var want []string
+		for i := range 6 {
+			want = append(want, DerivedEventID(appliedKey("svc", fmt.Sprintf("e%d", i)), "google.protobuf.StringValue"))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("outbox %v, want %v", got, want)
+		}
 
-			// The events Kafka has acknowledged are marked sent with the
-			// next batch, which returns the rows it wrote.
-			res, err = s.applyBatch(ctx, "t", 0, 8, storeEvents(6, 1), 9, want[:2])
-			if err != nil {
-				t.Fatal(err)
-			}
-			e6 := DerivedEventID(appliedKey("svc", "e6"), "google.protobuf.StringValue")
-			if len(res.outbox) != 1 || res.outbox[0].EventID != e6 {
-				t.Fatalf("the batch's outbox %+v, want the one event e6 derived", res.outbox)
-			}
-			if rows, err = s.unsent(ctx, "t", 0); err != nil {
-				t.Fatal(err)
-			}
-			got = got[:0]
-			for _, r := range rows {
-				got = append(got, r.EventID)
-			}
-			if want := append(want[2:], e6); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("unsent after marking two: %v, want %v", got, want)
-			}
+		// The events Kafka has acknowledged are marked sent with the
+		// next batch, which returns the rows it wrote.
+		res, err = s.applyBatch(ctx, "t", 0, 8, storeEvents(6, 1), 9, want[:2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e6 := DerivedEventID(appliedKey("svc", "e6"), "google.protobuf.StringValue")
+		if len(res.outbox) != 1 || res.outbox[0].EventID != e6 {
+			t.Fatalf("the batch's outbox %+v, want the one event e6 derived", res.outbox)
+		}
+		if rows, err = s.unsent(ctx, "t", 0); err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, r := range rows {
+			got = append(got, r.EventID)
+		}
+		if want := append(want[2:], e6); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("unsent after marking two: %v, want %v", got, want)
+		}
 
-			// A long outbox (after a long outage) is marked whole: more
-			// ids than SQLite takes parameters in one statement.
-			many := make([]string, 40_000)
-			for i := range many {
-				many[i] = fmt.Sprintf("absent-%d", i)
-			}
-			if err := s.markSent(ctx, nil, append(many, want[2:]...)); err != nil {
-				t.Fatal(err)
-			}
-			if rows, err = s.unsent(ctx, "t", 0); err != nil || len(rows) != 1 || rows[0].EventID != e6 {
-				t.Fatalf("unsent after marking all but e6's: %d rows, %v", len(rows), err)
-			}
-		})
-	}
+		// A long outbox (after a long outage) is marked whole: more
+		// ids than SQLite takes parameters in one statement.
+		many := make([]string, 40_000)
+		for i := range many {
+			many[i] = fmt.Sprintf("absent-%d", i)
+		}
+		if err := s.markSent(ctx, nil, append(many, want[2:]...)); err != nil {
+			t.Fatal(err)
+		}
+		if rows, err = s.unsent(ctx, "t", 0); err != nil || len(rows) != 1 || rows[0].EventID != e6 {
+			t.Fatalf("unsent after marking all but e6's: %d rows, %v", len(rows), err)
+		}
+	})
 }
 
 // TestSecondGroupRefused checks that a database holding one consumer
@@ -157,27 +154,24 @@ func TestStoreApplyBatch(t *testing.T) {
 // every event id the first applied, and still serves its own group.
 func TestSecondGroupRefused(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := sqldbtest.Open(t, engine)
-			s, err := openStore(ctx, db, "hunts", echoApp{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(0, 2), 2, nil); err != nil {
-				t.Fatal(err)
-			}
-			_, err = openStore(ctx, db, "hunts-2", echoApp{})
-			if !errors.Is(err, ErrOtherGroup) || !strings.Contains(err.Error(), `group "hunts"`) || !strings.Contains(err.Error(), `group "hunts-2"`) {
-				t.Fatalf("a second group: %v", err)
-			}
-			if _, err := openStore(ctx, db, "hunts", echoApp{}); err != nil {
-				t.Fatalf("the database's own group: %v", err)
-			}
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		s, err := openStore(ctx, db, "hunts", echoApp{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(0, 2), 2, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = openStore(ctx, db, "hunts-2", echoApp{})
+		if !errors.Is(err, ErrOtherGroup) || !strings.Contains(err.Error(), `group "hunts"`) || !strings.Contains(err.Error(), `group "hunts-2"`) {
+			t.Fatalf("a second group: %v", err)
+		}
+		if _, err := openStore(ctx, db, "hunts", echoApp{}); err != nil {
+			t.Fatalf("the database's own group: %v", err)
+		}
+	})
 }
 
 // TestMigrateDropsSentOutbox checks the upgrade from the version that
@@ -185,34 +179,31 @@ func TestSecondGroupRefused(t *testing.T) {
 // unsent ones kept for the relay.
 func TestMigrateDropsSentOutbox(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := t.Context()
-			db := sqldbtest.Open(t, engine)
-			steps := migrations(engine)
-			if err := db.Migrate(ctx, "workers", steps[:len(steps)-1]); err != nil {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		steps := migrations(engine)
+		if err := db.Migrate(ctx, "workers", steps[:len(steps)-1]); err != nil {
+			t.Fatal(err)
+		}
+		for i, sent := range []bool{true, false, true} {
+			if _, err := db.ExecContext(ctx, `INSERT INTO worker_derived (event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, sent)
+				VALUES ($1, 't', 0, $2, 0, 'x', $3, $3, $4)`, fmt.Sprintf("d%d", i), i, []byte("k"), sent); err != nil {
 				t.Fatal(err)
 			}
-			for i, sent := range []bool{true, false, true} {
-				if _, err := db.ExecContext(ctx, `INSERT INTO worker_derived (event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, sent)
-					VALUES ($1, 't', 0, $2, 0, 'x', $3, $3, $4)`, fmt.Sprintf("d%d", i), i, []byte("k"), sent); err != nil {
-					t.Fatal(err)
-				}
-			}
-			s, err := openStore(ctx, db, "g", echoApp{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows, err := s.unsent(ctx, "t", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := outboxCount(t, db); n != 1 || len(rows) != 1 || rows[0].EventID != "d1" {
-				t.Fatalf("after the upgrade: %d rows, unsent %v; want d1 alone", n, rows)
-			}
-		})
-	}
+		}
+		s, err := openStore(ctx, db, "g", echoApp{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.unsent(ctx, "t", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := outboxCount(t, db); n != 1 || len(rows) != 1 || rows[0].EventID != "d1" {
+			t.Fatalf("after the upgrade: %d rows, unsent %v; want d1 alone", n, rows)
+		}
+	})
 }
 
 // BenchmarkStoreApplyBatch measures the runtime's part of a partition's

@@ -176,47 +176,44 @@ func checkRanks(t *testing.T, ctx context.Context, db *sqldb.DB, want *hunt.Stat
 // and every player's standing with the rules', after each batch.
 func TestRanksMatchRules(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ids := rankIDs(engine)
-			for seed := range uint64(3) {
-				ctx := context.Background()
-				db := openDB(t, engine)
-				r := rand.New(rand.NewPCG(seed, 11))
-				evs := inputs(rankGame(r, ids)...)
-				var want hunt.State
-				completions := 0
-				for rest := evs; len(rest) > 0; {
-					n := min(len(rest), 1+r.IntN(80))
-					var wantDerived []proto.Message
-					for _, ev := range rest[:n] {
-						d, _ := want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-						wantDerived = append(wantDerived, d...)
-					}
-					res, err := apply(ctx, db, rest[:n])
-					if err != nil {
-						t.Fatalf("seed %d: %v", seed, err)
-					}
-					var gotDerived []proto.Message
-					for _, d := range res.Derived {
-						if _, ok := d.Message.(*huntv1.HuntCompleted); ok {
-							completions++
-						}
-						gotDerived = append(gotDerived, d.Message)
-					}
-					if diff := cmp.Diff(wantDerived, gotDerived, protocmp.Transform()); diff != "" {
-						t.Fatalf("seed %d: derived events differ (-rules +rows):\n%s", seed, diff)
-					}
-					rest = rest[n:]
-					checkRanks(t, ctx, db, &want, ids, fmt.Sprintf("seed %d, %d events left", seed, len(rest)))
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ids := rankIDs(engine)
+		for seed := range uint64(3) {
+			ctx := context.Background()
+			db := openDB(t, engine)
+			r := rand.New(rand.NewPCG(seed, 11))
+			evs := inputs(rankGame(r, ids)...)
+			var want hunt.State
+			completions := 0
+			for rest := evs; len(rest) > 0; {
+				n := min(len(rest), 1+r.IntN(80))
+				var wantDerived []proto.Message
+				for _, ev := range rest[:n] {
+					d, _ := want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+					wantDerived = append(wantDerived, d...)
 				}
-				if completions == 0 {
-					t.Fatalf("seed %d: nobody completed the hunt", seed)
+				res, err := apply(ctx, db, rest[:n])
+				if err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
 				}
+				var gotDerived []proto.Message
+				for _, d := range res.Derived {
+					if _, ok := d.Message.(*huntv1.HuntCompleted); ok {
+						completions++
+					}
+					gotDerived = append(gotDerived, d.Message)
+				}
+				if diff := cmp.Diff(wantDerived, gotDerived, protocmp.Transform()); diff != "" {
+					t.Fatalf("seed %d: derived events differ (-rules +rows):\n%s", seed, diff)
+				}
+				rest = rest[n:]
+				checkRanks(t, ctx, db, &want, ids, fmt.Sprintf("seed %d, %d events left", seed, len(rest)))
 			}
-		})
-	}
+			if completions == 0 {
+				t.Fatalf("seed %d: nobody completed the hunt", seed)
+			}
+		}
+	})
 }
 
 // TestRanksCountedForOlderHunts checks a hunt from before the rank counts:
@@ -224,42 +221,39 @@ func TestRanksMatchRules(t *testing.T) {
 // ranks, and the ranks match the rules' throughout.
 func TestRanksCountedForOlderHunts(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := openDB(t, engine)
-			ids := rankIDs(engine)
-			evs := inputs(rankGame(rand.New(rand.NewPCG(5, 5)), ids)...)
-			half := len(evs) / 2
-			var want hunt.State
-			for _, ev := range evs[:half] {
-				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-			}
-			if _, err := apply(ctx, db, evs[:half]); err != nil {
-				t.Fatal(err)
-			}
-			// As the hunt would be after the migration that added the counts.
-			if _, err := db.ExecContext(ctx, `DELETE FROM hunt_ranks`); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.ExecContext(ctx, `UPDATE hunt_defs SET ranked = 0`); err != nil {
-				t.Fatal(err)
-			}
-			checkRanks(t, ctx, db, &want, ids, "not yet counted")
-			for _, ev := range evs[half:] {
-				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-			}
-			if _, err := apply(ctx, db, evs[half:]); err != nil {
-				t.Fatal(err)
-			}
-			var ranked int
-			if err := db.QueryRowContext(ctx, `SELECT ranked FROM hunt_defs WHERE hunt_id = 'h'`).Scan(&ranked); err != nil || ranked != 1 {
-				t.Fatalf("ranked = %d, %v; want 1", ranked, err)
-			}
-			checkRanks(t, ctx, db, &want, ids, "counted")
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		db := openDB(t, engine)
+		ids := rankIDs(engine)
+		evs := inputs(rankGame(rand.New(rand.NewPCG(5, 5)), ids)...)
+		half := len(evs) / 2
+		var want hunt.State
+		for _, ev := range evs[:half] {
+			_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		}
+		if _, err := apply(ctx, db, evs[:half]); err != nil {
+			t.Fatal(err)
+		}
+		// As the hunt would be after the migration that added the counts.
+		if _, err := db.ExecContext(ctx, `DELETE FROM hunt_ranks`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `UPDATE hunt_defs SET ranked = 0`); err != nil {
+			t.Fatal(err)
+		}
+		checkRanks(t, ctx, db, &want, ids, "not yet counted")
+		for _, ev := range evs[half:] {
+			_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		}
+		if _, err := apply(ctx, db, evs[half:]); err != nil {
+			t.Fatal(err)
+		}
+		var ranked int
+		if err := db.QueryRowContext(ctx, `SELECT ranked FROM hunt_defs WHERE hunt_id = 'h'`).Scan(&ranked); err != nil || ranked != 1 {
+			t.Fatalf("ranked = %d, %v; want 1", ranked, err)
+		}
+		checkRanks(t, ctx, db, &want, ids, "counted")
+	})
 }
 
 // TestMigrateFromRowsWithoutRanks migrates a database that holds a hunt in
@@ -277,41 +271,38 @@ func TestMigrateFromRowsWithoutRanks(t *testing.T) {
 // to the last step, and checks the ranks against the rules' then and
 // after the rest of the game is applied.
 func testUpgrade(t *testing.T, before func(steps []string) int, seed uint64, counts func(h *hunt.Hunt) rankDeltas) {
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := sqldbtest.Open(t, engine)
-			steps := migrations(engine)
-			if err := db.Migrate(ctx, "hunt", steps[:before(steps)]); err != nil {
-				t.Fatal(err)
-			}
-			ids := rankIDs(engine)
-			evs := inputs(rankGame(rand.New(rand.NewPCG(seed, seed)), ids)...)
-			half := len(evs) / 2
-			var want hunt.State
-			for _, ev := range evs[:half] {
-				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-			}
-			h := want.Hunts["h"]
-			var old rankDeltas
-			if counts != nil {
-				old = counts(h)
-			}
-			writeHuntRows(t, ctx, db, engine, h, old)
-			if err := db.Migrate(ctx, "hunt", steps); err != nil {
-				t.Fatal(err)
-			}
-			checkRanks(t, ctx, db, &want, ids, "migrated")
-			for _, ev := range evs[half:] {
-				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-			}
-			if _, err := apply(ctx, db, evs[half:]); err != nil {
-				t.Fatal(err)
-			}
-			checkRanks(t, ctx, db, &want, ids, "played on")
-		})
-	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		db := sqldbtest.Open(t, engine)
+		steps := migrations(engine)
+		if err := db.Migrate(ctx, "hunt", steps[:before(steps)]); err != nil {
+			t.Fatal(err)
+		}
+		ids := rankIDs(engine)
+		evs := inputs(rankGame(rand.New(rand.NewPCG(seed, seed)), ids)...)
+		half := len(evs) / 2
+		var want hunt.State
+		for _, ev := range evs[:half] {
+			_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		}
+		h := want.Hunts["h"]
+		var old rankDeltas
+		if counts != nil {
+			old = counts(h)
+		}
+		writeHuntRows(t, ctx, db, engine, h, old)
+		if err := db.Migrate(ctx, "hunt", steps); err != nil {
+			t.Fatal(err)
+		}
+		checkRanks(t, ctx, db, &want, ids, "migrated")
+		for _, ev := range evs[half:] {
+			_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+		}
+		if _, err := apply(ctx, db, evs[half:]); err != nil {
+			t.Fatal(err)
+		}
+		checkRanks(t, ctx, db, &want, ids, "played on")
+	})
 }
 
 // writeHuntRows writes hunt h's definition, counters and entrants
@@ -399,69 +390,66 @@ func TestMigrateFromTwelveByteRankKeys(t *testing.T) {
 // another finisher shares or at none.
 func TestFinisherCountsMatchTrie(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := openDB(t, engine)
-			ids := rankIDs(engine)
-			r := rand.New(rand.NewPCG(7, 7))
-			evs := inputs(rankGame(r, ids)...)
-			var want hunt.State
-			checked := 0
-			for rest := evs; len(rest) > 0; {
-				n := min(len(rest), 1+r.IntN(120))
-				for _, ev := range rest[:n] {
-					_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		db := openDB(t, engine)
+		ids := rankIDs(engine)
+		r := rand.New(rand.NewPCG(7, 7))
+		evs := inputs(rankGame(r, ids)...)
+		var want hunt.State
+		checked := 0
+		for rest := evs; len(rest) > 0; {
+			n := min(len(rest), 1+r.IntN(120))
+			for _, ev := range rest[:n] {
+				_, _ = want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+			}
+			if _, err := apply(ctx, db, rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+			h := want.Hunts["h"]
+			var finishedAt []time.Time
+			for _, e := range h.Entrants {
+				if h.Completed(e) {
+					finishedAt = append(finishedAt, e.CompletedAt)
 				}
-				if _, err := apply(ctx, db, rest[:n]); err != nil {
-					t.Fatal(err)
+			}
+			var qs []rankQuery
+			for _, id := range ids {
+				if h.Entrants[id] == nil {
+					continue // not joined yet
 				}
-				rest = rest[n:]
-				h := want.Hunts["h"]
-				var finishedAt []time.Time
-				for _, e := range h.Entrants {
-					if h.Completed(e) {
-						finishedAt = append(finishedAt, e.CompletedAt)
+				e := *h.Entrants[id]
+				qs = append(qs, rankQuery{hunt: "h", e: e})
+				if !h.Completed(&e) {
+					done := e
+					done.Position, done.Score = len(h.Clues), 15
+					done.CompletedAt = ts(30).AsTime().Add(time.Duration(r.IntN(3)))
+					if len(finishedAt) > 0 && r.IntN(2) == 0 {
+						done.CompletedAt = finishedAt[r.IntN(len(finishedAt))]
 					}
+					qs = append(qs, rankQuery{hunt: "h", e: done})
 				}
-				var qs []rankQuery
-				for _, id := range ids {
-					if h.Entrants[id] == nil {
-						continue // not joined yet
-					}
-					e := *h.Entrants[id]
-					qs = append(qs, rankQuery{hunt: "h", e: e})
-					if !h.Completed(&e) {
-						done := e
-						done.Position, done.Score = len(h.Clues), 15
-						done.CompletedAt = ts(30).AsTime().Add(time.Duration(r.IntN(3)))
-						if len(finishedAt) > 0 && r.IntN(2) == 0 {
-							done.CompletedAt = finishedAt[r.IntN(len(finishedAt))]
-						}
-						qs = append(qs, rankQuery{hunt: "h", e: done})
-					}
-				}
-				want, err := countsAhead(ctx, db, engine, qs)
+			}
+			want, err := countsAhead(ctx, db, engine, qs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, limit := range []int{1, 2, 3, finishersAfterLimit} {
+				got, err := countsAheadFinished(ctx, db, engine, qs, limit)
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, limit := range []int{1, 2, 3, finishersAfterLimit} {
-					got, err := countsAheadFinished(ctx, db, engine, qs, limit)
-					if err != nil {
-						t.Fatal(err)
-					}
-					for i := range qs {
-						if got[i] != want[i] {
-							t.Fatalf("limit %d: %d ahead of %+v, the trie counts %d", limit, got[i], qs[i].e, want[i])
-						}
+				for i := range qs {
+					if got[i] != want[i] {
+						t.Fatalf("limit %d: %d ahead of %+v, the trie counts %d", limit, got[i], qs[i].e, want[i])
 					}
 				}
-				checked += len(qs)
 			}
-			if checked == 0 {
-				t.Fatal("nothing checked")
-			}
-		})
-	}
+			checked += len(qs)
+		}
+		if checked == 0 {
+			t.Fatal("nothing checked")
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/workers/hunt"
@@ -44,108 +45,105 @@ func randomGame(r *rand.Rand) []proto.Message {
 // rules applied to one in-memory State holding every entrant.
 func TestRowsMatchRules(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			for seed := range uint64(12) {
-				ctx := context.Background()
-				db := openDB(t, engine)
-				r := rand.New(rand.NewPCG(seed, 7))
-				evs := inputs(randomGame(r)...)
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		for seed := range uint64(12) {
+			ctx := context.Background()
+			db := openDB(t, engine)
+			r := rand.New(rand.NewPCG(seed, 7))
+			evs := inputs(randomGame(r)...)
 
-				var want hunt.State
-				var wantDerived []proto.Message
-				wantRejected := 0
-				for _, ev := range evs {
-					d, err := want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
-					if err != nil {
-						wantRejected++
-					}
-					wantDerived = append(wantDerived, d...)
+			var want hunt.State
+			var wantDerived []proto.Message
+			wantRejected := 0
+			for _, ev := range evs {
+				d, err := want.Apply(ev.EventID, ev.ReceivedAt, ev.Message)
+				if err != nil {
+					wantRejected++
 				}
+				wantDerived = append(wantDerived, d...)
+			}
 
-				var gotDerived []proto.Message
-				refusedOf := make(map[string][]*huntv1.EventRefused) // by player, latest first
-				gotRejected := 0
-				for rest := evs; len(rest) > 0; {
-					n := min(len(rest), 1+r.IntN(20))
-					res, err := apply(ctx, db, rest[:n])
-					if err != nil {
-						t.Fatalf("seed %d: %v", seed, err)
-					}
-					for _, d := range res.Derived {
-						if r, ok := d.Message.(*huntv1.EventRefused); ok { // the app's, not the rules'
-							refusedOf[r.GetPlayerId()] = append([]*huntv1.EventRefused{r}, refusedOf[r.GetPlayerId()]...)
-						} else {
-							gotDerived = append(gotDerived, d.Message)
-						}
-					}
-					gotRejected += len(res.Rejected)
-					rest = rest[n:]
+			var gotDerived []proto.Message
+			refusedOf := make(map[string][]*huntv1.EventRefused) // by player, latest first
+			gotRejected := 0
+			for rest := evs; len(rest) > 0; {
+				n := min(len(rest), 1+r.IntN(20))
+				res, err := apply(ctx, db, rest[:n])
+				if err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
 				}
-				if diff := cmp.Diff(wantDerived, gotDerived, protocmp.Transform()); diff != "" {
-					t.Fatalf("seed %d: derived events differ (-rules +rows):\n%s", seed, diff)
-				}
-				completed := 0
-				for _, d := range wantDerived {
-					if _, ok := d.(*huntv1.HuntCompleted); ok {
-						completed++
+				for _, d := range res.Derived {
+					if r, ok := d.Message.(*huntv1.EventRefused); ok { // the app's, not the rules'
+						refusedOf[r.GetPlayerId()] = append([]*huntv1.EventRefused{r}, refusedOf[r.GetPlayerId()]...)
+					} else {
+						gotDerived = append(gotDerived, d.Message)
 					}
 				}
-				t.Logf("seed %d: %d events, %d rejected, %d derived, %d completions", seed, len(evs), wantRejected, len(wantDerived), completed)
-				if gotRejected != wantRejected {
-					t.Errorf("seed %d: %d rejected, want %d", seed, gotRejected, wantRejected)
-				}
-
-				wantSum, _ := want.Summary("h")
-				gotSum, err := readSummary(ctx, db, "h")
-				if err != nil || gotSum != wantSum {
-					t.Errorf("seed %d: summary %+v, %v; want %+v", seed, gotSum, err, wantSum)
-				}
-				for i := range 16 {
-					p := fmt.Sprintf("p%02d", i)
-					wantPr, wantErr := want.Progress("h", p)
-					wantRefusals := refusedOf[p][:min(len(refusedOf[p]), maxRefusals)]
-					if errors.Is(wantErr, hunt.ErrNotJoined) && len(wantRefusals) > 0 {
-						// Kept out, and told why.
-						wantPr, wantErr = hunt.Progress{HuntID: "h", PlayerID: p, Clues: 2}, nil
-						if reg, ok := want.Players[p]; ok {
-							wantPr.DisplayName = reg.DisplayName
-						}
-					}
-					gotPr, gotErr := readProgress(ctx, db, "h", p)
-					if errors.Is(wantErr, hunt.ErrNotJoined) != errors.Is(gotErr, hunt.ErrNotJoined) || (wantErr == nil && gotErr != nil) {
-						t.Fatalf("seed %d: progress of %s: %v, want %v", seed, p, gotErr, wantErr)
-					}
-					if diff := cmp.Diff(wantPr, gotPr.Progress); diff != "" {
-						t.Errorf("seed %d: progress of %s (-rules +rows):\n%s", seed, p, diff)
-					}
-					if gotErr == nil {
-						if _, err := want.Progress("h", p); gotPr.joined != (err == nil) {
-							t.Errorf("seed %d: %s joined = %v, want %v", seed, p, gotPr.joined, err == nil)
-						}
-						if diff := cmp.Diff(wantRefusals, gotPr.refusals, protocmp.Transform()); diff != "" {
-							t.Errorf("seed %d: refusals of %s, the last %d latest first (-derived +rows):\n%s", seed, p, maxRefusals, diff)
-						}
-					}
-					for _, n := range []int{0, 1, 3, 20} {
-						wantLb, _ := want.Leaderboard("h", n, p)
-						gotLb, err := readLeaderboard(ctx, db, "h", n, p)
-						if err != nil {
-							t.Fatal(err)
-						}
-						if diff := cmp.Diff(wantLb, gotLb); diff != "" {
-							t.Errorf("seed %d: leaderboard top %d for %s (-rules +rows):\n%s", seed, n, p, diff)
-						}
-					}
-				}
-				if _, err := readSummary(ctx, db, "nope"); !errors.Is(err, hunt.ErrUnknownHunt) {
-					t.Errorf("summary of an unknown hunt: %v", err)
-				}
-				if _, err := readProgress(ctx, db, "nope", "p00"); !errors.Is(err, hunt.ErrUnknownHunt) {
-					t.Errorf("progress in an unknown hunt: %v", err)
+				gotRejected += len(res.Rejected)
+				rest = rest[n:]
+			}
+			if diff := cmp.Diff(wantDerived, gotDerived, protocmp.Transform()); diff != "" {
+				t.Fatalf("seed %d: derived events differ (-rules +rows):\n%s", seed, diff)
+			}
+			completed := 0
+			for _, d := range wantDerived {
+				if _, ok := d.(*huntv1.HuntCompleted); ok {
+					completed++
 				}
 			}
-		})
-	}
+			t.Logf("seed %d: %d events, %d rejected, %d derived, %d completions", seed, len(evs), wantRejected, len(wantDerived), completed)
+			if gotRejected != wantRejected {
+				t.Errorf("seed %d: %d rejected, want %d", seed, gotRejected, wantRejected)
+			}
+
+			wantSum, _ := want.Summary("h")
+			gotSum, err := readSummary(ctx, db, "h")
+			if err != nil || gotSum != wantSum {
+				t.Errorf("seed %d: summary %+v, %v; want %+v", seed, gotSum, err, wantSum)
+			}
+			for i := range 16 {
+				p := fmt.Sprintf("p%02d", i)
+				wantPr, wantErr := want.Progress("h", p)
+				wantRefusals := refusedOf[p][:min(len(refusedOf[p]), maxRefusals)]
+				if errors.Is(wantErr, hunt.ErrNotJoined) && len(wantRefusals) > 0 {
+					// Kept out, and told why.
+					wantPr, wantErr = hunt.Progress{HuntID: "h", PlayerID: p, Clues: 2}, nil
+					if reg, ok := want.Players[p]; ok {
+						wantPr.DisplayName = reg.DisplayName
+					}
+				}
+				gotPr, gotErr := readProgress(ctx, db, "h", p)
+				if errors.Is(wantErr, hunt.ErrNotJoined) != errors.Is(gotErr, hunt.ErrNotJoined) || (wantErr == nil && gotErr != nil) {
+					t.Fatalf("seed %d: progress of %s: %v, want %v", seed, p, gotErr, wantErr)
+				}
+				if diff := cmp.Diff(wantPr, gotPr.Progress); diff != "" {
+					t.Errorf("seed %d: progress of %s (-rules +rows):\n%s", seed, p, diff)
+				}
+				if gotErr == nil {
+					if _, err := want.Progress("h", p); gotPr.joined != (err == nil) {
+						t.Errorf("seed %d: %s joined = %v, want %v", seed, p, gotPr.joined, err == nil)
+					}
+					if diff := cmp.Diff(wantRefusals, gotPr.refusals, protocmp.Transform()); diff != "" {
+						t.Errorf("seed %d: refusals of %s, the last %d latest first (-derived +rows):\n%s", seed, p, maxRefusals, diff)
+					}
+				}
+				for _, n := range []int{0, 1, 3, 20} {
+					wantLb, _ := want.Leaderboard("h", n, p)
+					gotLb, err := readLeaderboard(ctx, db, "h", n, p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff := cmp.Diff(wantLb, gotLb); diff != "" {
+						t.Errorf("seed %d: leaderboard top %d for %s (-rules +rows):\n%s", seed, n, p, diff)
+					}
+				}
+			}
+			if _, err := readSummary(ctx, db, "nope"); !errors.Is(err, hunt.ErrUnknownHunt) {
+				t.Errorf("summary of an unknown hunt: %v", err)
+			}
+			if _, err := readProgress(ctx, db, "nope", "p00"); !errors.Is(err, hunt.ErrUnknownHunt) {
+				t.Errorf("progress in an unknown hunt: %v", err)
+			}
+		}
+	})
 }

@@ -91,58 +91,55 @@ func apply(ctx context.Context, db *sqldb.DB, events []*workers.Event) (workers.
 
 func TestApply(t *testing.T) {
 	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		t.Run(string(engine), func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := openDB(t, engine)
-			batch := inputs(
-				testHunt("h", 0),
-				&huntv1.PlayerRegistered{PlayerId: "p", DisplayName: "Pat", RegisteredAt: ts(-1)},
-				&huntv1.PlayerJoinedHunt{HuntId: "h", PlayerId: "p", JoinedAt: ts(1)},
-				ans("h", "p", "c1", "a", 2),
-				&huntv1.PlayerJoinedHunt{HuntId: "nope", PlayerId: "p", JoinedAt: ts(1)}, // rejected
-			)
-			res, err := apply(ctx, db, batch)
-			if err != nil {
-				t.Fatal(err)
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		db := openDB(t, engine)
+		batch := inputs(
+			testHunt("h", 0),
+			&huntv1.PlayerRegistered{PlayerId: "p", DisplayName: "Pat", RegisteredAt: ts(-1)},
+			&huntv1.PlayerJoinedHunt{HuntId: "h", PlayerId: "p", JoinedAt: ts(1)},
+			ans("h", "p", "c1", "a", 2),
+			&huntv1.PlayerJoinedHunt{HuntId: "nope", PlayerId: "p", JoinedAt: ts(1)}, // rejected
+		)
+		res, err := apply(ctx, db, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Rejected) != 1 || len(res.Derived) != 4 { // the refusal is told to the player too
+			t.Fatalf("first batch: %+v", res)
+		}
+		if res.Rejected[0].Event != batch[4] || res.Rejected[0].Reason != hunt.ErrUnknownHunt.Error() {
+			t.Errorf("rejection %+v, want unknown hunt for the last event", res.Rejected[0])
+		}
+		res, err = apply(ctx, db, inputs(testHunt("h2", 0), ans("h", "p", "c2", "b", 3)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kinds []string
+		for _, d := range res.Derived {
+			kinds = append(kinds, string(d.Message.ProtoReflect().Descriptor().Name()))
+			if string(d.Key) != "h" {
+				t.Errorf("%s keyed %q, want the hunt id", d.Message.ProtoReflect().Descriptor().Name(), d.Key)
 			}
-			if len(res.Rejected) != 1 || len(res.Derived) != 4 { // the refusal is told to the player too
-				t.Fatalf("first batch: %+v", res)
+			if d.Cause.EventID != "e1" {
+				t.Errorf("derived from %s, want e1", d.Cause.EventID)
 			}
-			if res.Rejected[0].Event != batch[4] || res.Rejected[0].Reason != hunt.ErrUnknownHunt.Error() {
-				t.Errorf("rejection %+v, want unknown hunt for the last event", res.Rejected[0])
-			}
-			res, err = apply(ctx, db, inputs(testHunt("h2", 0), ans("h", "p", "c2", "b", 3)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var kinds []string
-			for _, d := range res.Derived {
-				kinds = append(kinds, string(d.Message.ProtoReflect().Descriptor().Name()))
-				if string(d.Key) != "h" {
-					t.Errorf("%s keyed %q, want the hunt id", d.Message.ProtoReflect().Descriptor().Name(), d.Key)
-				}
-				if d.Cause.EventID != "e1" {
-					t.Errorf("derived from %s, want e1", d.Cause.EventID)
-				}
-			}
-			if want := "[AnswerJudged HuntCompleted]"; fmt.Sprint(kinds) != want {
-				t.Errorf("derived %v, want %s", kinds, want)
-			}
+		}
+		if want := "[AnswerJudged HuntCompleted]"; fmt.Sprint(kinds) != want {
+			t.Errorf("derived %v, want %s", kinds, want)
+		}
 
-			lb, err := readLeaderboard(ctx, db, "h", 10, "p")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if lb.Own == nil || lb.Own.Score != 30 || !lb.Own.Completed || lb.Own.DisplayName != "Pat" {
-				t.Errorf("own standing = %+v", lb.Own)
-			}
-			if _, err := readLeaderboard(ctx, db, "unknown", 10, ""); !errors.Is(err, hunt.ErrUnknownHunt) {
-				t.Errorf("leaderboard of an unknown hunt: %v", err)
-			}
-		})
-	}
+		lb, err := readLeaderboard(ctx, db, "h", 10, "p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lb.Own == nil || lb.Own.Score != 30 || !lb.Own.Completed || lb.Own.DisplayName != "Pat" {
+			t.Errorf("own standing = %+v", lb.Own)
+		}
+		if _, err := readLeaderboard(ctx, db, "unknown", 10, ""); !errors.Is(err, hunt.ErrUnknownHunt) {
+			t.Errorf("leaderboard of an unknown hunt: %v", err)
+		}
+	})
 }
 
 // BenchmarkApply measures events applied per second by the hunt's apply

@@ -20,6 +20,18 @@ import (
 // Engines lists the engines every store test runs on.
 var Engines = []sqldb.Engine{sqldb.SQLite, sqldb.Postgres}
 
+// Each runs test on every engine, as parallel subtests named after the
+// engines.
+func Each(t *testing.T, test func(t *testing.T, engine sqldb.Engine)) {
+	t.Helper()
+	for _, engine := range Engines {
+		t.Run(string(engine), func(t *testing.T) {
+			t.Parallel()
+			test(t, engine)
+		})
+	}
+}
+
 // PostgresURL is the server tests use.
 func PostgresURL() string {
 	if u := os.Getenv("CAIRN_TEST_POSTGRES_URL"); u != "" {
