@@ -126,7 +126,20 @@ type Config struct {
 	// stopping, may take together to finish the records they hold. 0
 	// means 30 s.
 	DrainTimeout time.Duration
+	// AppliedRetention is how long DB remembers an applied event id: a
+	// record repeating an id within it is skipped, one repeating it later
+	// is applied again. The worker forgets older ids as it runs. 0 means
+	// DefaultAppliedRetention; a negative one remembers every id for good,
+	// and the table of ids grows for as long as events arrive.
+	AppliedRetention time.Duration
 }
+
+// DefaultAppliedRetention is how long applied event ids are remembered by
+// default: a week, Kafka's default retention of a topic's records. A
+// repeat comes from a producer or client retrying, within minutes, or from
+// a service that replays old events under their ids: one that replays
+// further back needs a longer retention.
+const DefaultAppliedRetention = 7 * 24 * time.Hour
 
 func (c *Config) setDefaults() {
 	if c.Logger == nil {
@@ -158,6 +171,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = 30 * time.Second
+	}
+	if c.AppliedRetention == 0 {
+		c.AppliedRetention = DefaultAppliedRetention
 	}
 }
 

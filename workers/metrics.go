@@ -21,6 +21,7 @@ type metrics struct {
 	derived      prometheus.Counter
 	batch        prometheus.Histogram
 	skipped      *prometheus.CounterVec
+	pruned       prometheus.Counter
 }
 
 // newMetrics registers the worker's metrics with r and creates the series
@@ -68,6 +69,10 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 			Name: "cairn_worker_events_skipped_total",
 			Help: "Records of registered types the worker's app does not apply.",
 		}, []string{"topic"}),
+		pruned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_worker_applied_ids_pruned_total",
+			Help: "Applied event ids forgotten because they are older than the retention; a repeat of one is applied again.",
+		}),
 	}
 	var err error
 	register(r, &m.lag, &err)
@@ -80,6 +85,7 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 	register(r, &m.derived, &err)
 	register(r, &m.batch, &err)
 	register(r, &m.skipped, &err)
+	register(r, &m.pruned, &err)
 	if err != nil {
 		return nil, err
 	}

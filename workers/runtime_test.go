@@ -92,6 +92,50 @@ func TestExactlyOnce(t *testing.T) {
 	})
 }
 
+// TestAppliedIDsPruned: a running worker forgets the ids applied longer
+// ago than its retention, so that their table does not grow for good; a
+// repeat of a forgotten id is applied again. (TestPruneApplied checks that
+// a remembered one is still skipped: here, with a retention short enough
+// to wait for, when a repeat arrives is up to the machine.)
+func TestAppliedIDsPruned(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		const retention = 300 * time.Millisecond
+		var ids []string
+		for i := range 5 {
+			id := workertest.NewID()
+			e.produce(t, id, e.depositMsg("acct", int64(i+1)))
+			ids = append(ids, id)
+		}
+		r := e.startWorker(t, "pruned", ledger{}, func(c *workers.Config) { c.AppliedRetention = retention })
+		workertest.Eventually(t, "every id applied, then forgotten", func() error {
+			if got := r.Counter(t, "cairn_worker_events_applied_total"); got != 5 {
+				return fmt.Errorf("%v events applied, want 5", got)
+			}
+			if n := countRows(t, e.db, "worker_applied"); n != 0 {
+				return fmt.Errorf("%d ids remembered", n)
+			}
+			return nil
+		})
+		if got := r.Counter(t, "cairn_worker_applied_ids_pruned_total"); got != 5 {
+			t.Errorf("cairn_worker_applied_ids_pruned_total = %v, want 5", got)
+		}
+		// The first id again, after the retention: applied again.
+		e.produce(t, ids[0], e.depositMsg("acct", 1))
+		workertest.Eventually(t, "the repeat applied", func() error {
+			if got := r.Counter(t, "cairn_worker_events_applied_total"); got != 6 {
+				return fmt.Errorf("%v events applied, want 6", got)
+			}
+			return nil
+		})
+		if got := r.Counter(t, "cairn_worker_duplicates_skipped_total"); got != 0 {
+			t.Errorf("%v duplicates skipped, want none", got)
+		}
+		if got := balances(t, e.db)["acct"]; got != 1+2+3+4+5+1 {
+			t.Errorf("balance %d, want %d", got, 1+2+3+4+5+1)
+		}
+	})
+}
+
 // TestPoisonRecordsAreDeadLettered: records no retry can handle go to the
 // dead-letter topic with headers saying why and where from, and the
 // partition moves on; a registered type the app does not apply is skipped,

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -21,8 +23,16 @@ import (
 // databases still hold.
 func migrations(engine sqldb.Engine) []string {
 	blob := "BLOB"
+	// SQLite adds a column with a constant default only, so the ids
+	// recorded before are dated by an UPDATE; PostgreSQL dates them with
+	// the default it evaluates once (no rewrite of the table), then drops
+	// it, so that every insert must say when.
+	appliedAt := `ALTER TABLE worker_applied ADD COLUMN applied_at BIGINT NOT NULL DEFAULT 0`
+	appliedAtNow := `UPDATE worker_applied SET applied_at = CAST(unixepoch('subsec') * 1000 AS INTEGER)`
 	if engine == sqldb.Postgres {
 		blob = "BYTEA"
+		appliedAt = `ALTER TABLE worker_applied ADD COLUMN applied_at BIGINT NOT NULL DEFAULT CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)`
+		appliedAtNow = `ALTER TABLE worker_applied ALTER COLUMN applied_at DROP DEFAULT`
 	}
 	const moved = `SELECT 1`
 	return []string{
@@ -61,6 +71,12 @@ func migrations(engine sqldb.Engine) []string {
 		// is in flight, however long the worker runs. The sent column stays,
 		// FALSE, for the index's sake.
 		`DELETE FROM worker_derived WHERE sent = TRUE`,
+		// When each event id was applied, in Unix milliseconds, so that ids
+		// older than the retention can be pruned (pruneApplied). The ids
+		// recorded before this step count as applied by it.
+		appliedAt,
+		appliedAtNow,
+		`CREATE INDEX worker_applied_age ON worker_applied (applied_at)`,
 	}
 }
 
@@ -265,14 +281,15 @@ func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, pa
 // order; of an id repeated within events, only the first counts.
 func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, partition int32, events []*Event) ([]*Event, error) {
 	inserted := make(map[string]bool, len(events))
+	now := time.Now().UnixMilli()
 	if s.db.Engine == sqldb.Postgres {
 		keys, offsets := make([]string, len(events)), make([]int64, len(events))
 		for i, ev := range events {
 			keys[i], offsets[i] = appliedKey(ev.Principal, ev.EventID), ev.Offset
 		}
-		rows, err := tx.QueryContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset)
-			SELECT k, $3::text, $4::integer, o FROM unnest($1::text[], $2::bigint[]) AS u (k, o)
-			ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, keys, offsets, topic, partition)
+		rows, err := tx.QueryContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset, applied_at)
+			SELECT k, $3::text, $4::integer, o, $5::bigint FROM unnest($1::text[], $2::bigint[]) AS u (k, o)
+			ON CONFLICT (event_id) DO NOTHING RETURNING event_id`, keys, offsets, topic, partition, now)
 		if err != nil {
 			return nil, fmt.Errorf("record event ids: %w", err)
 		}
@@ -286,9 +303,9 @@ func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, par
 		for _, n := range sqldb.SplitRows(len(events)) {
 			chunk := rest[:n]
 			rest = rest[n:]
-			args := make([]any, 0, 4*n)
+			args := make([]any, 0, 5*n)
 			for _, ev := range chunk {
-				args = append(args, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset)
+				args = append(args, appliedKey(ev.Principal, ev.EventID), topic, partition, ev.Offset, now)
 			}
 			rows, err := ptx.QueryContext(ctx, recordAppliedSQLite(n), args...)
 			if err != nil {
@@ -311,8 +328,8 @@ func (s *store) recordApplied(ctx context.Context, tx *sql.Tx, topic string, par
 
 // recordAppliedSQLite is the SQLite statement recording n event ids.
 func recordAppliedSQLite(n int) string {
-	return `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES ` +
-		rowMarks(n, 4) + ` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
+	return `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset, applied_at) VALUES ` +
+		rowMarks(n, 5) + ` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
 }
 
 // writeOutboxSQLite is the SQLite statement writing n derived events.
@@ -469,4 +486,27 @@ func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
 		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
 	}
 	return nil
+}
+
+// pruneChunk bounds the ids one call of pruneApplied deletes, so that a
+// worker pruning a backlog holds SQLite's write lock, or PostgreSQL's row
+// locks, for a few milliseconds at a time, between batches.
+const pruneChunk = 5_000
+
+// pruneApplied forgets up to pruneChunk event ids applied before before,
+// oldest first, and returns how many it forgot. A record with a forgotten
+// id is applied again; pruning keeps worker_applied, otherwise one row per
+// event ever applied, as large as the retention.
+func (s *store) pruneApplied(ctx context.Context, before time.Time) (int64, error) {
+	r, err := s.db.ExecContext(ctx, `DELETE FROM worker_applied WHERE event_id IN
+		(SELECT event_id FROM worker_applied WHERE applied_at < $1 ORDER BY applied_at LIMIT `+strconv.Itoa(pruneChunk)+`)`,
+		before.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("prune applied event ids: %w", err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune applied event ids: %w", err)
+	}
+	return n, nil
 }

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -183,7 +185,7 @@ func TestMigrateDropsSentOutbox(t *testing.T) {
 		ctx := t.Context()
 		db := sqldbtest.Open(t, engine)
 		steps := migrations(engine)
-		if err := db.Migrate(ctx, "workers", steps[:len(steps)-1]); err != nil {
+		if err := db.Migrate(ctx, "workers", steps[:slices.Index(steps, `DELETE FROM worker_derived WHERE sent = TRUE`)]); err != nil {
 			t.Fatal(err)
 		}
 		for i, sent := range []bool{true, false, true} {
@@ -202,6 +204,104 @@ func TestMigrateDropsSentOutbox(t *testing.T) {
 		}
 		if n := outboxCount(t, db); n != 1 || len(rows) != 1 || rows[0].EventID != "d1" {
 			t.Fatalf("after the upgrade: %d rows, unsent %v; want d1 alone", n, rows)
+		}
+	})
+}
+
+// TestPruneApplied checks that pruning forgets the ids applied before its
+// cutoff, oldest first and a chunk at a time, and that a forgotten id is
+// applied again while a remembered one is still skipped.
+func TestPruneApplied(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		s, err := openStore(ctx, db, "g", echoApp{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = pruneChunk + 3
+		if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(0, n), n, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.pruneApplied(ctx, time.Now().Add(-time.Minute)); err != nil || got != 0 {
+			t.Fatalf("prune ids older than a minute: %d, %v; want none", got, err)
+		}
+		res, err := s.applyBatch(ctx, "t", 0, n, storeEvents(0, 2), n+2, nil)
+		if err != nil || res.applied != 0 || res.duplicates != 2 {
+			t.Fatalf("repeats within the retention: %+v, %v; want 2 duplicates", res, err)
+		}
+		before := time.Now().Add(time.Second)
+		for i, want := range []int64{pruneChunk, 3, 0} {
+			if got, err := s.pruneApplied(ctx, before); err != nil || got != want {
+				t.Fatalf("prune %d: %d, %v; want %d", i, got, err, want)
+			}
+		}
+		// A later id is kept: e.n is applied after the cutoff.
+		later := storeEvents(n+2, 1)
+		if _, err := s.applyBatch(ctx, "t", 0, n+2, later, n+3, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.pruneApplied(ctx, time.Now().Add(-time.Minute)); err != nil || got != 0 {
+			t.Fatalf("prune after a new id: %d, %v; want none", got, err)
+		}
+		res, err = s.applyBatch(ctx, "t", 0, n+3, append(storeEvents(0, 2), later...), n+6, nil)
+		if err != nil || res.applied != 2 || res.duplicates != 1 {
+			t.Fatalf("repeats after the retention: %+v, %v; want 2 applied again, 1 duplicate", res, err)
+		}
+	})
+}
+
+// TestMigrateDatesAppliedIDs checks the upgrade from the version whose
+// applied ids had no time: they count as applied at the upgrade, so that
+// none is forgotten before a whole retention has passed.
+func TestMigrateDatesAppliedIDs(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := t.Context()
+		db := sqldbtest.Open(t, engine)
+		steps := migrations(engine)
+		if err := db.Migrate(ctx, "workers", steps[:slices.Index(steps, `CREATE INDEX worker_applied_age ON worker_applied (applied_at)`)-2]); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if _, err := db.ExecContext(ctx, `INSERT INTO worker_applied (event_id, topic, partition_id, record_offset) VALUES ($1, 't', 0, $2)`,
+				appliedKey("svc", fmt.Sprintf("e%d", i)), i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		from := time.Now().Add(-time.Second).UnixMilli() // PostgreSQL's clock may lag a little
+		s, err := openStore(ctx, db, "g", echoApp{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := time.Now().Add(time.Second).UnixMilli()
+		rows, err := db.QueryContext(ctx, `SELECT event_id, applied_at FROM worker_applied ORDER BY event_id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var dated int
+		for rows.Next() {
+			var id string
+			var at int64
+			if err := rows.Scan(&id, &at); err != nil {
+				t.Fatal(err)
+			}
+			if at < from || at > to {
+				t.Errorf("%s dated %d, want the upgrade's time, in [%d, %d]", id, at, from, to)
+			}
+			dated++
+		}
+		if err := rows.Err(); err != nil || dated != 3 {
+			t.Fatalf("%d ids after the upgrade, %v; want 3", dated, err)
+		}
+		if got, err := s.pruneApplied(ctx, time.Now().Add(-time.Minute)); err != nil || got != 0 {
+			t.Fatalf("prune ids older than a minute after the upgrade: %d, %v; want none", got, err)
+		}
+		res, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(0, 4), 4, nil)
+		if err != nil || res.applied != 1 || res.duplicates != 3 {
+			t.Fatalf("after the upgrade: %+v, %v; want the 3 old ids skipped", res, err)
 		}
 	})
 }

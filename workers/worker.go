@@ -7,15 +7,17 @@
 // # Exactly once
 //
 // Each batch of a partition's records is applied in one database
-// transaction that skips event ids applied before, lets the app apply the
-// others to its tables, writes the events the app derived to an outbox
-// and saves the partition's next offset. On assignment a partition is read
-// from the offset saved in the database, which is the truth; the offset is
-// also committed to Kafka, for lag tools only. After each batch the
-// partition produces its outbox (registry-framed, idempotent producer) and
-// marks the rows sent: derived events are produced at least once, always
-// under the same event id (a name-based UUID of the cause's event id and
-// the derived type), so a crash between producing and marking produces a
+// transaction that skips event ids applied before (within
+// Config.AppliedRetention: older ids are forgotten as the worker runs),
+// lets the app apply the others to its tables, writes the events the app
+// derived to an outbox and saves the partition's next offset. On
+// assignment a partition is read from the offset saved in the database,
+// which is the truth; the offset is also committed to Kafka, for lag tools
+// only. After each batch the partition produces its outbox
+// (registry-framed, idempotent producer) and deletes the rows Kafka
+// acknowledged: derived events are produced at least once, always under
+// the same event id (a name-based UUID of the cause's event id and the
+// derived type), so a crash between producing and deleting produces a
 // record again with the same cairn-event-id, never a different event.
 //
 // # Types
@@ -177,6 +179,15 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	w.kill = cancel
 	w.mu.Unlock()
 	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition)}
+	if w.store != nil && w.cfg.AppliedRetention > 0 {
+		pctx, stopPruning := context.WithCancel(hard)
+		pruned := make(chan struct{})
+		go func() {
+			defer close(pruned)
+			w.prune(pctx)
+		}()
+		defer func() { stopPruning(); <-pruned }()
+	}
 	defer func() {
 		r.stop(slices.Collect(maps.Keys(r.parts)), hard.Err() == nil)
 		if hard.Err() == nil {
@@ -221,6 +232,48 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		r.resumeReady()
 	}
 	return nil
+}
+
+// pruneEvery bounds the wait between two prunings of the applied ids;
+// pruneGap is the pause between two chunks of one.
+const (
+	pruneEvery = 10 * time.Minute
+	pruneGap   = 10 * time.Millisecond
+)
+
+// prune forgets, until ctx ends, the applied event ids older than the
+// retention: at once, then every tenth of the retention, at most every
+// pruneEvery. Every worker of a group prunes the group's one table; a
+// failure is logged and tried again at the next turn.
+func (w *Worker) prune(ctx context.Context) {
+	retention := w.cfg.AppliedRetention
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		before := time.Now().Add(-retention)
+		var total int64
+		for ctx.Err() == nil {
+			n, err := w.store.pruneApplied(ctx, before)
+			total += n
+			w.metrics.pruned.Add(float64(n))
+			if err != nil && ctx.Err() == nil {
+				w.cfg.Logger.Warn("prune applied event ids", "error", err)
+			}
+			if err != nil || n < pruneChunk {
+				break
+			}
+			sleep(ctx, pruneGap) // let the partitions' batches in
+		}
+		if total > 0 {
+			w.cfg.Logger.Info("pruned applied event ids", "ids", total, "older_than", retention)
+		}
+		t.Reset(min(retention/10, pruneEvery))
+	}
 }
 
 // assigned starts the partitions newly assigned, and says where each

@@ -181,6 +181,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"worker", "--kafka-brokers", "k:9092", "--database-url", "sqlite:x.db"}, nil, 2, "--auth-file: required"},
 		{[]string{"worker", "--offset-policy", "sideways"}, nil, 2, `offset policy "sideways"`},
 		{[]string{"worker", "--cached-entrants", "-1"}, nil, 2, "--cached-entrants: -1 is negative"},
+		{[]string{"worker", "--applied-retention", "-1h"}, nil, 2, "--applied-retention: -1h0m0s is negative"},
 		{[]string{"schema"}, nil, 2, "want a subcommand: check, push or deps"},
 		{[]string{"schema", "push", "--registry-addr", "nowhere"}, nil, 2, "want host:port"},
 		{[]string{"token", "ada"}, nil, 2, `PLAYER "ada" is not a UUID`},

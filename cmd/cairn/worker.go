@@ -44,8 +44,11 @@ type workerConfig struct {
 	ReadBurst int
 	// CachedEntrants bounds the hunt entrants kept in memory.
 	CachedEntrants int
-	Log            logConfig
-	Etcd           etcdConfig
+	// AppliedRetention is how long applied event ids are remembered; 0
+	// remembers them for good.
+	AppliedRetention time.Duration
+	Log              logConfig
+	Etcd             etcdConfig
 }
 
 func (c *workerConfig) Validate() error {
@@ -81,6 +84,9 @@ func (c *workerConfig) Validate() error {
 	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
 		errs = append(errs, err)
 	}
+	if c.AppliedRetention < 0 {
+		errs = append(errs, fmt.Errorf("--applied-retention: %v is negative", c.AppliedRetention))
+	}
 	if c.CachedEntrants < 0 {
 		errs = append(errs, fmt.Errorf("--cached-entrants: %d is negative", c.CachedEntrants))
 	}
@@ -113,6 +119,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Float64Var(&cfg.ReadRate, "read-rate", 20, "GetHunt/GetLeaderboard/GetPlayerProgress calls a second per caller; more answer RESOURCE_EXHAUSTED (negative: no limit)")
 	fs.IntVar(&cfg.ReadBurst, "read-burst", 40, "how many reads a caller may make at once, within --read-rate")
 	fs.IntVar(&cfg.CachedEntrants, "cached-entrants", huntapp.DefaultCachedEntrants, "hunt entrants kept in memory between batches, about 200 bytes each, so that answers read only new players' rows (0: none)")
+	fs.DurationVar(&cfg.AppliedRetention, "applied-retention", workers.DefaultAppliedRetention, "how long an applied event id is remembered, so that a record repeating it is skipped; a later repeat is applied again (0: for good, and the table of ids grows for good)")
 	cfg.Log.register(fs)
 	cfg.Etcd.registerRole(fs)
 	if err := parseConfig(fs, args, &cfg); err != nil {
@@ -198,6 +205,8 @@ func workerRole(ctx context.Context, cfg workerConfig, policy workers.OffsetPoli
 		DeadLetterTopic: cfg.DeadLetterTopic,
 		Metrics:         metrics,
 		Logger:          log,
+		// The flag's 0 remembers for good; the runtime's 0 is its default.
+		AppliedRetention: cmp.Or(cfg.AppliedRetention, -1),
 	})
 	if err != nil {
 		return err
