@@ -68,8 +68,7 @@ func migrations(engine sqldb.Engine) []string {
 		`ALTER TABLE worker_derived ADD COLUMN tracestate TEXT NOT NULL DEFAULT ''`,
 		// Derived events leave the outbox once Kafka holds them (markSent),
 		// rather than staying in it marked sent: the table holds only what
-		// is in flight, however long the worker runs. The sent column stays,
-		// FALSE, for the index's sake.
+		// is in flight, however long the worker runs.
 		`DELETE FROM worker_derived WHERE sent = TRUE`,
 		// When each event id was applied, in Unix milliseconds, so that ids
 		// older than the retention can be pruned (pruneApplied). The ids
@@ -77,6 +76,12 @@ func migrations(engine sqldb.Engine) []string {
 		appliedAt,
 		appliedAtNow,
 		`CREATE INDEX worker_applied_age ON worker_applied (applied_at)`,
+		// Only a partition's relay, when it starts, reads the outbox in
+		// order, and the outbox holds only what is in flight: an index kept
+		// for that read cost a fifth of the runtime's part of a batch on
+		// SQLite. The sent flag has been FALSE since sent rows leave.
+		`DROP INDEX worker_derived_unsent`,
+		`ALTER TABLE worker_derived DROP COLUMN sent`,
 	}
 }
 
@@ -441,7 +446,7 @@ func (s *store) saveOffset(ctx context.Context, tx *sql.Tx, topic string, partit
 // holds no others), in the order they were derived.
 func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]outboxRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, event_key, payload, traceparent, tracestate FROM worker_derived
-		WHERE topic = $1 AND partition_id = $2 AND sent = FALSE ORDER BY record_offset, seq`, topic, partition)
+		WHERE topic = $1 AND partition_id = $2 ORDER BY record_offset, seq`, topic, partition)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
 	}
