@@ -267,8 +267,8 @@ func handled(t testing.TB, db *sqldb.DB, want int) error {
 	if n := countRows(t, db, "worker_applied"); n != want {
 		return fmt.Errorf("%d event ids recorded, want %d", n, want)
 	}
-	if n := countRows(t, db, "worker_derived"); n != 0 {
-		return fmt.Errorf("%d derived events unsent", n)
+	if n := countRows(t, db, "worker_outbox_batches"); n != 0 {
+		return fmt.Errorf("%d batches of derived events unsent", n)
 	}
 	return nil
 }

@@ -44,19 +44,21 @@ type partition struct {
 	skipBelow int64 // records below it were applied already
 
 	// The partition goroutine's: derived events handed to Kafka but not
-	// yet marked sent, oldest first (the relay in flight), and those Kafka
-	// has acknowledged, to be marked sent with a later batch; markedAt is
-	// when acknowledged events were last marked.
+	// yet marked sent, oldest first (the relay in flight), and the batches
+	// whose every event Kafka has acknowledged, by the offsets they saved,
+	// to be marked sent with a later batch; markedAt is when acknowledged
+	// batches were last marked.
 	inflight []relaying
-	acked    []string
+	acked    []int64
 	markedAt time.Time
 }
 
 // relaying is a derived event handed to Kafka.
 type relaying struct {
-	id   string
-	wait kafkax.Wait
-	span trace.Span // nil unless traced
+	batch int64 // the offset its batch saved: the batch's key in the outbox
+	last  bool  // the batch's last event
+	wait  kafkax.Wait
+	span  trace.Span // nil unless traced
 }
 
 // maxInflight bounds the derived events a partition has in flight before
@@ -67,14 +69,14 @@ const maxInflight = 10_000
 // more before it marks its relay sent on its own.
 const settleAfter = 20 * time.Millisecond
 
-// Acknowledged events are marked sent with the batch that follows
+// Acknowledged batches are marked sent with the batch that follows
 // markEvery after the last marking, or sooner once maxUnmarked are
-// waiting. Marking is an UPDATE of their outbox rows, a few milliseconds
-// of a small batch's transaction on PostgreSQL. A partition that drains
+// waiting. Marking deletes their outbox rows. A partition that drains
 // marks what it holds before it stops; one abandoned at the drain timeout,
 // or a worker that dies, leaves events acknowledged but unmarked, produced
 // again (with the same ids) by the next owner, as after any crash between
-// producing and marking.
+// producing and marking; so are the events of a batch whose every event
+// was not acknowledged.
 const (
 	markEvery   = 100 * time.Millisecond
 	maxUnmarked = 1_000
@@ -293,7 +295,7 @@ func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool
 		return false
 	}
 	start := time.Now()
-	var sent []string
+	var sent []int64
 	if len(p.acked) >= maxUnmarked || start.Sub(p.markedAt) >= markEvery {
 		sent = p.acked
 	}
@@ -339,15 +341,16 @@ func (p *partition) apply(ctx context.Context, events []*Event, next int64) bool
 	if len(res.outbox) == 0 {
 		return true
 	}
-	if err := p.send(ctx, res.outbox); err != nil {
+	if err := p.send(ctx, res.outbox, next); err != nil {
 		p.log.Warn("produce the outbox", "error", err)
 		return p.recover(ctx)
 	}
 	return true
 }
 
-// send hands derived events to Kafka in order, without waiting.
-func (p *partition) send(ctx context.Context, rows []outboxRow) error {
+// send hands the derived events of the batch that saved next to Kafka in
+// order, without waiting.
+func (p *partition) send(ctx context.Context, rows []outboxRow, next int64) error {
 	recs, err := p.records(ctx, rows)
 	if err != nil {
 		return err
@@ -365,14 +368,14 @@ func (p *partition) send(ctx context.Context, rows []outboxRow) error {
 			}
 			return err
 		}
-		p.inflight = append(p.inflight, relaying{id: rows[i].EventID, wait: wait, span: span})
+		p.inflight = append(p.inflight, relaying{batch: next, last: i == len(recs)-1, wait: wait, span: span})
 	}
 	return nil
 }
 
 // collect takes the acknowledged events from the front of the relay in
-// flight, to be marked sent with the next batch; with all set it waits
-// for every one. A failed event ends the relay in flight: the outbox is
+// flight; a batch whose last event is among them is marked sent with the
+// next batch. With all set it waits for every one. A failed event ends the relay in flight: the outbox is
 // produced again from the database (recover). It reports whether it got
 // through before ctx ended.
 func (p *partition) collect(ctx context.Context, all bool) bool {
@@ -402,7 +405,9 @@ func (p *partition) collect(ctx context.Context, all bool) bool {
 			p.inflight = p.inflight[:0]
 			return p.recover(ctx)
 		}
-		p.acked = append(p.acked, r.id)
+		if r.last {
+			p.acked = append(p.acked, r.batch)
+		}
 		n++
 	}
 	p.w.metrics.derived.Add(float64(n))
@@ -427,7 +432,7 @@ func (p *partition) settle(ctx context.Context) bool {
 	if !p.collect(ctx, true) {
 		return false
 	}
-	if !p.retry(ctx, "mark the outbox sent", func() error { return p.w.store.markSent(ctx, nil, p.acked) }) {
+	if !p.retry(ctx, "mark the outbox sent", func() error { return p.w.store.markSent(ctx, nil, p.key.topic, p.key.id, p.acked) }) {
 		return false
 	}
 	p.acked = p.acked[:0]
@@ -440,15 +445,20 @@ func (p *partition) settle(ctx context.Context) bool {
 // the same ids. It waits for the relay in flight first. It reports whether
 // it got through before ctx ended.
 func (p *partition) recover(ctx context.Context) bool {
+	failed := false // an event of the batch so far
 	for _, r := range p.inflight {
 		_, err := r.wait(ctx, time.Time{})
-		if err == nil {
-			p.acked = append(p.acked, r.id)
+		failed = failed || err != nil
+		if r.last {
+			if !failed {
+				p.acked = append(p.acked, r.batch)
+			}
+			failed = false
 		}
 		endRelay([]trace.Span{r.span}, err)
 	}
 	p.inflight = p.inflight[:0]
-	if !p.retry(ctx, "mark the outbox sent", func() error { return p.w.store.markSent(ctx, nil, p.acked) }) {
+	if !p.retry(ctx, "mark the outbox sent", func() error { return p.w.store.markSent(ctx, nil, p.key.topic, p.key.id, p.acked) }) {
 		return false
 	}
 	p.acked = p.acked[:0]
@@ -537,9 +547,15 @@ func (p *partition) deadLetter(ctx context.Context, bad []poison) error {
 // relay produces the partition's unsent derived events, in order, each to
 // the topic its registered type names, and marks them sent.
 func (p *partition) relay(ctx context.Context) error {
-	rows, err := p.w.store.unsent(ctx, p.key.topic, p.key.id)
-	if err != nil || len(rows) == 0 {
+	batches, err := p.w.store.unsent(ctx, p.key.topic, p.key.id)
+	if err != nil || len(batches) == 0 {
 		return err
+	}
+	var rows []outboxRow
+	keys := make([]int64, len(batches))
+	for i, b := range batches {
+		rows = append(rows, b.rows...)
+		keys[i] = b.next
 	}
 	recs, err := p.records(ctx, rows)
 	if err != nil {
@@ -551,7 +567,7 @@ func (p *partition) relay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := p.w.store.markSent(ctx, nil, outboxIDs(rows)); err != nil {
+	if err := p.w.store.markSent(ctx, nil, p.key.topic, p.key.id, keys); err != nil {
 		return err
 	}
 	p.w.metrics.derived.Add(float64(len(rows)))
@@ -577,13 +593,4 @@ func (p *partition) records(ctx context.Context, rows []outboxRow) ([]kafkax.Rec
 		}
 	}
 	return recs, nil
-}
-
-// outboxIDs returns the rows' event ids.
-func outboxIDs(rows []outboxRow) []string {
-	ids := make([]string, len(rows))
-	for i, r := range rows {
-		ids[i] = r.EventID
-	}
-	return ids
 }

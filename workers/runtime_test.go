@@ -309,8 +309,8 @@ func TestCrashSafety(t *testing.T) {
 			if n := countRows(t, e.db, "worker_applied"); n < total {
 				return fmt.Errorf("%d of %d events applied", n, total)
 			}
-			if n := countRows(t, e.db, "worker_derived"); n != 0 {
-				return fmt.Errorf("%d derived events unsent", n)
+			if n := countRows(t, e.db, "worker_outbox_batches"); n != 0 {
+				return fmt.Errorf("%d batches of derived events unsent", n)
 			}
 			return nil
 		})
@@ -320,8 +320,8 @@ func TestCrashSafety(t *testing.T) {
 		// Every event derived one, under an id its cause fixes: as many
 		// distinct ids in the topic as events, none lost and none derived
 		// twice under two ids. The outbox keeps none of them once sent.
-		if n := countRows(t, e.db, "worker_derived"); n != 0 {
-			t.Errorf("%d derived events left in the outbox", n)
+		if n := countRows(t, e.db, "worker_outbox_batches"); n != 0 {
+			t.Errorf("%d batches of derived events left in the outbox", n)
 		}
 		inTopic := make(map[string]int)
 		for _, m := range workertest.ReadTopic(t, e.broker.Addr(), balancesTopic, total) {

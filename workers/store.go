@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
 	"github.com/cairnhq/cairn/internal/wire"
@@ -34,6 +33,26 @@ func migrations(engine sqldb.Engine) []string {
 		appliedAt = `ALTER TABLE worker_applied ADD COLUMN applied_at BIGINT NOT NULL DEFAULT CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)`
 		appliedAtNow = `ALTER TABLE worker_applied ALTER COLUMN applied_at DROP DEFAULT`
 	}
+	// legacyEvents is appendOutbox in SQL: a cause's rows of the outbox of
+	// one row per event, encoded in their order.
+	field := func(col string) string {
+		return `unhex(printf('%08x', length(CAST(` + col + ` AS BLOB)))) || CAST(` + col + ` AS BLOB)`
+	}
+	agg := func(fields string) string { return `CAST(group_concat(` + fields + `, '' ORDER BY seq) AS BLOB)` }
+	if engine == sqldb.Postgres {
+		field = func(col string) string {
+			if col == "event_key" || col == "payload" {
+				return `int4send(length(` + col + `)) || ` + col
+			}
+			return `int4send(length(convert_to(` + col + `, 'UTF8'))) || convert_to(` + col + `, 'UTF8')`
+		}
+		agg = func(fields string) string { return `string_agg(` + fields + `, ''::bytea ORDER BY seq)` }
+	}
+	var fields []string
+	for _, col := range []string{"event_id", "event_type", "event_key", "payload", "traceparent", "tracestate"} {
+		fields = append(fields, field(col))
+	}
+	legacyEvents := agg(strings.Join(fields, " || "))
 	const moved = `SELECT 1`
 	return []string{
 		`CREATE TABLE worker_offsets (
@@ -82,6 +101,22 @@ func migrations(engine sqldb.Engine) []string {
 		// SQLite. The sent flag has been FALSE since sent rows leave.
 		`DROP INDEX worker_derived_unsent`,
 		`ALTER TABLE worker_derived DROP COLUMN sent`,
+		// The outbox holds one row per batch, its derived events encoded
+		// together (appendOutbox): written and deleted once per batch, not
+		// once per event, which was half the runtime's part of a batch. The
+		// events left in flight in the table of one row per event move
+		// over, a row per cause, keyed by the cause's offset + 1: no later
+		// than the offset their batch saved, so before every later batch.
+		`CREATE TABLE worker_outbox_batches (
+			topic TEXT NOT NULL,
+			partition_id INTEGER NOT NULL,
+			next_offset BIGINT NOT NULL,
+			events ` + blob + ` NOT NULL,
+			PRIMARY KEY (topic, partition_id, next_offset))`,
+		`INSERT INTO worker_outbox_batches (topic, partition_id, next_offset, events)
+			SELECT topic, partition_id, record_offset + 1, ` + legacyEvents + `
+			FROM worker_derived GROUP BY topic, partition_id, record_offset`,
+		`DROP TABLE worker_derived`,
 	}
 }
 
@@ -120,7 +155,7 @@ func openStore(ctx context.Context, db *sqldb.DB, group string, app App) (*store
 	}
 	var queries []string
 	for _, n := range sqldb.RowCounts {
-		queries = append(queries, recordAppliedSQLite(n), writeOutboxSQLite(n))
+		queries = append(queries, recordAppliedSQLite(n))
 	}
 	prepared, err := db.Prepare(ctx, queries)
 	if err != nil {
@@ -157,17 +192,6 @@ func (s *store) offset(ctx context.Context, topic string, partition int32) (int6
 	return next, nil
 }
 
-// outboxRow is one derived event waiting to be produced.
-type outboxRow struct {
-	EventID string
-	Type    protoreflect.FullName
-	Key     []byte
-	Payload []byte
-	// Traceparent and Tracestate are the trace context of the apply that
-	// derived the event; "" when it was not traced.
-	Traceparent, Tracestate string
-}
-
 // batchResult says what a batch did.
 type batchResult struct {
 	applied    int
@@ -183,13 +207,14 @@ type batchResult struct {
 // otherwise). next may exceed the last event's offset + 1 when records of
 // the batch were dead-lettered or skipped.
 //
-// sent names derived events Kafka has acknowledged since they were last
-// marked: they are marked sent in the same transaction.
+// sent names the partition's batches whose derived events Kafka has
+// acknowledged since they were last marked, by the offsets they saved:
+// they leave the outbox in the same transaction.
 //
 // When the worker traces, each event given to the app that carries trace
 // context has a span of its own for each attempt, ended when the attempt
 // commits or fails.
-func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, events []*Event, next int64, sent []string) (batchResult, error) {
+func (s *store) applyBatch(ctx context.Context, topic string, partition int32, saved int64, events []*Event, next int64, sent []int64) (batchResult, error) {
 	var res batchResult
 	var traced []*Event // the events with a span in the current attempt
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -197,7 +222,7 @@ func (s *store) applyBatch(ctx context.Context, topic string, partition int32, s
 		var err error
 		res, traced, err = s.applyTx(ctx, tx, topic, partition, saved, events, next)
 		if err == nil {
-			err = s.markSent(ctx, tx, sent)
+			err = s.markSent(ctx, tx, topic, partition, sent)
 		}
 		if err != nil {
 			endApply(traced, nil, err)
@@ -229,48 +254,39 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 		if res.outbox, err = s.outboxRows(out.Derived); err != nil {
 			return res, traced, err
 		}
-		if s.db.Engine == sqldb.Postgres {
-			return res, traced, s.finishPostgres(ctx, tx, topic, partition, out.Derived, res.outbox, saved, next)
+		var encoded []byte // nil: no row
+		if len(res.outbox) > 0 {
+			encoded = appendOutbox(nil, res.outbox)
 		}
-		if err := s.writeOutbox(ctx, tx, topic, partition, out.Derived, res.outbox); err != nil {
-			return res, traced, err
+		if s.db.Engine == sqldb.Postgres {
+			return res, traced, s.finishPostgres(ctx, tx, topic, partition, encoded, saved, next)
+		}
+		if encoded != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO worker_outbox_batches (topic, partition_id, next_offset, events) VALUES ($1, $2, $3, $4)`,
+				topic, partition, next, encoded); err != nil {
+				return res, traced, fmt.Errorf("write outbox: %w", err)
+			}
 		}
 	}
 	return res, traced, s.saveOffset(ctx, tx, topic, partition, saved, next)
 }
 
-// finishPostgres writes derived events to the outbox and moves the
-// partition's offset from saved to next, as writeOutbox and saveOffset do,
-// in one statement: one round trip, and a text that stays the same for
-// any number of events, so that PostgreSQL parses and plans it once per
-// connection.
-func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived, rows []outboxRow, saved, next int64) error {
-	n := len(derived)
-	ids, types, traceparents, tracestates := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	offsets, seqs := make([]int64, n), make([]int64, n)
-	keys, payloads := make([][]byte, n), make([][]byte, n)
-	for i, d := range derived {
-		row := rows[i]
-		ids[i], types[i], keys[i], payloads[i] = row.EventID, string(row.Type), row.Key, row.Payload
-		traceparents[i], tracestates[i] = row.Traceparent, row.Tracestate
-		offsets[i], seqs[i] = d.Cause.Offset, int64(i)
-	}
-	args := []any{topic, partition, ids, offsets, seqs, types, keys, payloads, traceparents, tracestates, next, s.group}
-	move := `INSERT INTO worker_offsets (consumer_group, topic, partition_id, next_offset) VALUES ($12, $1, $2, $11)
+// finishPostgres writes a batch's encoded derived events to the outbox,
+// when not nil, and moves the partition's offset from saved to next, as
+// saveOffset does, in one statement: one round trip.
+func (s *store) finishPostgres(ctx context.Context, tx *sql.Tx, topic string, partition int32, encoded []byte, saved, next int64) error {
+	args := []any{topic, partition, encoded, next, s.group}
+	move := `INSERT INTO worker_offsets (consumer_group, topic, partition_id, next_offset) VALUES ($5, $1, $2, $4)
 			ON CONFLICT (consumer_group, topic, partition_id) DO NOTHING RETURNING 1`
 	if saved != noOffset {
-		move = `UPDATE worker_offsets SET next_offset = $11
-			WHERE consumer_group = $12 AND topic = $1 AND partition_id = $2 AND next_offset = $13 RETURNING 1`
+		move = `UPDATE worker_offsets SET next_offset = $4
+			WHERE consumer_group = $5 AND topic = $1 AND partition_id = $2 AND next_offset = $6 RETURNING 1`
 		args = append(args, saved)
 	}
 	var moved int64
 	err := tx.QueryRowContext(ctx, `WITH moved AS (`+move+`),
-		derived AS (INSERT INTO worker_derived
-			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate)
-			SELECT id, $1::text, $2::integer, record_offset, seq, event_type, event_key, payload, traceparent, tracestate
-			FROM unnest($3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::bytea[], $8::bytea[], $9::text[], $10::text[])
-				AS d (id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate)
-			ON CONFLICT (event_id) DO NOTHING)
+		derived AS (INSERT INTO worker_outbox_batches (topic, partition_id, next_offset, events)
+			SELECT $1::text, $2::integer, $4::bigint, $3::bytea WHERE $3::bytea IS NOT NULL)
 		SELECT COUNT(*) FROM moved`, args...).Scan(&moved)
 	if err != nil {
 		return fmt.Errorf("write outbox and save offset of %s/%d: %w", topic, partition, err)
@@ -337,13 +353,6 @@ func recordAppliedSQLite(n int) string {
 		rowMarks(n, 5) + ` ON CONFLICT (event_id) DO NOTHING RETURNING event_id`
 }
 
-// writeOutboxSQLite is the SQLite statement writing n derived events.
-func writeOutboxSQLite(n int) string {
-	return `INSERT INTO worker_derived
-			(event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate) VALUES ` +
-		rowMarks(n, 10) + ` ON CONFLICT (event_id) DO NOTHING`
-}
-
 // rowMarks returns n rows of width SQLite parameter marks: "(?, ?), (?, ?)".
 func rowMarks(n, width int) string {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
@@ -361,26 +370,6 @@ func scanIDs(rows *sql.Rows, ids map[string]bool) error {
 		ids[id] = true
 	}
 	return rows.Err()
-}
-
-// writeOutbox writes derived events to the outbox, a few hundred to a
-// statement, numbered in the order derived.
-func (s *store) writeOutbox(ctx context.Context, tx *sql.Tx, topic string, partition int32, derived []Derived, rows []outboxRow) error {
-	ptx := s.prepared.Tx(tx)
-	from := 0
-	for _, n := range sqldb.SplitRows(len(derived)) {
-		const cols = 10
-		args := make([]any, 0, cols*n)
-		for i, d := range derived[from : from+n] {
-			row := rows[from+i]
-			args = append(args, row.EventID, topic, partition, d.Cause.Offset, from+i, string(row.Type), row.Key, row.Payload, row.Traceparent, row.Tracestate)
-		}
-		if _, err := ptx.ExecContext(ctx, writeOutboxSQLite(n), args...); err != nil {
-			return fmt.Errorf("write outbox: %w", err)
-		}
-		from += n
-	}
-	return nil
 }
 
 // outboxRows encodes derived events as the outbox holds them, with the
@@ -442,53 +431,58 @@ func (s *store) saveOffset(ctx context.Context, tx *sql.Tx, topic string, partit
 	return nil
 }
 
-// unsent returns a partition's derived events not yet sent (the outbox
-// holds no others), in the order they were derived.
-func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]outboxRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT event_id, event_type, event_key, payload, traceparent, tracestate FROM worker_derived
-		WHERE topic = $1 AND partition_id = $2 ORDER BY record_offset, seq`, topic, partition)
+// unsent returns a partition's batches of derived events not yet sent
+// (the outbox holds no others), in the order they were derived.
+func (s *store) unsent(ctx context.Context, topic string, partition int32) ([]outboxBatch, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT next_offset, events FROM worker_outbox_batches
+		WHERE topic = $1 AND partition_id = $2 ORDER BY next_offset`, topic, partition)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
 	}
 	defer rows.Close()
-	var out []outboxRow
+	var out []outboxBatch
 	for rows.Next() {
-		var r outboxRow
-		var name string
-		if err := rows.Scan(&r.EventID, &name, &r.Key, &r.Payload, &r.Traceparent, &r.Tracestate); err != nil {
+		var b outboxBatch
+		var events []byte
+		if err := rows.Scan(&b.next, &events); err != nil {
 			return nil, fmt.Errorf("read outbox of %s/%d: %w", topic, partition, err)
 		}
-		r.Type = protoreflect.FullName(name)
-		out = append(out, r)
+		if b.rows, err = decodeOutbox(events); err != nil {
+			return nil, fmt.Errorf("read outbox of %s/%d, batch to %d: %w", topic, partition, b.next, err)
+		}
+		out = append(out, b)
 	}
 	return out, rows.Err()
 }
 
-// markSent removes derived events Kafka acknowledged from the outbox, in
-// tx or, when tx is nil, on its own. Nothing reads them again: their cause
-// is recorded as applied, so no batch derives them again.
-func (s *store) markSent(ctx context.Context, tx *sql.Tx, ids []string) error {
+// markSent removes from the outbox the batches of a partition whose derived
+// events Kafka acknowledged, named by the offsets they saved, in tx or,
+// when tx is nil, on its own. Nothing reads them again: their causes are
+// recorded as applied, so no batch derives them again.
+func (s *store) markSent(ctx context.Context, tx *sql.Tx, topic string, partition int32, batches []int64) error {
 	exec := s.db.ExecContext
 	if tx != nil {
 		exec = tx.ExecContext
 	}
-	if len(ids) == 0 {
+	if len(batches) == 0 {
 		return nil
 	}
 	if s.db.Engine == sqldb.Postgres {
-		if _, err := exec(ctx, `DELETE FROM worker_derived WHERE event_id = ANY($1)`, ids); err != nil {
-			return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
+		if _, err := exec(ctx, `DELETE FROM worker_outbox_batches WHERE topic = $1 AND partition_id = $2 AND next_offset = ANY($3)`,
+			topic, partition, batches); err != nil {
+			return fmt.Errorf("mark %d batches of derived events sent: %w", len(batches), err)
 		}
 		return nil
 	}
-	// SQLite: the ids as one JSON array, so that the statement's text and
-	// its one parameter are the same for any number of ids.
-	list, err := json.Marshal(ids)
+	// SQLite: the offsets as one JSON array, so that the statement's text
+	// and its parameters are the same for any number of batches.
+	list, err := json.Marshal(batches)
 	if err != nil {
-		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
+		return fmt.Errorf("mark %d batches of derived events sent: %w", len(batches), err)
 	}
-	if _, err := exec(ctx, `DELETE FROM worker_derived WHERE event_id IN (SELECT value FROM json_each($1))`, string(list)); err != nil {
-		return fmt.Errorf("mark %d derived events sent: %w", len(ids), err)
+	if _, err := exec(ctx, `DELETE FROM worker_outbox_batches WHERE topic = $1 AND partition_id = $2
+		AND next_offset IN (SELECT value FROM json_each($3))`, topic, partition, string(list)); err != nil {
+		return fmt.Errorf("mark %d batches of derived events sent: %w", len(batches), err)
 	}
 	return nil
 }

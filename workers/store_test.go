@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gocmp "github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/cairnhq/cairn/internal/sqldb"
@@ -45,7 +46,7 @@ func storeEvents(from, n int) []*Event {
 func outboxCount(t *testing.T, db *sqldb.DB) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM worker_derived WHERE topic = 't' AND partition_id = 0`).Scan(&n); err != nil {
+	if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM worker_outbox_batches WHERE topic = 't' AND partition_id = 0`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -64,6 +65,13 @@ func TestStoreApplyBatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		derived := func(ids ...int) []string {
+			var out []string
+			for _, i := range ids {
+				out = append(out, DerivedEventID(appliedKey("svc", fmt.Sprintf("e%d", i)), "google.protobuf.StringValue"))
+			}
+			return out
+		}
 		first := storeEvents(0, 3)
 		first = append(first, &Event{Topic: "t", Offset: 3, EventID: "e0", Principal: "svc"}) // a duplicate id
 		res, err := s.applyBatch(ctx, "t", 0, noOffset, first, 4, nil)
@@ -81,8 +89,8 @@ func TestStoreApplyBatch(t *testing.T) {
 		if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(4, 2), 6, nil); !errors.Is(err, errFenced) {
 			t.Fatalf("no offset over a saved one: %v, want errFenced", err)
 		}
-		if n := outboxCount(t, db); n != 3 {
-			t.Fatalf("outbox after fenced batches: %d rows, want 3", n)
+		if got, want := unsentIDs(t, s), fmt.Sprint(map[int64][]string{4: derived(0, 1, 2)}); got != want {
+			t.Fatalf("outbox after fenced batches: %v, want the first batch's alone, %v", got, want)
 		}
 		// Replayed events and new ones: only the new ones apply.
 		res, err = s.applyBatch(ctx, "t", 0, 4, storeEvents(2, 4), 6, nil)
@@ -99,56 +107,57 @@ func TestStoreApplyBatch(t *testing.T) {
 		if next, err := s.offset(ctx, "t", 0); err != nil || next != 8 {
 			t.Fatalf("offset %d, %v; want 8", next, err)
 		}
-		rows, err := s.unsent(ctx, "t", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range rows {
-			got = append(got, r.EventID)
-		}
-		var want []string
-		for i := range 6 {
-			want = append(want, DerivedEventID(appliedKey("svc", fmt.Sprintf("e%d", i)), "google.protobuf.StringValue"))
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
+		want := fmt.Sprint(map[int64][]string{4: derived(0, 1, 2), 6: derived(3, 4, 5)})
+		if got := unsentIDs(t, s); got != want {
 			t.Fatalf("outbox %v, want %v", got, want)
 		}
 
-		// The events Kafka has acknowledged are marked sent with the
+		// The batches Kafka has acknowledged are marked sent with the
 		// next batch, which returns the rows it wrote.
-		res, err = s.applyBatch(ctx, "t", 0, 8, storeEvents(6, 1), 9, want[:2])
+		res, err = s.applyBatch(ctx, "t", 0, 8, storeEvents(6, 1), 9, []int64{4})
 		if err != nil {
 			t.Fatal(err)
 		}
-		e6 := DerivedEventID(appliedKey("svc", "e6"), "google.protobuf.StringValue")
-		if len(res.outbox) != 1 || res.outbox[0].EventID != e6 {
+		if len(res.outbox) != 1 || res.outbox[0].EventID != derived(6)[0] {
 			t.Fatalf("the batch's outbox %+v, want the one event e6 derived", res.outbox)
 		}
-		if rows, err = s.unsent(ctx, "t", 0); err != nil {
-			t.Fatal(err)
-		}
-		got = got[:0]
-		for _, r := range rows {
-			got = append(got, r.EventID)
-		}
-		if want := append(want[2:], e6); fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("unsent after marking two: %v, want %v", got, want)
+		if got, want := unsentIDs(t, s), fmt.Sprint(map[int64][]string{6: derived(3, 4, 5), 9: derived(6)}); got != want {
+			t.Fatalf("unsent after marking the first batch: %v, want %v", got, want)
 		}
 
 		// A long outbox (after a long outage) is marked whole: more
-		// ids than SQLite takes parameters in one statement.
-		many := make([]string, 40_000)
+		// batches than SQLite takes parameters in one statement.
+		many := make([]int64, 40_000)
 		for i := range many {
-			many[i] = fmt.Sprintf("absent-%d", i)
+			many[i] = int64(1_000 + i)
 		}
-		if err := s.markSent(ctx, nil, append(many, want[2:]...)); err != nil {
+		if err := s.markSent(ctx, nil, "t", 0, append(many, 6)); err != nil {
 			t.Fatal(err)
 		}
-		if rows, err = s.unsent(ctx, "t", 0); err != nil || len(rows) != 1 || rows[0].EventID != e6 {
-			t.Fatalf("unsent after marking all but e6's: %d rows, %v", len(rows), err)
+		if got, want := unsentIDs(t, s), fmt.Sprint(map[int64][]string{9: derived(6)}); got != want {
+			t.Fatalf("unsent after marking all but e6's batch: %v, want %v", got, want)
 		}
 	})
+}
+
+// unsentIDs lists the unsent derived events of topic "t" partition 0 by
+// batch, as fmt prints a map[int64][]string.
+func unsentIDs(t *testing.T, s *store) string {
+	t.Helper()
+	batches, err := s.unsent(t.Context(), "t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[int64][]string)
+	for i, b := range batches {
+		if i > 0 && b.next <= batches[i-1].next {
+			t.Fatalf("outbox batches out of order: %d after %d", b.next, batches[i-1].next)
+		}
+		for _, r := range b.rows {
+			out[b.next] = append(out[b.next], r.EventID)
+		}
+	}
+	return fmt.Sprint(out)
 }
 
 // TestSecondGroupRefused checks that a database holding one consumer
@@ -176,10 +185,12 @@ func TestSecondGroupRefused(t *testing.T) {
 	})
 }
 
-// TestMigrateDropsSentOutbox checks the upgrade from the version that
-// kept derived events in the outbox once sent: those are deleted, the
-// unsent ones kept for the relay.
-func TestMigrateDropsSentOutbox(t *testing.T) {
+// TestMigrateOutbox checks the upgrades of the outbox: from the version
+// that kept derived events once sent (they are deleted), and from the
+// table of one row per event to one row per batch: the unsent events move
+// over byte for byte, each cause's in order, before the batches that
+// follow.
+func TestMigrateOutbox(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := t.Context()
@@ -188,9 +199,28 @@ func TestMigrateDropsSentOutbox(t *testing.T) {
 		if err := db.Migrate(ctx, "workers", steps[:slices.Index(steps, `DELETE FROM worker_derived WHERE sent = TRUE`)]); err != nil {
 			t.Fatal(err)
 		}
-		for i, sent := range []bool{true, false, true} {
-			if _, err := db.ExecContext(ctx, `INSERT INTO worker_derived (event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, sent)
-				VALUES ($1, 't', 0, $2, 0, 'x', $3, $3, $4)`, fmt.Sprintf("d%d", i), i, []byte("k"), sent); err != nil {
+		key, payload := []byte("k\x00\xff"), []byte{0, 1, 0, 0, 0, 2}
+		if engine == sqldb.Postgres {
+			payload = append(payload, make([]byte, 70_000)...) // a length past two bytes
+		}
+		legacy := []struct {
+			id            string
+			partition     int32
+			offset, seq   int64
+			key, payload  []byte
+			parent, state string
+			sent          bool
+		}{
+			{"d0", 0, 0, 0, []byte{}, []byte{}, "", "", true},
+			{"d1-é", 0, 1, 0, key, payload, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "v=1", false},
+			{"d2", 0, 1, 1, []byte{}, []byte{}, "", "", false},
+			{"d3", 0, 0, 1, []byte("k3"), []byte("p3"), "", "", false},
+			{"d4", 1, 0, 0, []byte("k4"), []byte("p4"), "", "", false},
+		}
+		for _, r := range legacy {
+			if _, err := db.ExecContext(ctx, `INSERT INTO worker_derived (event_id, topic, partition_id, record_offset, seq, event_type, event_key, payload, traceparent, tracestate, sent)
+				VALUES ($1, 't', $2, $3, $4, 'x.v1.Derived', $5, $6, $7, $8, $9)`,
+				r.id, r.partition, r.offset, r.seq, r.key, r.payload, r.parent, r.state, r.sent); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -198,12 +228,28 @@ func TestMigrateDropsSentOutbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := s.unsent(ctx, "t", 0)
+		row := func(i int) outboxRow {
+			r := legacy[i]
+			return outboxRow{EventID: r.id, Type: "x.v1.Derived", Key: r.key, Payload: r.payload, Traceparent: r.parent, Tracestate: r.state}
+		}
+		want := []outboxBatch{{next: 1, rows: []outboxRow{row(3)}}, {next: 2, rows: []outboxRow{row(1), row(2)}}}
+		got, err := s.unsent(ctx, "t", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := outboxCount(t, db); n != 1 || len(rows) != 1 || rows[0].EventID != "d1" {
-			t.Fatalf("after the upgrade: %d rows, unsent %v; want d1 alone", n, rows)
+		if diff := gocmp.Diff(want, got, gocmp.AllowUnexported(outboxBatch{})); diff != "" {
+			t.Fatalf("partition 0 after the upgrade (-want +got):\n%s", diff)
+		}
+		if got, err := s.unsent(ctx, "t", 1); err != nil || len(got) != 1 || len(got[0].rows) != 1 || got[0].rows[0].EventID != "d4" {
+			t.Fatalf("partition 1 after the upgrade: %+v, %v; want d4 alone", got, err)
+		}
+		// The first batch after the upgrade comes after the events moved.
+		if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(5, 1), 6, []int64{1}); err != nil {
+			t.Fatal(err)
+		}
+		e5 := DerivedEventID(appliedKey("svc", "e5"), "google.protobuf.StringValue")
+		if got, want := unsentIDs(t, s), fmt.Sprint(map[int64][]string{2: {"d1-é", "d2"}, 6: {e5}}); got != want {
+			t.Fatalf("after a batch: %v, want %v", got, want)
 		}
 	})
 }
@@ -321,7 +367,7 @@ func BenchmarkStoreApplyBatch(b *testing.B) {
 			}
 			const batch = 500
 			saved := int64(noOffset)
-			var sent []string
+			var sent []int64
 			for n := 0; n < b.N; n += batch {
 				from := int(max(saved, 0))
 				evs := storeEvents(from, min(batch, b.N-n))
@@ -330,7 +376,10 @@ func BenchmarkStoreApplyBatch(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				sent = outboxIDs(res.outbox)
+				sent = nil
+				if len(res.outbox) > 0 {
+					sent = []int64{next}
+				}
 				saved = next
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")

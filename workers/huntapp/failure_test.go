@@ -161,8 +161,8 @@ func TestCrashSafety(t *testing.T) {
 			if int(got) < total {
 				return fmt.Errorf("%v of %d events applied", got, total)
 			}
-			if n := countRows(t, pair.db, "worker_derived"); n != 0 {
-				return fmt.Errorf("%d derived events unsent", n)
+			if n := countRows(t, pair.db, "worker_outbox_batches"); n != 0 {
+				return fmt.Errorf("%d batches of derived events unsent", n)
 			}
 			return nil
 		})
@@ -179,8 +179,8 @@ func TestCrashSafety(t *testing.T) {
 		t.Error("the steady run derived no event")
 	}
 	for _, db := range []*sqldb.DB{e.db, ref.db} {
-		if n := countRows(t, db, "worker_derived"); n != 0 {
-			t.Errorf("%d derived events left in an outbox", n)
+		if n := countRows(t, db, "worker_outbox_batches"); n != 0 {
+			t.Errorf("%d batches of derived events left in an outbox", n)
 		}
 	}
 }
