@@ -117,7 +117,9 @@ type Config struct {
 	// MaxBatch caps the records applied in one transaction; 0 means 500.
 	MaxBatch int
 	// QueueSize caps the records fetched but not yet applied, per
-	// partition; a full queue pauses the partition. 0 means 2 × MaxBatch.
+	// partition. A full queue holds up the fetching of every partition
+	// for up to 100 ms, then pauses the partition until it is half empty.
+	// 0 means 2 × MaxBatch.
 	QueueSize int
 	// RetryBackoff is the first wait after a transient failure; it doubles
 	// up to MaxRetryBackoff. 0 means 100 ms and 5 s.

@@ -22,6 +22,7 @@ type metrics struct {
 	batch        prometheus.Histogram
 	skipped      *prometheus.CounterVec
 	pruned       prometheus.Counter
+	pauses       *prometheus.CounterVec
 }
 
 // newMetrics registers the worker's metrics with r and creates the series
@@ -69,6 +70,10 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 			Name: "cairn_worker_events_skipped_total",
 			Help: "Records of registered types the worker's app does not apply.",
 		}, []string{"topic"}),
+		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_partition_pauses_total",
+			Help: "Partitions paused because their queue stayed full: their batches are not getting through (a database outage, say).",
+		}, []string{"topic"}),
 		pruned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_worker_applied_ids_pruned_total",
 			Help: "Applied event ids forgotten because they are older than the retention; a repeat of one is applied again.",
@@ -86,6 +91,7 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 	register(r, &m.batch, &err)
 	register(r, &m.skipped, &err)
 	register(r, &m.pruned, &err)
+	register(r, &m.pauses, &err)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +103,7 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 		m.duplicates.WithLabelValues(t)
 		m.retries.WithLabelValues(t)
 		m.skipped.WithLabelValues(t)
+		m.pauses.WithLabelValues(t)
 		for _, reason := range []string{ReasonUndecodable, ReasonUnknownSchema} {
 			m.deadLettered.WithLabelValues(t, reason)
 		}

@@ -33,11 +33,11 @@ type partition struct {
 	cancel context.CancelFunc
 
 	// The polling goroutine's.
-	startAt  int64 // the offset assigned
-	next     int64 // the next offset to queue; -1 until known
-	paused   bool  // the queue was full: records are dropped until resume
-	resumeAt int64
-	failed   bool // stopped by the fail offset policy
+	startAt int64 // the offset assigned
+	next    int64 // the next offset to queue; -1 until known
+	paused  bool  // the partition was stuck: Kafka delivers none until resume
+	seek    bool  // a record was dropped: resume reads from next again
+	failed  bool  // stopped by the fail offset policy
 
 	// The partition goroutine's (set before it starts).
 	saved     int64 // the offset the store holds, or noOffset

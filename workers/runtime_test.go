@@ -2,6 +2,7 @@ package workers_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -132,6 +133,105 @@ func TestAppliedIDsPruned(t *testing.T) {
 		}
 		if got := balances(t, e.db)["acct"]; got != 1+2+3+4+5+1 {
 			t.Errorf("balance %d, want %d", got, 1+2+3+4+5+1)
+		}
+	})
+}
+
+// TestBacklogThroughSmallQueues: a worker that starts behind by many
+// times its queue applies every record once, in order per account.
+func TestBacklogThroughSmallQueues(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		want := make(map[string]int64)
+		for i := range 200 {
+			account := fmt.Sprintf("acct-%d", i%7)
+			e.produce(t, workertest.NewID(), e.depositMsg(account, int64(i+1)))
+			want[account] += int64(i + 1)
+		}
+		r := e.startWorker(t, "backlog", ledger{}, func(c *workers.Config) { c.QueueSize, c.MaxBatch = 2, 1 })
+		workertest.Eventually(t, "every record handled", func() error { return handled(t, e.db, 200) })
+		if diff := cmp.Diff(want, balances(t, e.db)); diff != "" {
+			t.Errorf("balances (-want +got):\n%s", diff)
+		}
+		if got := r.Counter(t, "cairn_worker_duplicates_skipped_total"); got != 0 {
+			t.Errorf("%v records read twice", got)
+		}
+	})
+}
+
+// stuckLedger is the ledger, but a batch holding a deposit to account
+// stuck fails, as a transient failure would, until released.
+type stuckLedger struct {
+	ledger
+	stuck    string
+	released *atomic.Bool
+}
+
+func (l stuckLedger) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (workers.Result, error) {
+	for _, ev := range events {
+		m := ev.Message.ProtoReflect()
+		if m.Get(m.Descriptor().Fields().ByName("account_id")).String() == l.stuck && !l.released.Load() {
+			return workers.Result{}, errors.New("injected: stuck")
+		}
+	}
+	return l.ledger.Apply(ctx, tx, events)
+}
+
+// TestStuckPartitionPaused: a partition whose batches do not get through
+// is paused once its queue stays full, so that the other partitions go
+// on; when its batches get through again it resumes, and applies every
+// record once, those dropped while it was paused included.
+func TestStuckPartitionPaused(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		// Two accounts whose deposits land in different partitions.
+		want := make(map[string]int64)
+		partitionOf := make(map[int32]string)
+		for i := 0; len(partitionOf) < 2; i++ {
+			account := fmt.Sprintf("acct-%d", i)
+			pos := e.produce(t, workertest.NewID(), e.depositMsg(account, 1))
+			want[account]++
+			if _, ok := partitionOf[pos.Partition]; !ok {
+				partitionOf[pos.Partition] = account
+			}
+		}
+		var accounts []string
+		for _, a := range partitionOf {
+			accounts = append(accounts, a)
+		}
+		stuck, free := accounts[0], accounts[1]
+		total := len(want)
+		for _, a := range want {
+			total += int(a) - 1
+		}
+		for i := range 30 {
+			for _, a := range []string{stuck, free} {
+				e.produce(t, workertest.NewID(), e.depositMsg(a, int64(i+2)))
+				want[a] += int64(i + 2)
+				total++
+			}
+		}
+		released := new(atomic.Bool)
+		r := e.startWorker(t, "stuck", stuckLedger{stuck: stuck, released: released}, func(c *workers.Config) {
+			c.QueueSize, c.MaxBatch, c.MaxRetryBackoff = 2, 1, 50*time.Millisecond
+		})
+		workertest.Eventually(t, "the free partition applied, the stuck one paused", func() error {
+			if got := balances(t, e.db)[free]; got != want[free] {
+				return fmt.Errorf("%s's balance %d, want %d", free, got, want[free])
+			}
+			if got := r.Counter(t, "cairn_worker_partition_pauses_total"); got < 1 {
+				return errors.New("no partition paused")
+			}
+			return nil
+		})
+		if got := balances(t, e.db)[stuck]; got != 0 {
+			t.Fatalf("%s's balance %d while stuck", stuck, got)
+		}
+		released.Store(true)
+		workertest.Eventually(t, "every record handled", func() error { return handled(t, e.db, total) })
+		if diff := cmp.Diff(want, balances(t, e.db)); diff != "" {
+			t.Errorf("balances (-want +got):\n%s", diff)
+		}
+		if got := r.Counter(t, "cairn_worker_duplicates_skipped_total"); got != 0 {
+			t.Errorf("%v records read twice", got)
 		}
 	})
 }

@@ -161,6 +161,7 @@ type run struct {
 	w     *Worker
 	log   *slog.Logger
 	parts map[tpKey]*partition
+	full  *time.Timer // dispatch's wait for room in a queue
 	// closing is set once the partitions are stopped and their offsets
 	// committed, before the consumer closes: the revocation Close runs
 	// has nothing left to commit.
@@ -178,7 +179,8 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	w.mu.Lock()
 	w.kill = cancel
 	w.mu.Unlock()
-	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition)}
+	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition), full: time.NewTimer(queueWait)}
+	r.full.Stop()
 	if w.store != nil && w.cfg.AppliedRetention > 0 {
 		pctx, stopPruning := context.WithCancel(hard)
 		pruned := make(chan struct{})
@@ -215,8 +217,15 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("worker: subscribe to %s: %w", strings.Join(w.cfg.Topics, ","), err)
 	}
 	r.log.Info("worker consuming", "group", w.cfg.Group, "topics", w.cfg.Topics, "store", w.store != nil)
+	paused := false
 	for ctx.Err() == nil && hard.Err() == nil {
-		m, err := w.c.Poll(100 * time.Millisecond)
+		// A paused partition is resumed as soon as its queue has room:
+		// Poll waits less while one is.
+		wait := 100 * time.Millisecond
+		if paused {
+			wait = 5 * time.Millisecond
+		}
+		m, err := w.c.Poll(wait)
 		switch {
 		case m != nil:
 			r.dispatch(m)
@@ -229,7 +238,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		case err != nil:
 			r.log.Warn("kafka consumer", "error", err)
 		}
-		r.resumeReady()
+		paused = r.resumeReady()
 	}
 	return nil
 }
@@ -434,50 +443,93 @@ func (r *run) checkRanges() {
 			continue
 		}
 		p.next = to
-		p.paused = false
+		p.paused, p.seek = false, false
 		if err := r.w.c.Seek(tp); err != nil {
 			p.log.Error("seek", "offset", to, "error", err)
 		}
 	}
 }
 
-// dispatch hands a record to its partition's goroutine, or pauses the
-// partition when its queue is full; the record is then read again on
-// resume.
+// dispatch hands a record to its partition's goroutine. When the
+// partition's queue is full, as when a worker catches up on a backlog, it
+// waits up to queueWait for room: the partition frees a batch's worth at
+// each commit. Past that the partition is stuck (its database is down,
+// say): dispatch pauses it, so that the other partitions go on, and drops
+// the record, which resumeReady reads again with a seek. Pausing costs
+// more than waiting: librdkafka drops what it fetched ahead of a paused
+// partition, and resuming waits for the broker connection's fetch in
+// flight, up to fetch.wait.max.ms, which made a worker behind by more than
+// a queue apply some 2,600 events/s whatever its speed.
 func (r *run) dispatch(m *kafkax.Message) {
 	p, ok := r.parts[tpKey{m.Topic, m.Partition}]
-	if !ok || p.failed || p.paused || (p.next >= 0 && m.Offset < p.next) {
+	if !ok || p.failed || (p.next >= 0 && m.Offset < p.next) {
 		return
 	}
-	if len(p.q) == cap(p.q) {
-		p.paused, p.resumeAt = true, m.Offset
-		if err := r.w.c.Pause([]kafkax.TopicPartition{{Topic: m.Topic, Partition: m.Partition}}); err != nil {
-			p.log.Error("pause partition", "error", err)
+	if p.paused { // librdkafka delivers none of a paused partition's records; should one come, it is read again
+		p.seek = true
+		return
+	}
+	select {
+	case p.q <- m:
+	default:
+		r.full.Reset(queueWait)
+		select {
+		case p.q <- m:
+			r.full.Stop()
+		case <-r.full.C:
+			p.seek = true
+			r.pause(p)
+			return
 		}
-		return
 	}
-	p.q <- m
 	p.next = m.Offset + 1
 }
 
-// resumeReady resumes the paused partitions whose queue has room again,
-// from the record that did not fit.
-func (r *run) resumeReady() {
+// queueWait is how long dispatch waits for room in a partition's queue
+// before it pauses the partition.
+const queueWait = 100 * time.Millisecond
+
+// pause stops fetching p's records.
+func (r *run) pause(p *partition) {
+	if p.paused {
+		return
+	}
+	p.paused = true
+	r.w.metrics.pauses.WithLabelValues(p.key.topic).Inc()
+	p.log.Warn("partition paused: its queue stayed full for " + queueWait.String())
+	if err := r.w.c.Pause([]kafkax.TopicPartition{{Topic: p.key.topic, Partition: p.key.id}}); err != nil {
+		p.log.Error("pause partition", "error", err)
+	}
+}
+
+// resumeReady resumes the paused partitions whose queue is half empty
+// again, and reports whether any is still paused.
+func (r *run) resumeReady() (paused bool) {
 	for _, p := range r.parts {
-		if !p.paused || len(p.q) > cap(p.q)/2 {
+		if !p.paused {
 			continue
 		}
-		tp := kafkax.TopicPartition{Topic: p.key.topic, Partition: p.key.id, Offset: p.resumeAt}
-		if err := r.w.c.Seek(tp); err != nil {
-			p.log.Warn("seek before resuming", "error", err)
+		if len(p.q) > cap(p.q)/2 {
+			paused = true
 			continue
+		}
+		tp := kafkax.TopicPartition{Topic: p.key.topic, Partition: p.key.id, Offset: p.next}
+		if p.seek {
+			if err := r.w.c.Seek(tp); err != nil {
+				p.log.Warn("seek before resuming", "error", err)
+				paused = true
+				continue
+			}
 		}
 		if err := r.w.c.Resume([]kafkax.TopicPartition{tp}); err != nil {
 			p.log.Warn("resume partition", "error", err)
+			paused = true
 			continue
 		}
-		p.paused, p.next = false, p.resumeAt
+		p.paused, p.seek = false, false
+		p.log.Info("partition resumed", "offset", p.next)
 	}
+	return paused
 }
 
 // stop stops the partitions named, together: each drains what it holds

@@ -102,6 +102,13 @@ func seedHunt(b testing.TB, db *sqldb.DB, players int) {
 // them.
 func warmCache(b testing.TB, db *sqldb.DB) {
 	b.Helper()
+	c, _ := caches.LoadOrStore(db, newEntrantCache(DefaultCachedEntrants))
+	warm(b, db, c.(*entrantCache))
+}
+
+// warm puts every entrant of hunt "h" in c.
+func warm(b testing.TB, db *sqldb.DB, c *entrantCache) {
+	b.Helper()
 	ctx := context.Background()
 	st := &hunt.State{Hunts: make(map[string]*hunt.Hunt)}
 	meta := make(map[string]huntMeta)
@@ -124,10 +131,9 @@ func warmCache(b testing.TB, db *sqldb.DB) {
 	if err := rows.Err(); err != nil {
 		b.Fatal(err)
 	}
-	c, _ := caches.LoadOrStore(db, newEntrantCache(DefaultCachedEntrants))
-	c.(*entrantCache).take("h", meta["h"].stamp, nil, nil) // drops what the seed wrote past it
-	c.(*entrantCache).keep("h", meta["h"].stamp, meta["h"].stamp, all, nil)
-	if n := c.(*entrantCache).len(); n != len(all) {
+	c.take("h", meta["h"].stamp, nil, nil) // drops what the seed wrote past it
+	c.keep("h", meta["h"].stamp, meta["h"].stamp, all, nil)
+	if n := c.len(); n != len(all) {
 		b.Fatalf("the cache holds %d entrants of %d", n, len(all))
 	}
 }
