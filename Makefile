@@ -85,6 +85,7 @@ fuzz: ## run each fuzz test for 30 seconds
 	go test -run='^$$' -fuzz=FuzzPublishPayload -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzPublishEnvelope -fuzztime=30s ./gateway
 	go test -run='^$$' -fuzz=FuzzRegisterBody -fuzztime=30s ./registry
+	go test -run='^$$' -fuzz=FuzzDecodeOutbox -fuzztime=30s ./workers
 
 clean:
 	rm -rf $(BIN) build
