@@ -3,6 +3,7 @@ package huntapp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ import (
 // BenchmarkWorkerPartition measures what one worker applies of one
 // partition, whole: the answers BenchmarkApplyAnswers makes, framed as the
 // gateway frames them, in Kafka (an in-process broker, whose CPU the
-// worker shares) before the worker starts; the worker fetches and decodes
+// worker shares) before a worker starts; the worker fetches and decodes
 // them, applies them in batches (event ids, the rules, the outbox, the
 // offset: one transaction each) and produces their derived events. The
 // hunt's every answer lands in its one partition (the hunt id is the
@@ -36,6 +37,7 @@ func BenchmarkWorkerPartition(b *testing.B) {
 		b.Run(fmt.Sprintf("players=%d", players), func(b *testing.B) {
 			for _, engine := range sqldbtest.Engines {
 				ctx := context.Background()
+				quiet := slog.New(slog.DiscardHandler)
 				_, types, topics := registrytest.Hunt(b)
 				broker, producer := workertest.Kafka(b, append(topics, workers.DefaultDeadLetterTopic)...)
 				db := sqldbtest.Open(b, engine)
@@ -44,17 +46,21 @@ func BenchmarkWorkerPartition(b *testing.B) {
 					b.Fatal(err)
 				}
 				reg := prometheus.NewRegistry()
-				app, err := New(Config{DB: db, Registry: types, Brokers: broker.Addr(), Group: "bench", Validator: v, Metrics: reg})
+				app, err := New(Config{DB: db, Registry: types, Brokers: broker.Addr(), Group: "bench", Validator: v, Metrics: reg, Logger: quiet})
 				if err != nil {
 					b.Fatal(err)
 				}
-				w, err := workers.New(ctx, workers.Config{Brokers: broker.Addr(), Group: "bench", Topics: []string{"cairn.hunt.events"},
-					App: app, Registry: types, DB: db, Producer: producer, Metrics: reg})
-				if err != nil {
-					b.Fatal(err)
+				newWorker := func(b *testing.B) *workers.Worker {
+					w, err := workers.New(ctx, workers.Config{Brokers: broker.Addr(), Group: "bench", Topics: []string{"cairn.hunt.events"},
+						App: app, Registry: types, DB: db, Producer: producer, Metrics: reg, Logger: quiet})
+					if err != nil {
+						b.Fatal(err)
+					}
+					return w
 				}
-				// The worker created the tables: seed the hunt as the
-				// other benchmarks do, and warm the app's cache.
+				// A worker creates the tables: seed the hunt as the other
+				// benchmarks do, and warm the app's cache.
+				newWorker(b)
 				stmts, err := db.Prepare(ctx, sqliteStatements())
 				if err != nil {
 					b.Fatal(err)
@@ -72,10 +78,8 @@ func BenchmarkWorkerPartition(b *testing.B) {
 				}
 				r := rand.New(rand.NewPCG(uint64(players), 2))
 				seq := 0
-				running := workertest.Start(b, w, reg)
 				b.Run(string(engine), func(b *testing.B) {
 					b.StopTimer()
-					before := running.Counter(b, "cairn_worker_events_applied_total")
 					// The answers of BenchmarkApplyAnswers; a right one
 					// moves its player on, as the rules will.
 					recs := make([]kafkax.Record, 0, 1000)
@@ -113,6 +117,11 @@ func BenchmarkWorkerPartition(b *testing.B) {
 					if len(recs) > 0 {
 						flush()
 					}
+					// A worker of the group starts where the last stopped,
+					// with every answer in Kafka.
+					running := workertest.Start(b, newWorker(b), reg)
+					defer running.Stop(b)
+					before := running.Counter(b, "cairn_worker_events_applied_total")
 					// From the first batch applied to the last.
 					var start time.Time
 					var first float64
