@@ -102,3 +102,36 @@ func FuzzPlainEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestEnvelopeTimes checks that envelopeTimes says what checkTimes says of
+// the envelope, and that the envelope still holds no time it would miss:
+// its only message fields are occurred_at, a Timestamp, and payload, an
+// Any (whose inside checkTimes does not look into).
+func TestEnvelopeTimes(t *testing.T) {
+	desc := (&gatewayv1.Event{}).ProtoReflect().Descriptor()
+	messages := make(map[string]string)
+	for i := range desc.Fields().Len() {
+		fd := desc.Fields().Get(i)
+		switch {
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				messages[string(fd.Name())] = string(fd.MapValue().Message().FullName())
+			}
+		case fd.Message() != nil:
+			messages[string(fd.Name())] = string(fd.Message().FullName())
+		}
+	}
+	if want := map[string]string{"occurred_at": "google.protobuf.Timestamp", "payload": "google.protobuf.Any"}; !cmp.Equal(want, messages) {
+		t.Fatalf("the envelope's message fields are %v, not %v: look at envelopeTimes again", messages, want)
+	}
+	for _, at := range []*timestamppb.Timestamp{
+		nil, timestamppb.Now(), {}, {Seconds: -62135596800}, {Seconds: -62135596801}, {Seconds: 253402300799, Nanos: 999_999_999},
+		{Seconds: 253402300800}, {Nanos: -1}, {Nanos: 1_000_000_000},
+	} {
+		ev := &gatewayv1.Event{EventId: "x", OccurredAt: at, Payload: &anypb.Any{TypeUrl: "type.googleapis.com/x.Y"}, Headers: map[string]string{"k": "v"}}
+		want, got := checkTimes(ev.ProtoReflect(), "event"), envelopeTimes(ev)
+		if (want == nil) != (got == nil) || (want != nil && want.Error() != got.Error()) {
+			t.Errorf("occurred_at %v: envelopeTimes says %v, checkTimes %v", at, got, want)
+		}
+	}
+}

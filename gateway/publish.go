@@ -205,7 +205,7 @@ func (s *Server) checkEnvelope(ev *gatewayv1.Event) error {
 	if n := proto.Size(ev); n > s.cfg.MaxEventBytes {
 		return &rejection{msg: fmt.Sprintf("event is %d bytes encoded; the limit is %d", n, s.cfg.MaxEventBytes)}
 	}
-	if err := checkTimes(ev.ProtoReflect(), "event"); err != nil {
+	if err := envelopeTimes(ev); err != nil {
 		return err
 	}
 	if ahead := time.Until(ev.GetOccurredAt().AsTime()); ahead > s.cfg.MaxClockSkew {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	gatewayv1 "github.com/cairnhq/cairn/proto/cairn/gateway/v1"
 )
 
 // The ranges google.protobuf.Timestamp and Duration document: a Timestamp
@@ -137,6 +139,12 @@ func secondsNanos(m protoreflect.Message) (int64, int32) {
 
 func badTimestamp(m protoreflect.Message) string {
 	sec, nanos := secondsNanos(m)
+	return timestampProblem(sec, nanos)
+}
+
+// timestampProblem says what is wrong with a Timestamp of seconds and
+// nanos, or "".
+func timestampProblem(sec int64, nanos int32) string {
 	switch {
 	case sec < minTimestampSeconds || sec > maxTimestampSeconds:
 		return fmt.Sprintf("timestamp seconds %d is outside the years 0001 to 9999", sec)
@@ -157,4 +165,18 @@ func badDuration(m protoreflect.Message) string {
 		return fmt.Sprintf("duration seconds %d and nanos %d have different signs", sec, nanos)
 	}
 	return ""
+}
+
+// envelopeTimes is checkTimes for the envelope, without walking it: its one
+// Timestamp or Duration is occurred_at (TestEnvelopeTimes holds it to
+// that). Walking it took 3 % of a Publish.
+func envelopeTimes(ev *gatewayv1.Event) error {
+	at := ev.GetOccurredAt()
+	if at == nil {
+		return nil
+	}
+	if problem := timestampProblem(at.GetSeconds(), at.GetNanos()); problem != "" {
+		return &rejection{msg: "event.occurred_at: " + problem}
+	}
+	return nil
 }
