@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairnhq/cairn/registry/regclient"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cairnhq/cairn/registry/regclient"
 )
 
 // TestNewRuleAppliesWithoutRestart registers a version of PlayerRegistered
