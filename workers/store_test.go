@@ -42,6 +42,16 @@ func storeEvents(from, n int) []*Event {
 	return evs
 }
 
+// echoStore opens db's store for group "g" and echoApp.
+func echoStore(t *testing.T, db *sqldb.DB) *store {
+	t.Helper()
+	s, err := openStore(t.Context(), db, "g", echoApp{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // outboxCount counts the outbox rows of topic "t" partition 0.
 func outboxCount(t *testing.T, db *sqldb.DB) int {
 	t.Helper()
@@ -61,10 +71,7 @@ func TestStoreApplyBatch(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := t.Context()
 		db := sqldbtest.Open(t, engine)
-		s, err := openStore(ctx, db, "g", echoApp{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := echoStore(t, db)
 		derived := func(ids ...int) []string {
 			var out []string
 			for _, i := range ids {
@@ -224,10 +231,7 @@ func TestMigrateOutbox(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s, err := openStore(ctx, db, "g", echoApp{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := echoStore(t, db)
 		row := func(i int) outboxRow {
 			r := legacy[i]
 			return outboxRow{EventID: r.id, Type: "x.v1.Derived", Key: r.key, Payload: r.payload, Traceparent: r.parent, Tracestate: r.state}
@@ -262,10 +266,7 @@ func TestPruneApplied(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := t.Context()
 		db := sqldbtest.Open(t, engine)
-		s, err := openStore(ctx, db, "g", echoApp{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := echoStore(t, db)
 		const n = pruneChunk + 3
 		if _, err := s.applyBatch(ctx, "t", 0, noOffset, storeEvents(0, n), n, nil); err != nil {
 			t.Fatal(err)
@@ -283,7 +284,7 @@ func TestPruneApplied(t *testing.T) {
 				t.Fatalf("prune %d: %d, %v; want %d", i, got, err, want)
 			}
 		}
-		// A later id is kept: e.n is applied after the cutoff.
+		// An id applied since is kept by a later pruning.
 		later := storeEvents(n+2, 1)
 		if _, err := s.applyBatch(ctx, "t", 0, n+2, later, n+3, nil); err != nil {
 			t.Fatal(err)
@@ -317,10 +318,7 @@ func TestMigrateDatesAppliedIDs(t *testing.T) {
 			}
 		}
 		from := time.Now().Add(-time.Second).UnixMilli() // PostgreSQL's clock may lag a little
-		s, err := openStore(ctx, db, "g", echoApp{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := echoStore(t, db)
 		to := time.Now().Add(time.Second).UnixMilli()
 		rows, err := db.QueryContext(ctx, `SELECT event_id, applied_at FROM worker_applied ORDER BY event_id`)
 		if err != nil {

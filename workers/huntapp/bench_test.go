@@ -171,12 +171,7 @@ func BenchmarkApplyAnswers(b *testing.B) {
 				db := openDB(b, engine)
 				seedHunt(b, db, players)
 				warmCache(b, db)
-				pos := make([]int, players)
-				for i := range pos {
-					pos[i] = seedPosition(i)
-				}
-				r := rand.New(rand.NewPCG(uint64(players), 1))
-				seq := 0
+				as := newAnswers(players, 1)
 				b.Run(string(engine), func(b *testing.B) {
 					ctx := context.Background()
 					const batch = 500
@@ -185,16 +180,8 @@ func BenchmarkApplyAnswers(b *testing.B) {
 						b.StopTimer()
 						evs := make([]*workers.Event, min(batch, b.N-n))
 						for i := range evs {
-							seq++
-							p := r.IntN(players)
-							clue, text := min(pos[p], benchClues-1), "wrong"
-							if r.IntN(10) == 0 {
-								text = fmt.Sprintf("a%d", clue)
-							}
-							at := t0.Add(2*time.Minute + time.Duration(seq)*500*time.Millisecond)
-							evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", seq), Offset: int64(seq), ReceivedAt: at,
-								Message: &huntv1.AnswerSubmitted{HuntId: "h", PlayerId: benchPlayer(p), ClueId: fmt.Sprintf("c%d", clue),
-									Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: timestamppb.New(at)}}
+							_, m, at := as.next()
+							evs[i] = &workers.Event{EventID: fmt.Sprintf("a%d", as.seq), Offset: int64(as.seq), ReceivedAt: at, Message: m}
 						}
 						b.StartTimer()
 						res, err := apply(ctx, db, evs)
@@ -211,7 +198,7 @@ func BenchmarkApplyAnswers(b *testing.B) {
 							p = benchPlayerIndex(j.GetPlayerId())
 							switch j.GetVerdict() {
 							case huntv1.Verdict_VERDICT_CORRECT:
-								pos[p]++
+								as.pos[p]++
 								written++
 							case huntv1.Verdict_VERDICT_WRONG:
 								written++
@@ -272,6 +259,36 @@ func BenchmarkGetLeaderboard(b *testing.B) {
 // benchPlayer is the id of the benchmarks' player i: a UUID, as the
 // schemas require of player ids, random in its leading digits (as a
 // version 4 UUID is) and ending in i.
+// answers makes the benchmarks' answers: each from a random player to its
+// current clue as far as the benchmark knows (pos), one in ten right,
+// received half a second after the one before.
+type answers struct {
+	r   *rand.Rand
+	pos []int // each player's clue; benchClues once finished
+	seq int   // the answers made
+}
+
+func newAnswers(players int, seed uint64) *answers {
+	a := &answers{r: rand.New(rand.NewPCG(uint64(players), seed)), pos: make([]int, players)}
+	for i := range a.pos {
+		a.pos[i] = seedPosition(i)
+	}
+	return a
+}
+
+// next makes an answer: its player, the answer and when it is received.
+func (a *answers) next() (int, *huntv1.AnswerSubmitted, time.Time) {
+	a.seq++
+	p := a.r.IntN(len(a.pos))
+	clue, text := min(a.pos[p], benchClues-1), "wrong"
+	if a.r.IntN(10) == 0 {
+		text = fmt.Sprintf("a%d", clue)
+	}
+	at := t0.Add(2*time.Minute + time.Duration(a.seq)*500*time.Millisecond)
+	return p, &huntv1.AnswerSubmitted{HuntId: "h", PlayerId: benchPlayer(p), ClueId: fmt.Sprintf("c%d", clue),
+		Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: timestamppb.New(at)}, at
+}
+
 func benchPlayer(i int) string {
 	r := rand.New(rand.NewPCG(uint64(i), 7))
 	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xfff, 0x8000|r.Uint32()&0x3fff, i)

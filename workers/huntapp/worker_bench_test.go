@@ -4,19 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
 	"github.com/cairnhq/cairn/internal/sqldb/sqldbtest"
 	"github.com/cairnhq/cairn/internal/wire"
-	huntv1 "github.com/cairnhq/cairn/proto/cairn/hunt/v1"
 	"github.com/cairnhq/cairn/registry/registrytest"
 	"github.com/cairnhq/cairn/workers"
 	"github.com/cairnhq/cairn/workers/workertest"
@@ -72,12 +69,7 @@ func BenchmarkWorkerPartition(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				pos := make([]int, players)
-				for i := range pos {
-					pos[i] = seedPosition(i)
-				}
-				r := rand.New(rand.NewPCG(uint64(players), 2))
-				seq := 0
+				as := newAnswers(players, 2)
 				b.Run(string(engine), func(b *testing.B) {
 					b.StopTimer()
 					// The answers of BenchmarkApplyAnswers; a right one
@@ -90,22 +82,15 @@ func BenchmarkWorkerPartition(b *testing.B) {
 						recs = recs[:0]
 					}
 					for range b.N {
-						seq++
-						p := r.IntN(players)
-						clue, text := min(pos[p], benchClues-1), "wrong"
-						if r.IntN(10) == 0 {
-							text = fmt.Sprintf("a%d", clue)
-							if pos[p] < benchClues {
-								pos[p]++
-							}
+						p, m, at := as.next()
+						if m.GetText() == fmt.Sprintf("a%d", as.pos[p]) {
+							as.pos[p]++
 						}
-						at := t0.Add(2*time.Minute + time.Duration(seq)*500*time.Millisecond)
-						payload, err := proto.Marshal(&huntv1.AnswerSubmitted{HuntId: "h", PlayerId: benchPlayer(p), ClueId: fmt.Sprintf("c%d", clue),
-							Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: timestamppb.New(at)})
+						payload, err := proto.Marshal(m)
 						if err != nil {
 							b.Fatal(err)
 						}
-						hs := wire.AppendEventHeaders(nil, fmt.Sprintf("w%d", seq), string(answer.Name()), answer.SchemaID)
+						hs := wire.AppendEventHeaders(nil, fmt.Sprintf("w%d", as.seq), string(answer.Name()), answer.SchemaID)
 						hs = append(hs, kafkax.Header{Key: wire.HeaderReceivedAt, Value: []byte(at.Format(time.RFC3339Nano))},
 							kafkax.Header{Key: wire.HeaderPrincipal, Value: []byte("bench")})
 						recs = append(recs, kafkax.Record{Topic: "cairn.hunt.events", Key: []byte("h"),
