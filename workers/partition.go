@@ -35,8 +35,7 @@ type partition struct {
 	// The polling goroutine's.
 	startAt int64 // the offset assigned
 	next    int64 // the next offset to queue; -1 until known
-	paused  bool  // the partition was stuck: Kafka delivers none until resume
-	seek    bool  // a record was dropped: resume reads from next again
+	paused  bool  // the partition was stuck: records are dropped until resume
 	failed  bool  // stopped by the fail offset policy
 
 	// The partition goroutine's (set before it starts).
@@ -375,9 +374,9 @@ func (p *partition) send(ctx context.Context, rows []outboxRow, next int64) erro
 
 // collect takes the acknowledged events from the front of the relay in
 // flight; a batch whose last event is among them is marked sent with the
-// next batch. With all set it waits for every one. A failed event ends the relay in flight: the outbox is
-// produced again from the database (recover). It reports whether it got
-// through before ctx ended.
+// next batch. With all set it waits for every one. A failed event ends the
+// relay in flight: the outbox is produced again from the database
+// (recover). It reports whether it got through before ctx ended.
 func (p *partition) collect(ctx context.Context, all bool) bool {
 	var deadline time.Time // zero: wait
 	if !all {

@@ -281,7 +281,7 @@ func (w *Worker) prune(ctx context.Context) {
 		if total > 0 {
 			w.cfg.Logger.Info("pruned applied event ids", "ids", total, "older_than", retention)
 		}
-		t.Reset(min(retention/10, pruneEvery))
+		t.Reset(max(min(retention/10, pruneEvery), pruneGap))
 	}
 }
 
@@ -443,7 +443,7 @@ func (r *run) checkRanges() {
 			continue
 		}
 		p.next = to
-		p.paused, p.seek = false, false
+		p.paused = false
 		if err := r.w.c.Seek(tp); err != nil {
 			p.log.Error("seek", "offset", to, "error", err)
 		}
@@ -455,7 +455,7 @@ func (r *run) checkRanges() {
 // waits up to queueWait for room: the partition frees a batch's worth at
 // each commit. Past that the partition is stuck (its database is down,
 // say): dispatch pauses it, so that the other partitions go on, and drops
-// the record, which resumeReady reads again with a seek. Pausing costs
+// the record; resumeReady seeks back to it. Pausing costs
 // more than waiting: librdkafka drops what it fetched ahead of a paused
 // partition, and resuming waits for the broker connection's fetch in
 // flight, up to fetch.wait.max.ms, which made a worker behind by more than
@@ -465,8 +465,7 @@ func (r *run) dispatch(m *kafkax.Message) {
 	if !ok || p.failed || (p.next >= 0 && m.Offset < p.next) {
 		return
 	}
-	if p.paused { // librdkafka delivers none of a paused partition's records; should one come, it is read again
-		p.seek = true
+	if p.paused { // read again on resume, should librdkafka deliver one
 		return
 	}
 	select {
@@ -477,7 +476,6 @@ func (r *run) dispatch(m *kafkax.Message) {
 		case p.q <- m:
 			r.full.Stop()
 		case <-r.full.C:
-			p.seek = true
 			r.pause(p)
 			return
 		}
@@ -503,7 +501,8 @@ func (r *run) pause(p *partition) {
 }
 
 // resumeReady resumes the paused partitions whose queue is half empty
-// again, and reports whether any is still paused.
+// again, from the record dropped, and reports whether any is still
+// paused.
 func (r *run) resumeReady() (paused bool) {
 	for _, p := range r.parts {
 		if !p.paused {
@@ -514,19 +513,17 @@ func (r *run) resumeReady() (paused bool) {
 			continue
 		}
 		tp := kafkax.TopicPartition{Topic: p.key.topic, Partition: p.key.id, Offset: p.next}
-		if p.seek {
-			if err := r.w.c.Seek(tp); err != nil {
-				p.log.Warn("seek before resuming", "error", err)
-				paused = true
-				continue
-			}
+		if err := r.w.c.Seek(tp); err != nil {
+			p.log.Warn("seek before resuming", "error", err)
+			paused = true
+			continue
 		}
 		if err := r.w.c.Resume([]kafkax.TopicPartition{tp}); err != nil {
 			p.log.Warn("resume partition", "error", err)
 			paused = true
 			continue
 		}
-		p.paused, p.seek = false, false
+		p.paused = false
 		p.log.Info("partition resumed", "offset", p.next)
 	}
 	return paused

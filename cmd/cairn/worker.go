@@ -84,8 +84,8 @@ func (c *workerConfig) Validate() error {
 	if err := checkPositive("shutdown-timeout", c.ShutdownTimeout); err != nil {
 		errs = append(errs, err)
 	}
-	if c.AppliedRetention < 0 {
-		errs = append(errs, fmt.Errorf("--applied-retention: %v is negative", c.AppliedRetention))
+	if c.AppliedRetention < 0 || (c.AppliedRetention > 0 && c.AppliedRetention < time.Minute) {
+		errs = append(errs, fmt.Errorf("--applied-retention: %v; want 0 (for good) or at least a minute: ids forgotten sooner let retries through", c.AppliedRetention))
 	}
 	if c.CachedEntrants < 0 {
 		errs = append(errs, fmt.Errorf("--cached-entrants: %d is negative", c.CachedEntrants))
