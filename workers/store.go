@@ -254,6 +254,12 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 		if res.outbox, err = s.outboxRows(out.Derived); err != nil {
 			return res, traced, err
 		}
+		// The batch's derived events are one outbox row, keyed by the
+		// offset the batch saves. No two rows of a partition share it: a
+		// partition's relay empties the outbox before its first batch, and
+		// the saved offset only grows while the partition runs. Were one
+		// shared, the insert would fail and the batch be retried, never a
+		// row lost.
 		var encoded []byte // nil: no row
 		if len(res.outbox) > 0 {
 			encoded = appendOutbox(nil, res.outbox)
