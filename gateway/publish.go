@@ -31,7 +31,7 @@ var anonymous = &auth.Principal{ID: "anonymous", Kind: auth.Service, Subject: "a
 // Publish implements gatewayv1.EventGatewayServer.
 func (s *Server) Publish(ctx context.Context, req *gatewayv1.PublishRequest) (*gatewayv1.PublishResponse, error) {
 	acc, st := s.call(ctx, "Publish", func(p *auth.Principal) (*gatewayv1.Accepted, *status.Status) {
-		return s.end(ctx, s.begin(ctx, p, req.GetEvent()))
+		return s.end(ctx, s.begin(ctx, p, s.callTraced(ctx), req.GetEvent()))
 	})
 	if st != nil {
 		return nil, st.Err()
@@ -53,8 +53,9 @@ func (s *Server) PublishBatch(ctx context.Context, req *gatewayv1.PublishBatchRe
 			return nil, status.Newf(codes.InvalidArgument, "batch has %d events; the limit is %d", len(events), s.cfg.MaxBatchEvents)
 		}
 		started := make([]*pendingEvent, len(events))
+		traced := s.callTraced(ctx)
 		for i, ev := range events {
-			started[i] = s.begin(ctx, p, ev)
+			started[i] = s.begin(ctx, p, traced, ev)
 		}
 		// All are with Kafka now: waiting for each in turn takes as long
 		// as the slowest, and every wait shares the call's budget.
@@ -108,6 +109,7 @@ func result(ev *gatewayv1.Event, acc *gatewayv1.Accepted, st *status.Status) *ga
 type pendingEvent struct {
 	ev       *gatewayv1.Event
 	p        *auth.Principal
+	traced   bool // the call carries trace context (callTraced)
 	typeName string
 	received time.Time // by the gateway's clock
 	err      error     // why the event went no further
@@ -127,9 +129,10 @@ type pendingEvent struct {
 // begin runs the pipeline for one event up to Kafka: rate limit, envelope,
 // type, permission, payload, actor, de-duplication; then it hands the
 // record to the producer without waiting. Callers begin events in the
-// order they must reach Kafka and end them in any order.
-func (s *Server) begin(ctx context.Context, p *auth.Principal, ev *gatewayv1.Event) *pendingEvent {
-	pe := &pendingEvent{ev: ev, p: p, received: time.Now()}
+// order they must reach Kafka and end them in any order. traced is
+// callTraced's answer for the call, asked once per call or stream.
+func (s *Server) begin(ctx context.Context, p *auth.Principal, traced bool, ev *gatewayv1.Event) *pendingEvent {
+	pe := &pendingEvent{ev: ev, p: p, traced: traced, received: time.Now()}
 	if ok, retry := s.limits.allow(p.ID); !ok {
 		pe.err = &rateLimited{principal: p.ID, retry: retry}
 		return pe
@@ -353,7 +356,7 @@ func (s *Server) send(ctx context.Context, pe *pendingEvent, t *regclient.Type, 
 			))
 		pe.span = span
 		s.cfg.Propagator.Inject(sctx, wire.HeaderCarrier{Headers: &record.Headers})
-	} else if s.callTraced(ctx) {
+	} else if pe.traced {
 		// No span of the gateway's own: the record carries the caller's
 		// trace context, as a no-op span would have passed it on.
 		s.cfg.Propagator.Inject(s.cfg.Propagator.Extract(ctx, incomingCarrier{ctx}), wire.HeaderCarrier{Headers: &record.Headers})
@@ -497,8 +500,13 @@ func headers(ev *gatewayv1.Event, t *regclient.Type, p *auth.Principal, received
 	return h
 }
 
-// callTraced reports whether the call's metadata carries trace context.
+// callTraced reports whether the call's metadata carries trace context,
+// which the gateway passes on in the records when it does not trace
+// itself (always false when it does).
 func (s *Server) callTraced(ctx context.Context) bool {
+	if s.tracing {
+		return false
+	}
 	for _, f := range s.traceFields {
 		if metadata.ValueFromIncomingContext(ctx, f) != nil {
 			return true

@@ -134,6 +134,7 @@ func (s *Server) serveStream(stream grpc.BidiStreamingServer[gatewayv1.PublishSt
 func (s *Server) readStream(stream grpc.BidiStreamingServer[gatewayv1.PublishStreamRequest, gatewayv1.PublishStreamResponse], p *auth.Principal, ss *streamState) {
 	defer close(ss.begun)
 	ctx := stream.Context()
+	traced := s.callTraced(ctx) // a stream's metadata is fixed when it opens
 	for {
 		select {
 		case ss.slots <- struct{}{}:
@@ -156,7 +157,7 @@ func (s *Server) readStream(stream grpc.BidiStreamingServer[gatewayv1.PublishStr
 		// Begin in receive order, so that events with one key reach Kafka
 		// in the order the client sent them; awaitStream waits for Kafka
 		// while the next events are read.
-		ss.begun <- s.begin(ctx, p, req.GetEvent())
+		ss.begun <- s.begin(ctx, p, traced, req.GetEvent())
 	}
 }
 
