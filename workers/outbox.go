@@ -64,11 +64,12 @@ func decodeOutbox(b []byte) ([]outboxRow, error) {
 			if len(b) < 4 {
 				return nil, fmt.Errorf("%w: event %d ends inside a field's length", errOutboxEncoding, len(rows))
 			}
-			n := binary.BigEndian.Uint32(b)
-			if uint64(n) > uint64(len(b)-4) {
+			n := uint64(binary.BigEndian.Uint32(b))
+			if n > uint64(len(b)-4) {
 				return nil, fmt.Errorf("%w: event %d has a field of %d bytes, %d are left", errOutboxEncoding, len(rows), n, len(b)-4)
 			}
-			f[i], b = b[4:4+n:4+n], b[4+n:]
+			end := 4 + int(n)
+			f[i], b = b[4:end:end], b[end:]
 		}
 		name := protoreflect.FullName(f[1])
 		if len(f[0]) == 0 || !name.IsValid() {
