@@ -55,9 +55,10 @@ func BenchmarkWorkerPartition(b *testing.B) {
 					}
 					return w
 				}
-				// A worker creates the tables: seed the hunt as the other
-				// benchmarks do, and warm the app's cache.
-				newWorker(b)
+				// A worker creates the tables (and is stopped at once): seed
+				// the hunt as the other benchmarks do, and warm the app's
+				// cache.
+				workertest.Start(b, newWorker(b), reg).Stop(b)
 				stmts, err := db.Prepare(ctx, sqliteStatements())
 				if err != nil {
 					b.Fatal(err)
