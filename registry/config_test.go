@@ -120,19 +120,13 @@ func TestNormalizeConfigStored(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := t.Context()
 		db := sqldbtest.Open(t, engine)
-		r, err := registry.Open(ctx, registry.Options{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := openOn(t, db)
 		normalize := true
 		if _, err := r.SetConfig(ctx, "s", "NONE", &normalize); err != nil {
 			t.Fatal(err)
 		}
 		r.Close()
-		r, err = registry.Open(ctx, registry.Options{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r = openOn(t, db)
 		defer r.Close()
 		c, err := r.Config(ctx, "s", false)
 		if err != nil || c.Compatibility != "NONE" || c.Normalize == nil || !*c.Normalize {

@@ -19,11 +19,19 @@ import (
 
 func open(t testing.TB, engine sqldb.Engine) *registry.Registry {
 	t.Helper()
-	r, err := registry.Open(context.Background(), registry.Options{DB: sqldbtest.Open(t, engine)})
+	r := openOn(t, sqldbtest.Open(t, engine))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// openOn opens a registry on db, which the caller closes: tests of what
+// survives a restart open one db twice.
+func openOn(t testing.TB, db *sqldb.DB) *registry.Registry {
+	t.Helper()
+	r, err := registry.Open(context.Background(), registry.Options{DB: db})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Close)
 	return r
 }
 

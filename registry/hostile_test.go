@@ -30,10 +30,7 @@ func TestHostileImportIDAtTheTopOfInt32(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := t.Context()
 		db := sqldbtest.Open(t, engine)
-		r, err := registry.Open(ctx, registry.Options{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := openOn(t, db)
 		if _, err := r.SetMode(ctx, "", registry.ModeImport, true); err != nil {
 			t.Fatal(err)
 		}
@@ -55,10 +52,7 @@ func TestHostileImportIDAtTheTopOfInt32(t *testing.T) {
 		r.Close()
 
 		// A restart reads the store again: nothing in it is broken.
-		r2, err := registry.Open(ctx, registry.Options{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r2 := openOn(t, db)
 		defer r2.Close()
 		if id, err := r2.Register(ctx, "restarted", proto3("message Restarted { string id = 1; }")); err != nil || id <= 0 || id == math.MaxInt32 {
 			t.Fatalf("register after restart: id %d, error %v", id, err)
@@ -80,10 +74,7 @@ func TestHostileOverflowedSequenceRecovers(t *testing.T) {
 
 func testOverflowedSequenceRecovers(t *testing.T, db *sqldb.DB) {
 	ctx := t.Context()
-	r, err := registry.Open(ctx, registry.Options{DB: db})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openOn(t, db)
 	defer r.Close()
 	first, err := r.Register(ctx, "first", proto3(thingV1))
 	if err != nil {

@@ -20,10 +20,7 @@ func TestMetadataStored(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := t.Context()
 		db := sqldbtest.Open(t, engine)
-		r, err := registry.Open(ctx, registry.Options{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := openOn(t, db)
 		in := proto3(thingV1)
 		in.Metadata = json.RawMessage(`{"properties":{"owner":"shop"}}`)
 		in.RuleSet = json.RawMessage(`{"domainRules":[{"name":"id","kind":"CONDITION","mode":"WRITE","type":"CEL","expr":"true"}]}`)
@@ -45,10 +42,7 @@ func TestMetadataStored(t *testing.T) {
 		}
 		r.Close()
 
-		r, err = registry.Open(ctx, registry.Options{DB: db})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r = openOn(t, db)
 		defer r.Close()
 		s, err := r.SchemaByID(ctx, id)
 		if err != nil {
