@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -37,6 +38,14 @@ type partition struct {
 	next    int64 // the next offset to queue; -1 until known
 	paused  bool  // the partition was stuck: records are dropped until resume
 	failed  bool  // stopped by the fail offset policy
+
+	// Batches the partition goroutine took from q: while it grows, a full
+	// queue is a busy partition, not a stuck one.
+	taken atomic.Uint64
+	// rewound is an offset the polling goroutine sent the partition back
+	// to, below records applied already, after the log shrank under it
+	// (checkRanges); -1 when none waits for the partition goroutine.
+	rewound atomic.Int64
 
 	// The partition goroutine's (set before it starts).
 	saved     int64 // the offset the store holds, or noOffset
@@ -125,6 +134,7 @@ func (p *partition) run(ctx context.Context) {
 				break fill
 			}
 		}
+		p.taken.Add(1)
 		p.handle(ctx, batch)
 		if ctx.Err() != nil {
 			return
@@ -205,6 +215,9 @@ func sleep(ctx context.Context, d time.Duration) {
 // handle applies a batch of records, retrying transient failures until it
 // succeeds or ctx ends.
 func (p *partition) handle(ctx context.Context, batch []*kafkax.Message) {
+	if to := p.rewound.Swap(-1); to >= 0 && to < p.skipBelow && !p.rewind(ctx, to) {
+		return
+	}
 	for len(batch) > 0 && batch[0].Offset < p.skipBelow {
 		batch = batch[1:]
 	}
@@ -255,6 +268,22 @@ func (p *partition) handle(ctx context.Context, batch []*kafkax.Message) {
 	if _, high, err := p.w.c.CachedWatermarks(p.key.topic, p.key.id); err == nil && high >= 0 {
 		p.w.metrics.lag.WithLabelValues(p.key.topic, strconv.Itoa(int(p.key.id))).Set(float64(max(high-next, 0)))
 	}
+}
+
+// rewind follows the polling goroutine back to offset to, below the
+// records applied already: the records read again are checked against the
+// applied event ids, as at a start from the log's beginning, rather than
+// dropped by their offsets, which a shrunken log gives to other records.
+// The relay in flight is seen through first: an outbox row is keyed by
+// the offset its batch saved, which only grew until now. It reports false
+// when ctx ended first.
+func (p *partition) rewind(ctx context.Context, to int64) bool {
+	if p.w.store != nil && !p.settle(ctx) {
+		return false
+	}
+	p.log.Info("reading again from a lower offset; events applied before are skipped by id", "offset", to, "was", p.skipBelow)
+	p.skipBelow = to
+	return true
 }
 
 // applyStateless has the app apply a batch with no transaction: at least

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnhq/cairn/internal/kafkax"
@@ -366,6 +369,150 @@ func testOffsetOutOfRange(t *testing.T, e *env, policy workers.OffsetPolicy) {
 		if err := r.w.Healthy(); err != nil {
 			t.Errorf("Healthy() = %v", err)
 		}
+	}
+}
+
+// TestLogShrankUnderWorker ends the log below a running worker's
+// position, as an unclean leader election truncates it: the broker answers
+// the worker's next fetch with OFFSET_OUT_OF_RANGE and says the log ends at
+// offset 1. The worker follows its policy, and reads the records from
+// there again through the applied event ids, not past them by offset: in
+// a truncated log those offsets hold other records.
+func TestLogShrankUnderWorker(t *testing.T) {
+	t.Parallel()
+	for _, engine := range sqldbtest.Engines {
+		for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest} {
+			t.Run(string(engine)+"/"+string(policy), func(t *testing.T) {
+				t.Parallel()
+				testLogShrank(t, newEnv(t, engine), policy)
+			})
+		}
+	}
+}
+
+func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
+	// A broker of its own, whose ledger topic has one partition: the
+	// worker's fetches ask for that partition alone.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, ledgerTopic, balancesTopic, workers.DefaultDeadLetterTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	addr := cluster.ListenAddrs()[0]
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = producer.Close(ctx)
+	})
+	e.producer = producer
+
+	const account = "shrunk"
+	group := "shrunk-" + string(policy)
+	for i := range 3 {
+		e.produce(t, workertest.NewID(), e.depositMsg(account, 1<<i))
+	}
+	start := func() *running {
+		return e.startWorker(t, group, ledger{}, func(c *workers.Config) {
+			c.Brokers = addr
+			c.OffsetPolicy = policy
+		})
+	}
+	waitSaved := func(want int64) {
+		t.Helper()
+		workertest.Eventually(t, fmt.Sprintf("saved offset %d", want), func() error {
+			got, err := workers.SavedOffset(t.Context(), e.db, group, ledgerTopic, 0)
+			if err == nil && got != want {
+				err = fmt.Errorf("saved offset %d", got)
+			}
+			return err
+		})
+	}
+	// One worker applies the three; the next starts from the offset saved,
+	// after them.
+	r := start()
+	waitSaved(3)
+	r.Stop(t)
+	r = start()
+
+	// The worker's first fetch from offset 3 is out of range, and from
+	// then until the reset the log ends at 1. (The offsets the worker asks
+	// for as it starts are the log's own.)
+	var shrunk atomic.Bool
+	cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f := req.(*kmsg.FetchRequest)
+		resp := f.ResponseKind().(*kmsg.FetchResponse)
+		for _, rt := range f.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				if rp.FetchOffset < 3 {
+					return nil, nil, false
+				}
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.OffsetOutOfRange.Code
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				sp.RecordBatches = []byte{}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		shrunk.Store(true)
+		return resp, nil, true
+	})
+	cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if !shrunk.Load() {
+			return nil, nil, false
+		}
+		l := req.(*kmsg.ListOffsetsRequest)
+		resp := l.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range l.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.LeaderEpoch, sp.Timestamp = rp.Partition, rp.CurrentLeaderEpoch, -1
+				sp.Offset = 1 // the log's end
+				if rp.Timestamp == -2 {
+					sp.Offset = 0 // its start
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	workertest.Eventually(t, "the reset counted", func() error {
+		if got := r.Counter(t, "cairn_worker_offset_resets_total"); got != 1 {
+			return fmt.Errorf("resets = %v", got)
+		}
+		return nil
+	})
+	shrunk.Store(false)
+
+	// earliest reads offsets 0 to 2 again, latest 1 and 2: every one was
+	// applied, and is skipped by its id.
+	want := 3.0
+	if policy == workers.OffsetLatest {
+		want = 2
+	}
+	workertest.Eventually(t, "the records read again skipped by id", func() error {
+		if got := r.Counter(t, "cairn_worker_duplicates_skipped_total"); got != want {
+			return fmt.Errorf("duplicates skipped = %v, want %v", got, want)
+		}
+		return nil
+	})
+	e.produce(t, workertest.NewID(), e.depositMsg(account, 8))
+	waitSaved(4)
+	if b := balances(t, e.db)[account]; b != 15 {
+		t.Errorf("balance %d, want 15: each deposit once", b)
+	}
+	if err := r.w.Healthy(); err != nil {
+		t.Errorf("Healthy() = %v", err)
 	}
 }
 

@@ -256,8 +256,9 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 		}
 		// The batch's derived events are one outbox row, keyed by the
 		// offset the batch saves. No two rows of a partition share it: a
-		// partition's relay empties the outbox before its first batch, and
-		// the saved offset only grows while the partition runs. Were one
+		// partition's relay empties the outbox before its first batch and
+		// before it reads again from a lower offset (rewind), and in
+		// between the saved offset only grows. Were one
 		// shared, the insert would fail and the batch be retried, never a
 		// row lost.
 		var encoded []byte // nil: no row

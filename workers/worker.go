@@ -161,7 +161,7 @@ type run struct {
 	w     *Worker
 	log   *slog.Logger
 	parts map[tpKey]*partition
-	full  *time.Timer // dispatch's wait for room in a queue
+	full  *time.Timer // await's wait for room in a queue
 	// closing is set once the partitions are stopped and their offsets
 	// committed, before the consumer closes: the revocation Close runs
 	// has nothing left to commit.
@@ -179,7 +179,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	w.mu.Lock()
 	w.kill = cancel
 	w.mu.Unlock()
-	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition), full: time.NewTimer(queueWait)}
+	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition), full: time.NewTimer(stuckAfter)}
 	r.full.Stop()
 	if w.store != nil && w.cfg.AppliedRetention > 0 {
 		pctx, stopPruning := context.WithCancel(hard)
@@ -350,6 +350,7 @@ func (r *run) start(stopping, hard context.Context, tp kafkax.TopicPartition) *p
 		cancel: cancel,
 		next:   -1,
 	}
+	p.rewound.Store(-1)
 	r.parts[key] = p
 	if r.w.store == nil {
 		p.startAt = kafkax.OffsetStored
@@ -422,6 +423,7 @@ func (r *run) outOfRange(p *partition, offset, low, high int64) int64 {
 // checkRanges finds the partitions whose next offset left the log, after
 // librdkafka reported an offset out of range, and follows the policy.
 func (r *run) checkRanges() {
+	reset := false
 	for _, p := range r.parts {
 		if p.failed || p.next < 0 {
 			continue
@@ -434,32 +436,59 @@ func (r *run) checkRanges() {
 		if p.next >= low && p.next <= high {
 			continue
 		}
+		reset = true
 		to := r.outOfRange(p, p.next, low, high)
-		tp := kafkax.TopicPartition{Topic: p.key.topic, Partition: p.key.id, Offset: to}
 		if p.failed {
-			if err := r.w.c.Pause([]kafkax.TopicPartition{tp}); err != nil {
-				p.log.Error("pause partition", "error", err)
-			}
 			continue
 		}
 		p.next = to
 		p.paused = false
-		if err := r.w.c.Seek(tp); err != nil {
-			p.log.Error("seek", "offset", to, "error", err)
+		p.rewound.Store(to)
+	}
+	if reset {
+		r.refetch()
+	}
+}
+
+// refetch assigns the consumer its partitions anew, each from the next
+// offset to queue: librdkafka stops fetching a partition whose offset is
+// out of range, leaving the reset to the worker, and refuses to seek it
+// from then on. The partitions paused or failed are paused again.
+func (r *run) refetch() {
+	tps := make([]kafkax.TopicPartition, 0, len(r.parts))
+	var paused []kafkax.TopicPartition
+	for _, p := range r.parts {
+		tp := kafkax.TopicPartition{Topic: p.key.topic, Partition: p.key.id, Offset: p.startAt}
+		if p.next >= 0 {
+			tp.Offset = p.next
+		}
+		tps = append(tps, tp)
+		if p.paused || p.failed {
+			paused = append(paused, tp)
+		}
+	}
+	if err := r.w.c.Reassign(tps); err != nil {
+		r.log.Error("assign the partitions anew after an offset out of range", "error", err)
+		return
+	}
+	if len(paused) > 0 {
+		if err := r.w.c.Pause(paused); err != nil {
+			r.log.Error("pause partitions", "error", err)
 		}
 	}
 }
 
 // dispatch hands a record to its partition's goroutine. When the
 // partition's queue is full, as when a worker catches up on a backlog, it
-// waits up to queueWait for room: the partition frees a batch's worth at
-// each commit. Past that the partition is stuck (its database is down,
-// say): dispatch pauses it, so that the other partitions go on, and drops
-// the record; resumeReady seeks back to it. Pausing costs
-// more than waiting: librdkafka drops what it fetched ahead of a paused
-// partition, and resuming waits for the broker connection's fetch in
-// flight, up to fetch.wait.max.ms, which made a worker behind by more than
-// a queue apply some 2,600 events/s whatever its speed.
+// waits for room (await) for as long as the partition keeps taking batches:
+// it frees a batch's worth at each, however long another partition holds
+// the database. A partition that took none for stuckAfter is stuck (its
+// batches keep failing, say): dispatch pauses it, so that the other
+// partitions go on, and drops the record; resumeReady seeks back to it.
+// Pausing costs more than waiting: librdkafka drops what it fetched ahead
+// of a paused partition, and resuming waits for the broker connection's
+// fetch in flight, up to fetch.wait.max.ms; paused at every full queue, a
+// worker catching up applied some 2,600 events/s whatever its speed.
 func (r *run) dispatch(m *kafkax.Message) {
 	p, ok := r.parts[tpKey{m.Topic, m.Partition}]
 	if !ok || p.failed || (p.next >= 0 && m.Offset < p.next) {
@@ -471,11 +500,7 @@ func (r *run) dispatch(m *kafkax.Message) {
 	select {
 	case p.q <- m:
 	default:
-		r.full.Reset(queueWait)
-		select {
-		case p.q <- m:
-			r.full.Stop()
-		case <-r.full.C:
+		if !r.await(p, m) {
 			r.pause(p)
 			return
 		}
@@ -483,9 +508,29 @@ func (r *run) dispatch(m *kafkax.Message) {
 	p.next = m.Offset + 1
 }
 
-// queueWait is how long dispatch waits for room in a partition's queue
-// before it pauses the partition.
-const queueWait = 100 * time.Millisecond
+// stuckAfter is how long a partition whose queue is full may take no batch
+// before dispatch pauses it. Partitions sharing one SQLite writer each wait
+// for the others' batches: with three catching up, a partition took a
+// batch every 80 to 150 ms.
+const stuckAfter = time.Second
+
+// await queues m for p once there is room, and reports false instead when
+// p took no batch for stuckAfter.
+func (r *run) await(p *partition, m *kafkax.Message) bool {
+	for {
+		taken := p.taken.Load()
+		r.full.Reset(stuckAfter)
+		select {
+		case p.q <- m:
+			r.full.Stop()
+			return true
+		case <-r.full.C:
+			if p.taken.Load() == taken {
+				return false
+			}
+		}
+	}
+}
 
 // pause stops fetching p's records.
 func (r *run) pause(p *partition) {
@@ -494,7 +539,7 @@ func (r *run) pause(p *partition) {
 	}
 	p.paused = true
 	r.w.metrics.pauses.WithLabelValues(p.key.topic).Inc()
-	p.log.Warn("partition paused: its queue stayed full for " + queueWait.String())
+	p.log.Warn("partition paused: its queue stayed full and it took no batch for " + stuckAfter.String())
 	if err := r.w.c.Pause([]kafkax.TopicPartition{{Topic: p.key.topic, Partition: p.key.id}}); err != nil {
 		p.log.Error("pause partition", "error", err)
 	}

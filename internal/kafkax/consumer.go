@@ -207,6 +207,22 @@ func (c *Consumer) Subscribe(topics []string, rb Rebalance) error {
 	})
 }
 
+// Reassign assigns the consumer its partitions anew, each from its offset.
+// tps is the whole assignment. It is the way to fetch again a partition
+// librdkafka stopped fetching, as it does after an offset out of range when
+// the reset is the caller's (AutoOffsetReset "error"), and then refuses to
+// Seek. Every partition's records fetched ahead are dropped; pauses are
+// not kept.
+func (c *Consumer) Reassign(tps []TopicPartition) error {
+	if c.c.GetRebalanceProtocol() == "COOPERATIVE" {
+		if err := c.c.IncrementalUnassign(toKafka(tps)); err != nil {
+			return err
+		}
+		return c.c.IncrementalAssign(toKafka(tps))
+	}
+	return c.c.Assign(toKafka(tps))
+}
+
 // Assign reads the partitions given, from their offsets, outside any group.
 func (c *Consumer) Assign(tps []TopicPartition) error {
 	return c.c.Assign(toKafka(tps))
