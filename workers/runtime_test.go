@@ -399,16 +399,7 @@ func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
 	}
 	t.Cleanup(cluster.Close)
 	addr := cluster.ListenAddrs()[0]
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = producer.Close(ctx)
-	})
-	e.producer = producer
+	e.producer = workertest.Producer(t, addr)
 
 	const account = "shrunk"
 	group := "shrunk-" + string(policy)

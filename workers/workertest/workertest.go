@@ -27,7 +27,13 @@ func Kafka(t testing.TB, topics ...string) (*devbroker.Broker, *kafkax.Producer)
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: broker.Addr()})
+	return broker, Producer(t, broker.Addr())
+}
+
+// Producer returns a producer to brokers, closed when the test ends.
+func Producer(t testing.TB, brokers string) *kafkax.Producer {
+	t.Helper()
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: brokers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +42,7 @@ func Kafka(t testing.TB, topics ...string) (*devbroker.Broker, *kafkax.Producer)
 		defer cancel()
 		_ = producer.Close(ctx)
 	})
-	return broker, producer
+	return producer
 }
 
 // Running is a worker running in the background until Stop or the end of
