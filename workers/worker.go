@@ -162,6 +162,8 @@ type run struct {
 	log   *slog.Logger
 	parts map[tpKey]*partition
 	full  *time.Timer // await's wait for room in a queue
+	// stopping is closed when the worker is told to stop, or killed.
+	stopping <-chan struct{}
 	// closing is set once the partitions are stopped and their offsets
 	// committed, before the consumer closes: the revocation Close runs
 	// has nothing left to commit.
@@ -179,7 +181,10 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	w.mu.Lock()
 	w.kill = cancel
 	w.mu.Unlock()
-	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition), full: time.NewTimer(stuckAfter)}
+	stopping, stop := context.WithCancel(ctx)
+	defer stop()
+	context.AfterFunc(hard, stop)
+	r := &run{w: w, log: w.cfg.Logger, parts: make(map[tpKey]*partition), full: time.NewTimer(stuckAfter), stopping: stopping.Done()}
 	r.full.Stop()
 	if w.store != nil && w.cfg.AppliedRetention > 0 {
 		pctx, stopPruning := context.WithCancel(hard)
@@ -483,8 +488,9 @@ func (r *run) refetch() {
 // waits for room (await) for as long as the partition keeps taking batches:
 // it frees a batch's worth at each, however long another partition holds
 // the database. A partition that took none for stuckAfter is stuck (its
-// batches keep failing, say): dispatch pauses it, so that the other
-// partitions go on, and drops the record; resumeReady seeks back to it.
+// batches keep failing, say): await pauses it, so that the other
+// partitions go on, and the record is dropped; resumeReady seeks back to
+// it.
 // Pausing costs more than waiting: librdkafka drops what it fetched ahead
 // of a paused partition, and resuming waits for the broker connection's
 // fetch in flight, up to fetch.wait.max.ms; paused at every full queue, a
@@ -501,7 +507,6 @@ func (r *run) dispatch(m *kafkax.Message) {
 	case p.q <- m:
 	default:
 		if !r.await(p, m) {
-			r.pause(p)
 			return
 		}
 	}
@@ -514,8 +519,10 @@ func (r *run) dispatch(m *kafkax.Message) {
 // batch every 80 to 150 ms.
 const stuckAfter = time.Second
 
-// await queues m for p once there is room, and reports false instead when
-// p took no batch for stuckAfter.
+// await queues m for p once there is room, and reports whether it did. It
+// pauses p instead when p took no batch for stuckAfter, and gives up when
+// the worker is told to stop: the record is read again by whoever applies
+// the partition next.
 func (r *run) await(p *partition, m *kafkax.Message) bool {
 	for {
 		taken := p.taken.Load()
@@ -524,8 +531,12 @@ func (r *run) await(p *partition, m *kafkax.Message) bool {
 		case p.q <- m:
 			r.full.Stop()
 			return true
+		case <-r.stopping:
+			r.full.Stop()
+			return false
 		case <-r.full.C:
 			if p.taken.Load() == taken {
+				r.pause(p)
 				return false
 			}
 		}
