@@ -428,7 +428,7 @@ func (r *run) outOfRange(p *partition, offset, low, high int64) int64 {
 // checkRanges finds the partitions whose next offset left the log, after
 // librdkafka reported an offset out of range, and follows the policy.
 func (r *run) checkRanges() {
-	reset := false
+	var reset []*partition
 	for _, p := range r.parts {
 		if p.failed || p.next < 0 {
 			continue
@@ -441,7 +441,6 @@ func (r *run) checkRanges() {
 		if p.next >= low && p.next <= high {
 			continue
 		}
-		reset = true
 		to := r.outOfRange(p, p.next, low, high)
 		if p.failed {
 			continue
@@ -449,17 +448,20 @@ func (r *run) checkRanges() {
 		p.next = to
 		p.paused = false
 		p.rewound.Store(to)
+		reset = append(reset, p)
 	}
-	if reset {
-		r.refetch()
+	if len(reset) > 0 {
+		r.refetch(reset)
 	}
 }
 
 // refetch assigns the consumer its partitions anew, each from the next
 // offset to queue: librdkafka stops fetching a partition whose offset is
 // out of range, leaving the reset to the worker, and refuses to seek it
-// from then on. The partitions paused or failed are paused again.
-func (r *run) refetch() {
+// from then on. The partitions paused or failed are paused again. Should
+// the assignment fail, the partitions reset are reported failed: nothing
+// else would fetch them again before the next rebalance.
+func (r *run) refetch(reset []*partition) {
 	tps := make([]kafkax.TopicPartition, 0, len(r.parts))
 	var paused []kafkax.TopicPartition
 	for _, p := range r.parts {
@@ -473,7 +475,10 @@ func (r *run) refetch() {
 		}
 	}
 	if err := r.w.c.Reassign(tps); err != nil {
-		r.log.Error("assign the partitions anew after an offset out of range", "error", err)
+		r.log.Error("assign the partitions anew after an offset out of range; the worker reports unhealthy", "error", err)
+		for _, p := range reset {
+			r.w.setFailed(p.key.String(), fmt.Sprintf("offset out of range, and assigning it anew failed: %v", err))
+		}
 		return
 	}
 	if len(paused) > 0 {
