@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -377,11 +378,12 @@ func testOffsetOutOfRange(t *testing.T, e *env, policy workers.OffsetPolicy) {
 // the worker's next fetch with OFFSET_OUT_OF_RANGE and says the log ends at
 // offset 1. The worker follows its policy, and reads the records from
 // there again through the applied event ids, not past them by offset: in
-// a truncated log those offsets hold other records.
+// a truncated log those offsets hold other records; or, failing, stops the
+// partition and reports it.
 func TestLogShrankUnderWorker(t *testing.T) {
 	t.Parallel()
 	for _, engine := range sqldbtest.Engines {
-		for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest} {
+		for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest, workers.OffsetFail} {
 			t.Run(string(engine)+"/"+string(policy), func(t *testing.T) {
 				t.Parallel()
 				testLogShrank(t, newEnv(t, engine), policy)
@@ -485,6 +487,19 @@ func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
 	})
 	shrunk.Store(false)
 
+	if policy == workers.OffsetFail {
+		// The partition stops where it was, and the worker says why.
+		if err := r.w.Healthy(); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("Healthy() = %v, want the partition out of range", err)
+		}
+		e.produce(t, workertest.NewID(), e.depositMsg(account, 8))
+		time.Sleep(time.Second)
+		waitSaved(3)
+		if b := balances(t, e.db)[account]; b != 7 {
+			t.Errorf("balance %d, want 7: nothing applied after the failure", b)
+		}
+		return
+	}
 	// earliest reads offsets 0 to 2 again, latest 1 and 2: every one was
 	// applied, and is skipped by its id.
 	want := 3.0
