@@ -495,11 +495,11 @@ func (r *run) refetch(reset []*partition) {
 // the database. A partition that took none for stuckAfter is stuck (its
 // batches keep failing, say): await pauses it, so that the other
 // partitions go on, and the record is dropped; resumeReady seeks back to
-// it.
-// Pausing costs more than waiting: librdkafka drops what it fetched ahead
-// of a paused partition, and resuming waits for the broker connection's
-// fetch in flight, up to fetch.wait.max.ms; paused at every full queue, a
-// worker catching up applied some 2,600 events/s whatever its speed.
+// it. Pausing costs more than waiting: librdkafka drops what it fetched
+// ahead of a paused partition, and resuming waits for the broker
+// connection's fetch in flight, up to fetch.wait.max.ms; paused at every
+// full queue, a worker catching up applied some 2,600 events/s whatever
+// its speed.
 func (r *run) dispatch(m *kafkax.Message) {
 	p, ok := r.parts[tpKey{m.Topic, m.Partition}]
 	if !ok || p.failed || (p.next >= 0 && m.Offset < p.next) {
@@ -519,9 +519,9 @@ func (r *run) dispatch(m *kafkax.Message) {
 }
 
 // stuckAfter is how long a partition whose queue is full may take no batch
-// before dispatch pauses it. Partitions sharing one SQLite writer each wait
-// for the others' batches: with three catching up, a partition took a
-// batch every 80 to 150 ms.
+// before await pauses it. Partitions sharing one SQLite writer each wait
+// for the others' batches: three catching up on a backlog of millions
+// often went more than 100 ms between two batches of one partition.
 const stuckAfter = time.Second
 
 // await queues m for p once there is room, and reports whether it did. It
