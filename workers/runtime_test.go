@@ -240,6 +240,46 @@ func TestStuckPartitionPaused(t *testing.T) {
 	})
 }
 
+// slowLedger is the ledger taking its time over every batch, as a
+// partition does that waits for the database while others hold it.
+type slowLedger struct {
+	ledger
+	per time.Duration
+}
+
+func (l slowLedger) Apply(ctx context.Context, tx *sql.Tx, events []*workers.Event) (workers.Result, error) {
+	select {
+	case <-time.After(l.per):
+	case <-ctx.Done():
+		return workers.Result{}, ctx.Err()
+	}
+	return l.ledger.Apply(ctx, tx, events)
+}
+
+// TestSlowPartitionNotPaused: a partition whose batches are slow but get
+// through is waited for, however full its queue, not paused: resuming a
+// paused partition costs a fetch's wait, and a pause is a warning.
+func TestSlowPartitionNotPaused(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		const account = "slow"
+		for range 8 {
+			e.produce(t, workertest.NewID(), e.depositMsg(account, 1))
+		}
+		r := e.startWorker(t, "slow", slowLedger{per: 250 * time.Millisecond}, func(c *workers.Config) {
+			c.QueueSize, c.MaxBatch = 1, 1
+		})
+		workertest.Eventually(t, "every deposit applied", func() error {
+			if got := balances(t, e.db)[account]; got != 8 {
+				return fmt.Errorf("balance %d, want 8", got)
+			}
+			return nil
+		})
+		if got := r.Counter(t, "cairn_worker_partition_pauses_total"); got != 0 {
+			t.Errorf("a partition whose batches got through paused %v times", got)
+		}
+	})
+}
+
 // TestPoisonRecordsAreDeadLettered: records no retry can handle go to the
 // dead-letter topic with headers saying why and where from, and the
 // partition moves on; a registered type the app does not apply is skipped,
