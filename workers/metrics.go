@@ -23,6 +23,7 @@ type metrics struct {
 	skipped      *prometheus.CounterVec
 	pruned       prometheus.Counter
 	pauses       *prometheus.CounterVec
+	queueFull    *prometheus.CounterVec
 }
 
 // newMetrics registers the worker's metrics with r and creates the series
@@ -72,7 +73,11 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 		}, []string{"topic"}),
 		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_worker_partition_pauses_total",
-			Help: "Partitions paused because their queue stayed full: their batches are not getting through (a database outage, say).",
+			Help: "Partitions paused because their queue stayed full and they took no batch for a second: their batches are not getting through (a database outage, say).",
+		}, []string{"topic"}),
+		queueFull: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_worker_queue_full_seconds_total",
+			Help: "Seconds the worker waited for room in a partition's full queue: fetching is ahead of applying, and the partition's batches (the database, usually) set the pace.",
 		}, []string{"topic"}),
 		pruned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_worker_applied_ids_pruned_total",
@@ -92,6 +97,7 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 	register(r, &m.skipped, &err)
 	register(r, &m.pruned, &err)
 	register(r, &m.pauses, &err)
+	register(r, &m.queueFull, &err)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +110,7 @@ func newMetrics(r prometheus.Registerer, topics []string) (*metrics, error) {
 		m.retries.WithLabelValues(t)
 		m.skipped.WithLabelValues(t)
 		m.pauses.WithLabelValues(t)
+		m.queueFull.WithLabelValues(t)
 		for _, reason := range []string{ReasonUndecodable, ReasonUnknownSchema} {
 			m.deadLettered.WithLabelValues(t, reason)
 		}

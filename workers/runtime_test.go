@@ -277,6 +277,11 @@ func TestSlowPartitionNotPaused(t *testing.T) {
 		if got := r.Counter(t, "cairn_worker_partition_pauses_total"); got != 0 {
 			t.Errorf("a partition whose batches got through paused %v times", got)
 		}
+		// Eight batches of 250 ms through a queue of one: the worker
+		// waited for room about 1.5 s in all.
+		if got := r.Counter(t, "cairn_worker_queue_full_seconds_total"); got < 0.5 {
+			t.Errorf("cairn_worker_queue_full_seconds_total = %v, want the waits for room counted", got)
+		}
 	})
 }
 

@@ -529,6 +529,8 @@ const stuckAfter = time.Second
 // the worker is told to stop: the record is read again by whoever applies
 // the partition next.
 func (r *run) await(p *partition, m *kafkax.Message) bool {
+	began := time.Now()
+	defer func() { r.w.metrics.queueFull.WithLabelValues(p.key.topic).Add(time.Since(began).Seconds()) }()
 	for {
 		taken := p.taken.Load()
 		r.full.Reset(stuckAfter)
