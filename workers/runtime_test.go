@@ -438,16 +438,7 @@ func TestLogShrankUnderWorker(t *testing.T) {
 }
 
 func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
-	// A broker of its own, whose ledger topic has one partition: the
-	// worker's fetches ask for that partition alone.
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, ledgerTopic, balancesTopic, workers.DefaultDeadLetterTopic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	addr := cluster.ListenAddrs()[0]
-	e.producer = workertest.Producer(t, addr)
-
+	log := newOneLog(t, e)
 	const account = "shrunk"
 	group := "shrunk-" + string(policy)
 	for i := range 3 {
@@ -455,82 +446,24 @@ func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
 	}
 	start := func() *running {
 		return e.startWorker(t, group, ledger{}, func(c *workers.Config) {
-			c.Brokers = addr
+			c.Brokers = log.addr
 			c.OffsetPolicy = policy
 		})
 	}
-	waitSaved := func(want int64) {
-		t.Helper()
-		workertest.Eventually(t, fmt.Sprintf("saved offset %d", want), func() error {
-			got, err := workers.SavedOffset(t.Context(), e.db, group, ledgerTopic, 0)
-			if err == nil && got != want {
-				err = fmt.Errorf("saved offset %d", got)
-			}
-			return err
-		})
-	}
 	// One worker applies the three; the next starts from the offset saved,
-	// after them.
+	// after them, and finds the log ends at 1.
 	r := start()
-	waitSaved(3)
+	waitSaved(t, e, group, 3)
 	r.Stop(t)
+	moved := log.moveOnce(3, 0, 1)
 	r = start()
-
-	// The worker's first fetch from offset 3 is out of range, and from
-	// then until the reset the log ends at 1. (The offsets the worker asks
-	// for as it starts are the log's own.)
-	var shrunk atomic.Bool
-	cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		f := req.(*kmsg.FetchRequest)
-		resp := f.ResponseKind().(*kmsg.FetchResponse)
-		for _, rt := range f.Topics {
-			st := kmsg.NewFetchResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				if rp.FetchOffset < 3 {
-					return nil, nil, false
-				}
-				sp := kmsg.NewFetchResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.OffsetOutOfRange.Code
-				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
-				sp.RecordBatches = []byte{}
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		shrunk.Store(true)
-		return resp, nil, true
-	})
-	cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		cluster.KeepControl()
-		if !shrunk.Load() {
-			return nil, nil, false
-		}
-		l := req.(*kmsg.ListOffsetsRequest)
-		resp := l.ResponseKind().(*kmsg.ListOffsetsResponse)
-		for _, rt := range l.Topics {
-			st := kmsg.NewListOffsetsResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewListOffsetsResponseTopicPartition()
-				sp.Partition, sp.LeaderEpoch, sp.Timestamp = rp.Partition, rp.CurrentLeaderEpoch, -1
-				sp.Offset = 1 // the log's end
-				if rp.Timestamp == -2 {
-					sp.Offset = 0 // its start
-				}
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
-	})
 	workertest.Eventually(t, "the reset counted", func() error {
 		if got := r.Counter(t, "cairn_worker_offset_resets_total"); got != 1 {
 			return fmt.Errorf("resets = %v", got)
 		}
 		return nil
 	})
-	shrunk.Store(false)
+	moved()
 
 	if policy == workers.OffsetFail {
 		// The partition stops where it was, and the worker says why.
@@ -539,7 +472,7 @@ func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
 		}
 		e.produce(t, workertest.NewID(), e.depositMsg(account, 8))
 		time.Sleep(time.Second)
-		waitSaved(3)
+		waitSaved(t, e, group, 3)
 		if b := balances(t, e.db)[account]; b != 7 {
 			t.Errorf("balance %d, want 7: nothing applied after the failure", b)
 		}
@@ -558,13 +491,139 @@ func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
 		return nil
 	})
 	e.produce(t, workertest.NewID(), e.depositMsg(account, 8))
-	waitSaved(4)
+	waitSaved(t, e, group, 4)
 	if b := balances(t, e.db)[account]; b != 15 {
 		t.Errorf("balance %d, want 15: each deposit once", b)
 	}
 	if err := r.w.Healthy(); err != nil {
 		t.Errorf("Healthy() = %v", err)
 	}
+}
+
+// TestLogStartMovedUnderWorker has the log's start pass a running
+// worker's position, as retention deletes records a lagging worker has not
+// read: the worker goes on from the new start (the default policy).
+func TestLogStartMovedUnderWorker(t *testing.T) {
+	forEngine(t, func(t *testing.T, e *env) {
+		log := newOneLog(t, e)
+		const account, group = "retained", "retained"
+		for i := range 3 {
+			e.produce(t, workertest.NewID(), e.depositMsg(account, 1<<i))
+		}
+		start := func() *running {
+			return e.startWorker(t, group, ledger{}, func(c *workers.Config) { c.Brokers = log.addr })
+		}
+		r := start()
+		waitSaved(t, e, group, 3)
+		r.Stop(t)
+		// Three more, of which the log keeps only the last by the time the
+		// worker reads.
+		for i := 3; i < 6; i++ {
+			e.produce(t, workertest.NewID(), e.depositMsg(account, 1<<i))
+		}
+		moved := log.moveOnce(3, 5, 6)
+		r = start()
+		waitSaved(t, e, group, 6)
+		moved()
+		if b := balances(t, e.db)[account]; b != 1+2+4+32 {
+			t.Errorf("balance %d, want %d: the deposits before the log's new start are gone", b, 1+2+4+32)
+		}
+		if got := r.Counter(t, "cairn_worker_offset_resets_total"); got != 1 {
+			t.Errorf("resets = %v, want 1", got)
+		}
+		if err := r.w.Healthy(); err != nil {
+			t.Errorf("Healthy() = %v", err)
+		}
+	})
+}
+
+// waitSaved waits until group's saved offset of the ledger's partition 0
+// is want.
+func waitSaved(t *testing.T, e *env, group string, want int64) {
+	t.Helper()
+	workertest.Eventually(t, fmt.Sprintf("saved offset %d", want), func() error {
+		got, err := workers.SavedOffset(t.Context(), e.db, group, ledgerTopic, 0)
+		if err == nil && got != want {
+			err = fmt.Errorf("saved offset %d", got)
+		}
+		return err
+	})
+}
+
+// oneLog is a broker of its own whose ledger topic has one partition, so
+// that a worker's fetches ask for that partition alone; it can have the
+// partition's log move under the worker.
+type oneLog struct {
+	cluster *kfake.Cluster
+	addr    string
+}
+
+// newOneLog starts a oneLog, closed when the test ends, and points e's
+// producer at it.
+func newOneLog(t *testing.T, e *env) *oneLog {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, ledgerTopic, balancesTopic, workers.DefaultDeadLetterTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	l := &oneLog{cluster: cluster, addr: cluster.ListenAddrs()[0]}
+	e.producer = workertest.Producer(t, l.addr)
+	return l
+}
+
+// moveOnce answers the first fetch from offset from or later with
+// OFFSET_OUT_OF_RANGE, as a broker does when the log no longer holds the
+// offset, and from then until the function it returns is called says the
+// log holds offsets low to high (high: the offset after its last record).
+// Until that fetch the log's offsets are its own: a worker starting reads
+// them before it fetches.
+func (l *oneLog) moveOnce(from, low, high int64) func() {
+	var moved atomic.Bool
+	l.cluster.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f := req.(*kmsg.FetchRequest)
+		resp := f.ResponseKind().(*kmsg.FetchResponse)
+		for _, rt := range f.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				if rp.FetchOffset < from {
+					return nil, nil, false
+				}
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.OffsetOutOfRange.Code
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				sp.RecordBatches = []byte{}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		moved.Store(true)
+		return resp, nil, true
+	})
+	l.cluster.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		l.cluster.KeepControl()
+		if !moved.Load() {
+			return nil, nil, false
+		}
+		r := req.(*kmsg.ListOffsetsRequest)
+		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.LeaderEpoch, sp.Timestamp = rp.Partition, rp.CurrentLeaderEpoch, -1
+				sp.Offset = high
+				if rp.Timestamp == -2 { // the earliest
+					sp.Offset = low
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	return func() { moved.Store(false) }
 }
 
 // TestCrashSafety kills workers at random moments while events flow, then
