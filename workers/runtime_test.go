@@ -354,13 +354,17 @@ func TestPoisonRecordsAreDeadLettered(t *testing.T) {
 
 // TestOffsetOutOfRange saves an offset beyond the end of the log, as after
 // the topic was recreated, and checks each policy.
-func TestOffsetOutOfRange(t *testing.T) {
+func TestOffsetOutOfRange(t *testing.T) { forEachPolicy(t, testOffsetOutOfRange) }
+
+// forEachPolicy runs test on each engine with each offset policy, in
+// parallel.
+func forEachPolicy(t *testing.T, test func(*testing.T, *env, workers.OffsetPolicy)) {
 	t.Parallel()
 	for _, engine := range sqldbtest.Engines {
 		for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest, workers.OffsetFail} {
 			t.Run(string(engine)+"/"+string(policy), func(t *testing.T) {
 				t.Parallel()
-				testOffsetOutOfRange(t, newEnv(t, engine), policy)
+				test(t, newEnv(t, engine), policy)
 			})
 		}
 	}
@@ -425,17 +429,7 @@ func testOffsetOutOfRange(t *testing.T, e *env, policy workers.OffsetPolicy) {
 // there again through the applied event ids, not past them by offset: in
 // a truncated log those offsets hold other records; or, failing, stops the
 // partition and reports it.
-func TestLogShrankUnderWorker(t *testing.T) {
-	t.Parallel()
-	for _, engine := range sqldbtest.Engines {
-		for _, policy := range []workers.OffsetPolicy{workers.OffsetEarliest, workers.OffsetLatest, workers.OffsetFail} {
-			t.Run(string(engine)+"/"+string(policy), func(t *testing.T) {
-				t.Parallel()
-				testLogShrank(t, newEnv(t, engine), policy)
-			})
-		}
-	}
-}
+func TestLogShrankUnderWorker(t *testing.T) { forEachPolicy(t, testLogShrank) }
 
 func testLogShrank(t *testing.T, e *env, policy workers.OffsetPolicy) {
 	log := newOneLog(t, e)
