@@ -555,6 +555,7 @@ type oneLog struct {
 // newOneLog starts a oneLog, closed when the test ends, and points e's
 // producer at it.
 func newOneLog(t *testing.T, e *env) *oneLog {
+	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, ledgerTopic, balancesTopic, workers.DefaultDeadLetterTopic))
 	if err != nil {
 		t.Fatal(err)
