@@ -24,7 +24,10 @@ func TestRecordCarriesCallersTraceContextWhenNotTracing(t *testing.T) {
 		},
 		"PublishBatch": func(ctx context.Context, ev *gatewayv1.Event) (*gatewayv1.Accepted, error) {
 			resp, err := s.client.PublishBatch(ctx, &gatewayv1.PublishBatchRequest{Events: []*gatewayv1.Event{ev}})
-			return resp.GetResults()[0].GetAccepted(), err
+			if err != nil || len(resp.GetResults()) != 1 {
+				return nil, err
+			}
+			return resp.GetResults()[0].GetAccepted(), nil
 		},
 		"PublishStream": func(ctx context.Context, ev *gatewayv1.Event) (*gatewayv1.Accepted, error) {
 			stream, err := s.client.PublishStream(ctx)

@@ -258,9 +258,8 @@ func (s *store) applyTx(ctx context.Context, tx *sql.Tx, topic string, partition
 		// offset the batch saves. No two rows of a partition share it: a
 		// partition's relay empties the outbox before its first batch and
 		// before it reads again from a lower offset (rewind), and in
-		// between the saved offset only grows. Were one
-		// shared, the insert would fail and the batch be retried, never a
-		// row lost.
+		// between the saved offset only grows. Were one shared, the insert
+		// would fail and the batch be retried, never a row lost.
 		var encoded []byte // nil: no row
 		if len(res.outbox) > 0 {
 			encoded = appendOutbox(nil, res.outbox)

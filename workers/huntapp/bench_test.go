@@ -256,9 +256,6 @@ func BenchmarkGetLeaderboard(b *testing.B) {
 	})
 }
 
-// benchPlayer is the id of the benchmarks' player i: a UUID, as the
-// schemas require of player ids, random in its leading digits (as a
-// version 4 UUID is) and ending in i.
 // answers makes the benchmarks' answers: each from a random player to its
 // current clue as far as the benchmark knows (pos), one in ten right,
 // received half a second after the one before.
@@ -289,6 +286,9 @@ func (a *answers) next() (int, *huntv1.AnswerSubmitted, time.Time) {
 		Answer: &huntv1.AnswerSubmitted_Text{Text: text}, SubmittedAt: timestamppb.New(at)}, at
 }
 
+// benchPlayer is the id of the benchmarks' player i: a UUID, as the
+// schemas require of player ids, random in its leading digits (as a
+// version 4 UUID is) and ending in i.
 func benchPlayer(i int) string {
 	r := rand.New(rand.NewPCG(uint64(i), 7))
 	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xfff, 0x8000|r.Uint32()&0x3fff, i)
