@@ -131,6 +131,10 @@ func NewConsumer(opts ConsumerOptions) (*Consumer, error) {
 		"enable.auto.commit":       true,
 		"enable.auto.offset.store": false,
 		"isolation.level":          "read_committed",
+		// The eager protocol (librdkafka's default, said here because
+		// Subscribe and Reassign rely on it): a rebalance revokes the
+		// whole assignment and assigns the whole new one.
+		"partition.assignment.strategy": "range,roundrobin",
 	} {
 		cfg[k] = v
 	}
@@ -173,17 +177,10 @@ func NewConsumer(opts ConsumerOptions) (*Consumer, error) {
 // group rebalance.
 func (c *Consumer) Subscribe(topics []string, rb Rebalance) error {
 	return c.c.SubscribeTopics(topics, func(kc *kafka.Consumer, ev kafka.Event) error {
-		cooperative := kc.GetRebalanceProtocol() == "COOPERATIVE"
 		switch e := ev.(type) {
 		case kafka.AssignedPartitions:
 			start, paused := rb.Assigned(fromKafka(e.Partitions))
-			var err error
-			if cooperative {
-				err = kc.IncrementalAssign(toKafka(start))
-			} else {
-				err = kc.Assign(toKafka(start))
-			}
-			if err != nil {
+			if err := kc.Assign(toKafka(start)); err != nil {
 				return fmt.Errorf("assign partitions: %w", err)
 			}
 			if len(paused) > 0 {
@@ -193,13 +190,7 @@ func (c *Consumer) Subscribe(topics []string, rb Rebalance) error {
 			}
 		case kafka.RevokedPartitions:
 			rb.Revoked(fromKafka(e.Partitions), kc.AssignmentLost())
-			var err error
-			if cooperative {
-				err = kc.IncrementalUnassign(e.Partitions)
-			} else {
-				err = kc.Unassign()
-			}
-			if err != nil {
+			if err := kc.Unassign(); err != nil {
 				return fmt.Errorf("unassign partitions: %w", err)
 			}
 		}
@@ -214,12 +205,6 @@ func (c *Consumer) Subscribe(topics []string, rb Rebalance) error {
 // Seek. Every partition's records fetched ahead are dropped; pauses are
 // not kept.
 func (c *Consumer) Reassign(tps []TopicPartition) error {
-	if c.c.GetRebalanceProtocol() == "COOPERATIVE" {
-		if err := c.c.IncrementalUnassign(toKafka(tps)); err != nil {
-			return err
-		}
-		return c.c.IncrementalAssign(toKafka(tps))
-	}
 	return c.c.Assign(toKafka(tps))
 }
 
