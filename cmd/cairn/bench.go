@@ -48,7 +48,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"           publishes answers at --rate and times each until it is judged\n"+
 			"With --direct, the same load then goes straight to Kafka (--kafka-brokers)\n"+
 			"with the gateway's producer settings, and the table gives the gateway's rate\n"+
-			"as a fraction of it.\n\n"+
+			"as a fraction of it. \"bench CPU/event\" is this process's own CPU time per\n"+
+			"accepted event: on a machine it shares with the gateway, the cores it takes\n"+
+			"from the path under test.\n\n"+
 			"Example, against cairn dev:\n"+
 			"  cairn bench --duration 20s --direct publish",
 		stderr)

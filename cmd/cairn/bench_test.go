@@ -104,7 +104,7 @@ func tableRows(table string) map[string]benchRow {
 	rows := make(map[string]benchRow)
 	for _, line := range strings.Split(table, "\n") {
 		f := strings.Fields(line)
-		if len(f) != 9 || f[0] == "path" {
+		if len(f) != 10 || f[0] == "path" {
 			continue
 		}
 		var r benchRow

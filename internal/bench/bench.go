@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -60,6 +61,11 @@ type Result struct {
 	Elapsed time.Duration
 	// Latency holds each accepted event's latency.
 	Latency Histogram
+	// CPU is the time (user and system) this process spent on the
+	// machine's cores while the path ran: the load generator's own share,
+	// which on a shared machine the path under test does not get. Zero
+	// when not measured.
+	CPU time.Duration
 }
 
 // Failed returns how many events failed.
@@ -69,6 +75,14 @@ func (r *Result) Failed() int64 {
 		n += c
 	}
 	return n
+}
+
+// CPUPerEvent returns CPU per accepted event, or 0.
+func (r *Result) CPUPerEvent() time.Duration {
+	if r.Accepted == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Accepted)
 }
 
 // Rate returns the accepted events per second.
@@ -225,6 +239,7 @@ func (r *runner) measure(ctx context.Context, path string, l load) (*Result, err
 	r.live.sent.Store(0)
 	r.live.accepted.Store(0)
 	r.live.failed.Store(0)
+	cpu := processCPU()
 	p := newPlan(r.cfg)
 	stopProgress := r.progress(path, p.start)
 	defer stopProgress()
@@ -239,7 +254,7 @@ func (r *runner) measure(ctx context.Context, path string, l load) (*Result, err
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	res := &Result{Path: path, Errors: make(map[string]int64), Elapsed: time.Since(p.start)}
+	res := &Result{Path: path, Errors: make(map[string]int64), Elapsed: time.Since(p.start), CPU: processCPU() - cpu}
 	for _, t := range tallies {
 		t.addTo(res)
 	}
@@ -389,4 +404,13 @@ func newUUID() string {
 	hex.Encode(s[24:36], u[10:16])
 	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
 	return string(s[:])
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -66,11 +66,15 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(w, "gateway: from each answer's Publish call to its answer; judged: to its AnswerJudged on WatchPlayer")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "path\tsent\taccepted\terrors\tevents/s\tp50\tp90\tp99\tmax\t")
+	fmt.Fprintln(tw, "path\tsent\taccepted\terrors\tevents/s\tp50\tp90\tp99\tmax\tbench CPU/event\t")
 	for _, r := range rep.Results {
 		l := &r.Latency
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Path, r.Sent, r.Accepted, r.Failed(),
-			count(int64(r.Rate())), ms(l.Quantile(0.5)), ms(l.Quantile(0.9)), ms(l.Quantile(0.99)), ms(l.Max()))
+		cpu := "-"
+		if c := r.CPUPerEvent(); c > 0 {
+			cpu = fmt.Sprintf("%.1fµs", float64(c)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Path, r.Sent, r.Accepted, r.Failed(),
+			count(int64(r.Rate())), ms(l.Quantile(0.5)), ms(l.Quantile(0.9)), ms(l.Quantile(0.99)), ms(l.Max()), cpu)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

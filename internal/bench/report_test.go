@@ -10,7 +10,7 @@ import (
 
 func TestWriteTable(t *testing.T) {
 	t.Parallel()
-	gw := &Result{Path: "gateway", Sent: 1000, Accepted: 998, Errors: map[string]int64{"Unavailable": 2}, Elapsed: time.Second}
+	gw := &Result{Path: "gateway", Sent: 1000, Accepted: 998, Errors: map[string]int64{"Unavailable": 2}, Elapsed: time.Second, CPU: 79840 * time.Microsecond}
 	direct := &Result{Path: "direct", Sent: 1000, Accepted: 1000, Errors: map[string]int64{}, Elapsed: 500 * time.Millisecond}
 	for i := range 998 {
 		gw.Latency.Record(time.Duration(i+1) * 10 * time.Microsecond)
@@ -23,9 +23,9 @@ func TestWriteTable(t *testing.T) {
 	}
 	want := `cairn bench publish: 64 callers, one event per call over 4 connections to gw:1; events of 191 bytes
 
-     path  sent  accepted  errors  events/s     p50     p90     p99     max
-  gateway  1000       998       2       998  5.01ms  9.04ms  9.90ms  9.98ms
-   direct  1000      1000       0     2,000  1.00ms  1.00ms  1.00ms  1.00ms
+     path  sent  accepted  errors  events/s     p50     p90     p99     max  bench CPU/event
+  gateway  1000       998       2       998  5.01ms  9.04ms  9.90ms  9.98ms           80.0µs
+   direct  1000      1000       0     2,000  1.00ms  1.00ms  1.00ms  1.00ms                -
 
 gateway errors: Unavailable 2
 ratio gateway/direct: 0.50×
