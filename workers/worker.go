@@ -474,7 +474,7 @@ func (r *run) refetch(reset []*partition) {
 			paused = append(paused, tp)
 		}
 	}
-	if err := r.w.c.Reassign(tps); err != nil {
+	if err := r.w.c.Assign(tps); err != nil {
 		r.log.Error("assign the partitions anew after an offset out of range; the worker reports unhealthy", "error", err)
 		for _, p := range reset {
 			r.w.setFailed(p.key.String(), fmt.Sprintf("offset out of range, and assigning it anew failed: %v", err))

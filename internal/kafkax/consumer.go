@@ -132,7 +132,7 @@ func NewConsumer(opts ConsumerOptions) (*Consumer, error) {
 		"enable.auto.offset.store": false,
 		"isolation.level":          "read_committed",
 		// The eager protocol (librdkafka's default, said here because
-		// Subscribe and Reassign rely on it): a rebalance revokes the
+		// Subscribe and Assign rely on it): a rebalance revokes the
 		// whole assignment and assigns the whole new one.
 		"partition.assignment.strategy": "range,roundrobin",
 	} {
@@ -198,17 +198,13 @@ func (c *Consumer) Subscribe(topics []string, rb Rebalance) error {
 	})
 }
 
-// Reassign assigns the consumer its partitions anew, each from its offset.
-// tps is the whole assignment. It is the way to fetch again a partition
-// librdkafka stopped fetching, as it does after an offset out of range when
-// the reset is the caller's (AutoOffsetReset "error"), and then refuses to
-// Seek. Every partition's records fetched ahead are dropped; pauses are
-// not kept.
-func (c *Consumer) Reassign(tps []TopicPartition) error {
-	return c.c.Assign(toKafka(tps))
-}
-
-// Assign reads the partitions given, from their offsets, outside any group.
+// Assign reads the partitions given, from their offsets. Outside a group
+// they are what the consumer reads. In a group (after Subscribe) tps must
+// be the whole assignment, given anew: that is the way to fetch again a
+// partition librdkafka stopped fetching, as it does after an offset out of
+// range when the reset is the caller's (AutoOffsetReset "error"), and then
+// refuses to Seek. Every partition's records fetched ahead are dropped;
+// pauses are not kept.
 func (c *Consumer) Assign(tps []TopicPartition) error {
 	return c.c.Assign(toKafka(tps))
 }
