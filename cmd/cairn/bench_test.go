@@ -87,6 +87,18 @@ func TestBenchModes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Kafka for --direct unreachable", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		nowhere := testaddr.Get(t)
+		// A long run, refused before it starts: not after the gateway's half.
+		code := run(t.Context(), append(common, "--kafka-brokers", nowhere, "--duration", "10m", "--direct", "publish"), &out, &errOut)
+		if want := "direct: kafka unreachable at " + nowhere; code != 1 || !strings.Contains(errOut.String(), want) {
+			t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut.String(), want)
+		}
+		if out.Len() > 0 {
+			t.Errorf("printed a table:\n%s", out.String())
+		}
+	})
 	t.Run("HuntService unreachable", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		nowhere := testaddr.Get(t)

@@ -139,6 +139,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Results = res
 		return rep, nil
 	}
+	if cfg.Direct {
+		if err := r.checkDirect(ctx); err != nil {
+			return nil, err
+		}
+	}
 	gw, err := r.measure(ctx, "gateway", r.gatewayLoad())
 	if err != nil {
 		return nil, err

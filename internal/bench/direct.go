@@ -15,16 +15,9 @@ import (
 // producer the gateway uses, with records framed as the gateway frames
 // them: the schema id and topic come from the probe event's answer.
 func (r *runner) direct(ctx context.Context, probe *gatewayv1.PublishResponse) (*Result, error) {
-	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: r.cfg.KafkaBrokers, DeliveryTimeout: r.cfg.Timeout})
+	producer, err := r.producer(ctx)
 	if err != nil {
 		return nil, err
-	}
-	pctx, cancel := context.WithTimeout(ctx, min(r.cfg.Timeout, 5*time.Second))
-	err = producer.Ping(pctx)
-	cancel()
-	if err != nil {
-		_ = producer.Close(ctx)
-		return nil, fmt.Errorf("direct: kafka unreachable at %s: %w", r.cfg.KafkaBrokers, err)
 	}
 	d := &directRecords{src: r.src, topic: probe.GetTopic(), schemaID: probe.GetSchemaId(), values: make([][]byte, len(r.src.payloads))}
 	for i, a := range r.src.payloads {
@@ -46,6 +39,33 @@ func (r *runner) direct(ctx context.Context, probe *gatewayv1.PublishResponse) (
 		err = cerr
 	}
 	return res, err
+}
+
+// checkDirect fails, before any load, when the Kafka that --direct names
+// does not answer: better than learning it after the gateway's run.
+func (r *runner) checkDirect(ctx context.Context) error {
+	producer, err := r.producer(ctx)
+	if err != nil {
+		return err
+	}
+	return producer.Close(ctx)
+}
+
+// producer returns a producer with the gateway's settings, once Kafka has
+// answered it.
+func (r *runner) producer(ctx context.Context) (*kafkax.Producer, error) {
+	producer, err := kafkax.NewProducer(kafkax.ProducerOptions{Brokers: r.cfg.KafkaBrokers, DeliveryTimeout: r.cfg.Timeout})
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, min(r.cfg.Timeout, 5*time.Second))
+	err = producer.Ping(pctx)
+	cancel()
+	if err != nil {
+		_ = producer.Close(ctx)
+		return nil, fmt.Errorf("direct: kafka unreachable at %s: %w", r.cfg.KafkaBrokers, err)
+	}
+	return producer, nil
 }
 
 // directRecords builds the records the gateway would produce for the
