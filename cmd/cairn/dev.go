@@ -245,7 +245,12 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	huntv1.RegisterHuntServiceServer(gw, hunts.HuntService())
+	// HuntService comes with the hunt worker: without one nothing follows
+	// the derived events, and a WatchPlayer would wait for good; a client
+	// of dev --no-workers is told the service is not here.
+	if worker != nil {
+		huntv1.RegisterHuntServiceServer(gw, hunts.HuntService())
+	}
 	disc, err := cfg.Etcd.client(log)
 	if err != nil {
 		return err
@@ -302,7 +307,11 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 		}
 	}
 	// HuntService is served on the gateway's port: it is the worker role too.
-	if err := l.start(ctx, registrationComponent(l, disc, log, "gateway", "gateway", "registry", "registry", "worker", "gateway")); err != nil {
+	roles := []string{"gateway", "gateway", "registry", "registry"}
+	if worker != nil {
+		roles = append(roles, "worker", "gateway")
+	}
+	if err := l.start(ctx, registrationComponent(l, disc, log, roles...)); err != nil {
 		return err
 	}
 	addrs := devAddrs{Gateway: l.addr("gateway"), Registry: l.addr("registry"), Kafka: broker.Addr(), Admin: l.addr("admin")}

@@ -293,4 +293,11 @@ func TestDevWithoutWorkers(t *testing.T) {
 	if log := devLog(s.log); strings.Contains(log, "msg=event ") {
 		t.Errorf("dev --no-workers logged an event:\n%s", log)
 	}
+	// No worker follows the hunts, so HuntService is not served: a
+	// WatchPlayer would otherwise wait for good, and cairn bench e2e with it.
+	var out, errOut bytes.Buffer
+	code := run(t.Context(), []string{"bench", "--gateway-addr", s.gateway, "--events", "10", "--players", "2", "e2e"}, &out, &errOut)
+	if want := "HuntService is not served at " + s.gateway; code != 1 || !strings.Contains(errOut.String(), want) {
+		t.Errorf("bench e2e against dev --no-workers: exit %d, stderr %q; want 1 and %q\n%s", code, errOut.String(), want, out.String())
+	}
 }

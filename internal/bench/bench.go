@@ -43,6 +43,10 @@ type Report struct {
 	// Results holds one row per path measured: the gateway's first, then
 	// direct Kafka's or, for e2e, the judgements'.
 	Results []*Result
+	// Interrupted says the run was cut short (Run's context ended): the
+	// results cover it until then, and a direct run that had not started
+	// is left out.
+	Interrupted bool
 }
 
 // Result is what one path measured.
@@ -57,6 +61,9 @@ type Result struct {
 	// Errors counts the events that failed, by gRPC code name (or, for
 	// direct Kafka, by error).
 	Errors map[string]int64
+	// Interrupted counts the events sent but not answered when the run
+	// was interrupted (Run's context ended): neither accepted nor failed.
+	Interrupted int64
 	// Elapsed runs from the first send to the last answer.
 	Elapsed time.Duration
 	// Latency holds each accepted event's latency.
@@ -137,6 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, err
 		}
 		rep.Results = res
+		rep.Interrupted = ctx.Err() != nil
 		return rep, nil
 	}
 	if cfg.Direct {
@@ -149,13 +157,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.Results = append(rep.Results, gw)
-	if cfg.Direct {
+	if cfg.Direct && ctx.Err() == nil {
 		d, err := r.direct(ctx, probe)
 		if err != nil {
 			return nil, err
 		}
 		rep.Results = append(rep.Results, d)
 	}
+	rep.Interrupted = ctx.Err() != nil
 	return rep, nil
 }
 
@@ -252,7 +261,7 @@ func (r *runner) measure(ctx context.Context, path string, l load) (*Result, err
 	errs := make([]error, r.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i := range tallies {
-		tallies[i] = newTally(&r.live)
+		tallies[i] = newTally(&r.live, func() bool { return ctx.Err() != nil })
 		wg.Go(func() { errs[i] = l(ctx, i, p, tallies[i]) })
 	}
 	wg.Wait()
@@ -268,14 +277,15 @@ func (r *runner) measure(ctx context.Context, path string, l load) (*Result, err
 
 // tally is one worker's counts. It is not safe for concurrent use.
 type tally struct {
-	live           *counters
-	sent, accepted int64
-	errors         map[string]int64
-	latency        Histogram
+	live                        *counters
+	stopped                     func() bool // the run was interrupted; nil: never
+	sent, accepted, interrupted int64
+	errors                      map[string]int64
+	latency                     Histogram
 }
 
-func newTally(live *counters) *tally {
-	return &tally{live: live, errors: make(map[string]int64)}
+func newTally(live *counters, stopped func() bool) *tally {
+	return &tally{live: live, stopped: stopped, errors: make(map[string]int64)}
 }
 
 func (t *tally) send(n int) {
@@ -289,7 +299,14 @@ func (t *tally) accept(d time.Duration) {
 	t.latency.Record(d)
 }
 
+// fail counts n events that got no acceptance, for reason; once the run
+// is interrupted, as interrupted instead: their calls were cut short by
+// the interruption.
 func (t *tally) fail(reason string, n int) {
+	if t.stopped != nil && t.stopped() {
+		t.interrupted += int64(n)
+		return
+	}
 	t.errors[reason] += int64(n)
 	t.live.failed.Add(int64(n))
 }
@@ -297,6 +314,7 @@ func (t *tally) fail(reason string, n int) {
 func (t *tally) addTo(res *Result) {
 	res.Sent += t.sent
 	res.Accepted += t.accepted
+	res.Interrupted += t.interrupted
 	for k, v := range t.errors {
 		res.Errors[k] += v
 	}

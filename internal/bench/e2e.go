@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -63,13 +65,23 @@ func (r *runner) e2e(ctx context.Context) ([]*Result, error) {
 	for i, player := range players {
 		stream, err := huntv1.NewHuntServiceClient(r.hunts[i%len(r.hunts)]).WatchPlayer(watchCtx, &huntv1.WatchPlayerRequest{PlayerId: player, HuntId: huntID})
 		if err == nil {
-			_, err = stream.Header() // sent once subscribed
+			var md metadata.MD
+			md, err = stream.Header() // sent once subscribed
+			if err == nil && md == nil {
+				// Ended without headers, as a call to a service not served
+				// does: Recv says why.
+				_, err = stream.Recv()
+			}
 		}
 		if err != nil {
 			stopWatching()
+			if status.Code(err) == codes.Unimplemented {
+				addr := cmp.Or(r.cfg.HuntAddr, r.cfg.GatewayAddr)
+				return nil, fmt.Errorf("HuntService is not served at %s: e2e needs a hunt worker (cairn dev without --no-workers, or --hunt-addr at a cairn worker)", addr)
+			}
 			return nil, fmt.Errorf("watch player %s: %w", player, err)
 		}
-		t := newTally(&judged)
+		t := newTally(&judged, nil)
 		watchTallies[i] = t
 		watchers.Go(func() { w.watch(watchCtx, stream, t) })
 	}
@@ -100,7 +112,10 @@ func (r *runner) e2e(ctx context.Context) ([]*Result, error) {
 		t.addTo(res)
 	}
 	res.Sent = published.Accepted
-	if lost > 0 {
+	switch {
+	case lost > 0 && ctx.Err() != nil:
+		res.Interrupted += int64(lost)
+	case lost > 0:
 		res.Errors["not judged"] += int64(lost)
 	}
 	return []*Result{published, res}, nil

@@ -89,6 +89,21 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\n%s errors: %s", r.Path, strings.Join(parts, ", "))
 	}
+	if rep.Interrupted {
+		var parts []string
+		for _, r := range rep.Results {
+			if r.Interrupted > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", r.Path, r.Interrupted))
+			}
+		}
+		fmt.Fprint(w, "\ninterrupted: the rows cover the run until then")
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "; events in flight, counted neither accepted nor errors: %s", strings.Join(parts, ", "))
+		}
+		if c.Direct && c.Mode != E2E && len(rep.Results) < 2 {
+			fmt.Fprint(w, "; the direct run did not start")
+		}
+	}
 	if len(rep.Results) == 2 && rep.Results[1].Path == "direct" && rep.Results[1].Rate() > 0 {
 		fmt.Fprintf(w, "\nratio gateway/direct: %.2f×", rep.Results[0].Rate()/rep.Results[1].Rate())
 	}

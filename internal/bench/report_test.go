@@ -35,6 +35,38 @@ ratio gateway/direct: 0.50×
 	}
 }
 
+func TestWriteTableInterrupted(t *testing.T) {
+	t.Parallel()
+	gw := &Result{Path: "gateway", Sent: 70, Accepted: 6, Interrupted: 64, Errors: map[string]int64{}, Elapsed: time.Second}
+	gw.Latency.Record(time.Millisecond)
+	rep := &Report{Config: Config{Mode: Publish, Concurrency: 64, Connections: 4, GatewayAddr: "gw:1", Direct: true}, EventBytes: 191,
+		Results: []*Result{gw}, Interrupted: true}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "\ninterrupted: the rows cover the run until then; events in flight, counted neither accepted nor errors: gateway 64; the direct run did not start\n"
+	if got := b.String(); !strings.HasSuffix(got, want) || strings.Contains(got, "gateway errors:") || strings.Contains(got, "ratio") {
+		t.Errorf("table:\n%s\nwant it to end with:\n%s", got, want)
+	}
+}
+
+func TestTallyInterrupted(t *testing.T) {
+	t.Parallel()
+	stopped := false
+	var live counters
+	tl := newTally(&live, func() bool { return stopped })
+	tl.send(3)
+	tl.fail("Unavailable", 1)
+	stopped = true
+	tl.fail("Canceled", 2)
+	res := &Result{Errors: make(map[string]int64)}
+	tl.addTo(res)
+	if res.Sent != 3 || res.Interrupted != 2 || len(res.Errors) != 1 || res.Errors["Unavailable"] != 1 || live.failed.Load() != 1 {
+		t.Errorf("sent %d, interrupted %d, errors %v, live failed %d; want 3, 2, Unavailable 1, 1", res.Sent, res.Interrupted, res.Errors, live.failed.Load())
+	}
+}
+
 func TestPlanHandsOutEachEventOnce(t *testing.T) {
 	t.Parallel()
 	p := newPlan(Config{Events: 1003})
