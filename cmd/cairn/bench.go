@@ -50,7 +50,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"with the gateway's producer settings, and the table gives the gateway's rate\n"+
 			"as a fraction of it. \"bench CPU/event\" is this process's own CPU time per\n"+
 			"accepted event: on a machine it shares with the gateway, the cores it takes\n"+
-			"from the path under test.\n\n"+
+			"from the path under test. Ctrl-C ends the run early and prints the table so\n"+
+			"far, the events then in flight counted apart.\n\n"+
 			"Example, against cairn dev:\n"+
 			"  cairn bench --duration 20s --direct publish",
 		stderr)
