@@ -306,7 +306,8 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 			return err
 		}
 	}
-	// HuntService is served on the gateway's port: it is the worker role too.
+	// With the hunt worker, HuntService is served on the gateway's port:
+	// it is the worker role too.
 	roles := []string{"gateway", "gateway", "registry", "registry"}
 	if worker != nil {
 		roles = append(roles, "worker", "gateway")
