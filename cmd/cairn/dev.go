@@ -315,7 +315,7 @@ func dev(ctx context.Context, cfg devConfig, log *slog.Logger, stdout io.Writer)
 	if err := l.start(ctx, registrationComponent(l, disc, log, roles...)); err != nil {
 		return err
 	}
-	addrs := devAddrs{Gateway: l.addr("gateway"), Registry: l.addr("registry"), Kafka: broker.Addr(), Admin: l.addr("admin")}
+	addrs := devAddrs{Gateway: l.addr("gateway"), Registry: l.addr("registry"), Kafka: broker.Addr(), Admin: l.addr("admin"), NoHuntService: worker == nil}
 	// Its own context: it ends when the lifecycle stops it, not before.
 	announceCtx, stopAnnounce := context.WithCancel(context.Background())
 	defer stopAnnounce()

@@ -13,6 +13,8 @@ import (
 // devAddrs are where `cairn dev` serves each part.
 type devAddrs struct {
 	Gateway, Registry, Kafka, Admin string
+	// NoHuntService: the gateway's port serves no HuntService (--no-workers).
+	NoHuntService bool
 }
 
 // writeDevReady writes the block `cairn dev` prints once it is ready: where
@@ -24,7 +26,11 @@ func writeDevReady(w io.Writer, a devAddrs) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\ncairn dev is ready.\n\n")
-	fmt.Fprintf(&b, "  gateway   %s  (gRPC: EventGateway, HuntService)\n", a.Gateway)
+	services := "EventGateway, HuntService"
+	if a.NoHuntService {
+		services = "EventGateway; no workers, so no HuntService"
+	}
+	fmt.Fprintf(&b, "  gateway   %s  (gRPC: %s)\n", a.Gateway, services)
 	fmt.Fprintf(&b, "  registry  http://%s  (Confluent REST and gRPC)\n", a.Registry)
 	fmt.Fprintf(&b, "  kafka     %s\n", a.Kafka)
 	fmt.Fprintf(&b, "  admin     http://%s/metrics  /healthz  /readyz\n", a.Admin)

@@ -93,4 +93,9 @@ Try, in another terminal:
 	if got := b.String(); got != want {
 		t.Errorf("ready block:\n%s\nwant:\n%s", got, want)
 	}
+	b.Reset()
+	writeDevReady(&b, devAddrs{Gateway: "127.0.0.1:50051", Registry: "127.0.0.1:8081", Kafka: "127.0.0.1:9092", Admin: "127.0.0.1:9464", NoHuntService: true})
+	if want := "  gateway   127.0.0.1:50051  (gRPC: EventGateway; no workers, so no HuntService)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("ready block of dev --no-workers:\n%s\nwant the line:\n%s", b.String(), want)
+	}
 }
